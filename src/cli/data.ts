@@ -1,0 +1,57 @@
+import { Command, Option } from 'commander';
+import { action, printResult } from './output.ts';
+
+export function addDataOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR', 'fashion-mnist')
+    .option('--data-dir <dir>', 'directory with the official IDX files (same as --data idx:DIR)');
+}
+
+interface DataCliOptions {
+  data?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function registerDataCommands(program: Command): void {
+  const data = program.command('data').description('Inspect and export training data sets');
+
+  addDataOptions(data.command('info'))
+    .description('Counts per split and class, class names and the cache location')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data info\n  $ edgeloom data info --json\n  $ edgeloom data info --data-dir ./fashion-idx')
+    .action(action(async (opts: DataCliOptions) => {
+      const { dataInfo, formatDataInfo } = await import('../../training/data/info.ts');
+      const info = await dataInfo(opts);
+      printResult(opts.json, info, () => formatDataInfo(info));
+    }));
+
+  addDataOptions(data.command('sprite'))
+    .description('Write a PNG sprite of sample images, one labelled row per class')
+    .requiredOption('--out <file.png>', 'output PNG file')
+    .option('--split <split>', 'train or test', 'test')
+    .option('--per-class <n>', 'images per row', '10')
+    .option('--scale <n>', 'pixel scale factor', '3')
+    .option('--seed <n>', 'which samples to draw', '1')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data sprite --out sprite.png\n  $ edgeloom data sprite --split train --per-class 16 --out train-sprite.png')
+    .action(action(async (opts: DataCliOptions & { out: string; split: string; perClass: string; scale: string; seed: string }) => {
+      const { writeSprite } = await import('../../training/data/sprite.ts');
+      const result = await writeSprite(opts);
+      printResult(opts.json, result, () => `wrote ${result.out} (${result.width}x${result.height}, ${result.rows} rows)`);
+    }));
+
+  addDataOptions(data.command('export'))
+    .description('Export a split as IDX, CSV or PNG files')
+    .addOption(new Option('--format <format>', 'output format').choices(['idx', 'csv', 'png']).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output directory')
+    .addOption(new Option('--split <split>', 'which split').choices(['train', 'test', 'all']).default('test'))
+    .option('--gzip', 'gzip IDX output (as Zalando publishes it)')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data export --format idx --split all --gzip --out ./fashion-idx\n  $ edgeloom data export --format csv --split test --out ./csv\n  $ edgeloom data export --format png --split test --out ./test-images')
+    .action(action(async (opts: DataCliOptions & { format: 'idx' | 'csv' | 'png'; out: string; split: string; gzip?: boolean }) => {
+      const { exportDataset } = await import('../../training/data/export.ts');
+      const result = await exportDataset(opts);
+      printResult(opts.json, result, () => `wrote ${result.files.length} file(s) to ${result.out}`);
+    }));
+}

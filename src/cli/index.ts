@@ -1,0 +1,33 @@
+import { Command, CommanderError } from 'commander';
+import { EDGELOOM_VERSION } from '../version.ts';
+import { registerDataCommands } from './data.ts';
+import { reportError } from './output.ts';
+
+/**
+ * The one place that wires training and device commands. Each command's module is imported inside
+ * its action, so `edgeloom agent` on a board never loads TensorFlow.js.
+ */
+export function buildProgram(): Command {
+  const program = new Command('edgeloom')
+    .description('Train, export and run garment classifiers on edge devices (Fashion-MNIST, ONNX, MQTT).')
+    .version(EDGELOOM_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `
+Examples:
+  $ edgeloom data info --json
+  $ edgeloom data sprite --out sprite.png
+  $ edgeloom data export --split test --format png --out ./test-images`);
+  registerDataCommands(program);
+  return program;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) {
+    reportError(err);
+    process.exitCode = 1;
+  } else {
+    process.exitCode = err.exitCode;
+  }
+}

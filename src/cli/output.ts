@@ -1,0 +1,46 @@
+import { UserError } from '../errors.ts';
+
+/** `--json` prints exactly one JSON document on stdout; otherwise a human-readable text. */
+export function printResult(json: boolean | undefined, value: unknown, human: () => string): void {
+  if (json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else process.stdout.write(`${human()}\n`);
+}
+
+/** Wraps a command action so that user errors print one line and exit non-zero. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      reportError(err);
+      process.exitCode = 1;
+    }
+  };
+}
+
+export function reportError(err: unknown): void {
+  if (err instanceof UserError) {
+    process.stderr.write(`edgeloom: ${err.message}\n`);
+  } else if (err instanceof Error) {
+    process.stderr.write(`edgeloom: ${err.message}\n`);
+    if (process.env.EDGELOOM_LOG_LEVEL === 'debug' && err.stack) process.stderr.write(`${err.stack}\n`);
+  } else {
+    process.stderr.write(`edgeloom: ${String(err)}\n`);
+  }
+}
+
+export function parseIntOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new UserError(`${name}: expected an integer, got "${value}"`);
+    return n;
+  };
+}
+
+export function parseFloatOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new UserError(`${name}: expected a number, got "${value}"`);
+    return n;
+  };
+}

