@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { EDGELOOM_VERSION } from '../version.ts';
 import { registerDataCommands } from './data.ts';
+import { registerTrainCommands } from './train.ts';
+import { registerModelCommands } from './model.ts';
+import { registerDeviceCommands } from './device.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -18,6 +21,9 @@ Examples:
   $ edgeloom data sprite --out sprite.png
   $ edgeloom data export --split test --format png --out ./test-images`);
   registerDataCommands(program);
+  registerTrainCommands(program);
+  registerModelCommands(program);
+  registerDeviceCommands(program);
   return program;
 }
 
