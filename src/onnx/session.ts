@@ -1,9 +1,10 @@
 import * as ort from 'onnxruntime-node';
+import { UserError } from '../errors.ts';
+import { createLogger } from '../log.ts';
 
 /**
  * The one module that imports onnxruntime-node. Runs models that follow the edgeloom model contract:
  * input `input` float32 [N,1,28,28], outputs `logits` [N,10] and `embedding` [N,D].
- * TODO(device helper): execution-provider selection (--ep), threads.
  */
 export interface ModelRunResult {
   logits: Float32Array;
@@ -12,6 +13,7 @@ export interface ModelRunResult {
 }
 
 export interface OnnxModelSession {
+  /** The execution provider actually in use (after `auto` resolution and any fallback). */
   readonly provider: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -20,29 +22,87 @@ export interface OnnxModelSession {
   close(): Promise<void>;
 }
 
+export const EXECUTION_PROVIDERS = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'] as const;
+export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+
+/** `auto` tries these in order, keeping only the ones this onnxruntime-node build lists. */
+export const AUTO_PROVIDER_ORDER: readonly ExecutionProviderChoice[] = ['tensorrt', 'cuda', 'coreml', 'dml', 'qnn', 'cpu'];
+
 export interface SessionOptions {
+  /** Intra-op threads; 0 or undefined lets onnxruntime decide. */
   intraOpThreads?: number;
+  /** Execution provider; default `cpu`. */
+  ep?: ExecutionProviderChoice;
   /** Write the optimized graph here (to check which kernels onnxruntime fused). */
   optimizedModelFilePath?: string;
 }
 
+/** Names of the backends this onnxruntime-node build was compiled with. */
+export function availableProviders(): string[] {
+  return ort.listSupportedBackends().map((b) => b.name);
+}
+
+/**
+ * Candidate providers for a choice, in the order to try. Pure so tests can pin it: explicit
+ * choices are tried then fall back to cpu; auto keeps the preferred order, filtered by availability.
+ * (webgpu is left out of auto: in Node it needs a GPU adapter and is slower than cpu for a 28x28 CNN.)
+ */
+export function providerCandidates(choice: ExecutionProviderChoice, available: readonly string[]): string[] {
+  if (choice === 'cpu') return ['cpu'];
+  if (choice === 'auto') {
+    const list = AUTO_PROVIDER_ORDER.filter((p) => p === 'cpu' || available.includes(p));
+    return [...new Set(list)];
+  }
+  return [choice, 'cpu'];
+}
+
+const log = createLogger('onnx');
+
 export async function createOnnxSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OnnxModelSession> {
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: opts.intraOpThreads ?? 0,
-    graphOptimizationLevel: 'all',
-    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
-  };
-  const session = typeof model === 'string'
-    ? await ort.InferenceSession.create(model, sessionOptions)
-    : await ort.InferenceSession.create(model, sessionOptions);
+  const choice = opts.ep ?? 'cpu';
+  if (!EXECUTION_PROVIDERS.includes(choice)) {
+    throw new UserError(`--ep: expected one of ${EXECUTION_PROVIDERS.join('|')}, got "${String(choice)}"`);
+  }
+  const candidates = providerCandidates(choice, availableProviders());
+  let session: ort.InferenceSession | null = null;
+  let provider = 'cpu';
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [candidate],
+      intraOpNumThreads: opts.intraOpThreads ?? 0,
+      graphOptimizationLevel: 'all',
+      // A provider that cannot load is expected (the fallback handles it): keep its native error quiet.
+      ...(candidate === 'cpu' ? {} : { logSeverityLevel: 4 as const }),
+      ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
+    };
+    try {
+      session = typeof model === 'string'
+        ? await ort.InferenceSession.create(model, sessionOptions)
+        : await ort.InferenceSession.create(model, sessionOptions);
+      provider = candidate;
+      break;
+    } catch (err) {
+      // A model that cpu cannot load is the model's fault, not the provider's: report it as is.
+      if (candidate === 'cpu') throw err;
+      failures.push(`${candidate}: ${firstLine((err as Error).message)}`);
+    }
+  }
+  if (!session) throw new Error('onnxruntime: no execution provider could load the model');
+  if (failures.length > 0 && choice !== 'auto') {
+    log.warn(`execution provider ${choice} unavailable (${failures.join('; ')}); falling back to cpu`);
+  } else if (choice === 'auto') {
+    const tried = failures.length > 0 ? `; unusable here: ${failures.map((f) => f.split(':')[0]).join(', ')}, falling back to cpu` : '';
+    log.info(`execution provider: ${provider} (auto${tried})`);
+  }
+  const live = session;
   return {
-    provider: 'cpu',
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
+    provider,
+    inputNames: live.inputNames,
+    outputNames: live.outputNames,
     async run(input, batch) {
       const feeds = { input: new ort.Tensor('float32', input, [batch, 1, 28, 28]) };
-      const out = await session.run(feeds);
+      const out = await live.run(feeds);
       const logits = out.logits.data as Float32Array;
       const emb = out.embedding;
       return {
@@ -51,6 +111,10 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
         embeddingSize: emb ? Number(emb.dims[1]) : 0,
       };
     },
-    close: () => session.release(),
+    close: () => live.release(),
   };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].slice(0, 200);
 }

@@ -1,0 +1,97 @@
+/**
+ * Typed payloads, one per topic (see docs/mqtt.md). All are JSON except `status`, which is the
+ * plain string `online` or `offline` so that the last will stays readable by any MQTT tool.
+ */
+export type StatusPayload = 'online' | 'offline';
+
+export interface ModelRef {
+  id: string;
+  sha256: string;
+}
+
+export interface TopClass {
+  label: string;
+  classId: number;
+  confidence: number;
+}
+
+/** `<prefix>/<device>/<camera>/label`, one per processed frame. */
+export interface LabelPayload {
+  /** ISO 8601 time the frame was read. */
+  ts: string;
+  /** Per-camera frame number, +1 per frame read (gaps mean frames that failed). */
+  frame: number;
+  label: string;
+  classId: number;
+  confidence: number;
+  /** The three most likely classes, most likely first. */
+  top: TopClass[];
+  latencyMs: { decode: number; preprocess: number; inference: number; total: number };
+  model: ModelRef;
+}
+
+export interface CameraInfo {
+  id: string;
+  source: string;
+  fps: number;
+  roi: { left: number; top: number; width: number; height: number } | null;
+}
+
+/** `<prefix>/<device>/info`, retained. */
+export interface InfoPayload {
+  version: string;
+  deviceId: string;
+  startedAt: string;
+  model: ModelRef & { path: string; arch: string | null; metrics: Record<string, unknown> | null; classes: string[] };
+  provider: string;
+  cameras: CameraInfo[];
+}
+
+export interface CameraStats {
+  fps: number;
+  frames: number;
+  errors: number;
+  paused: boolean;
+}
+
+/** `<prefix>/<device>/stats`, every `statsInterval` seconds. */
+export interface StatsPayload {
+  ts: string;
+  uptimeS: number;
+  cameras: Record<string, CameraStats>;
+  inferenceMs: { p50: number; p95: number; count: number };
+  errors: { total: number; byReason: Record<string, number> };
+  /** Labels waiting in the store-and-forward queue. */
+  queueDepth: number;
+  /** Messages dropped because a queue bound (messages, bytes, age) was exceeded or the broker was down for QoS 0. */
+  dropped: { total: number; byReason: Record<string, number> };
+  rssBytes: number;
+  /** Process CPU use since the previous stats message, percent of one core. */
+  cpuPercent: number;
+}
+
+/** `<prefix>/<device>/<camera>/drift`: reserved for the drift monitor (a later issue). */
+export interface DriftPayload {
+  ts: string;
+  [key: string]: unknown;
+}
+
+/** Command request bodies (`<prefix>/<device>/cmd/<name>`); every field optional unless noted. */
+export interface CommandRequests {
+  'set-fps': { camera?: string; fps: number; requestId?: string };
+  pause: { camera?: string; requestId?: string };
+  resume: { camera?: string; requestId?: string };
+  snapshot: { camera?: string; requestId?: string };
+  'reload-model': { requestId?: string };
+  'switch-model': { path: string; requestId?: string };
+}
+
+/** `<prefix>/<device>/cmd/<name>/result`. */
+export interface CommandResult {
+  ok: boolean;
+  command: string;
+  requestId: string | null;
+  error?: string;
+  /** Command-specific data (e.g. the new model ref, a base64 snapshot). */
+  data?: Record<string, unknown>;
+}

@@ -1,0 +1,51 @@
+/**
+ * Every MQTT topic edgeloom uses, built in one place (shared by the agent and dashboards).
+ * Layout: `<prefix>/<device>/...`, default prefix `edgeloom`.
+ */
+export const DEFAULT_TOPIC_PREFIX = 'edgeloom';
+export const HOME_ASSISTANT_PREFIX = 'homeassistant';
+
+export const COMMAND_NAMES = ['set-fps', 'pause', 'resume', 'snapshot', 'reload-model', 'switch-model'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** MQTT topic levels may not contain wildcards or separators; ids are checked once, at config time. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export function isValidTopicId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+export interface Topics {
+  status: string;
+  info: string;
+  stats: string;
+  label(camera: string): string;
+  drift(camera: string): string;
+  command(name: CommandName): string;
+  commandResult(name: CommandName): string;
+  /** Subscription filter for every command of this device. */
+  commandFilter: string;
+  /** Parses a command topic back into its name, or null. */
+  parseCommand(topic: string): CommandName | null;
+  homeAssistantConfig: string;
+}
+
+export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): Topics {
+  const base = `${prefix}/${deviceId}`;
+  const cmdBase = `${base}/cmd/`;
+  return {
+    status: `${base}/status`,
+    info: `${base}/info`,
+    stats: `${base}/stats`,
+    label: (camera) => `${base}/${camera}/label`,
+    drift: (camera) => `${base}/${camera}/drift`,
+    command: (name) => `${cmdBase}${name}`,
+    commandResult: (name) => `${cmdBase}${name}/result`,
+    commandFilter: `${cmdBase}+`,
+    parseCommand(topic) {
+      if (!topic.startsWith(cmdBase)) return null;
+      const name = topic.slice(cmdBase.length);
+      return (COMMAND_NAMES as readonly string[]).includes(name) ? (name as CommandName) : null;
+    },
+    homeAssistantConfig: `${HOME_ASSISTANT_PREFIX}/device/${deviceId}/config`,
+  };
+}
