@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../../src/random.ts';
+
+export async function useCpuBackend(): Promise<void> {
+  await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/**
+ * Non-trivial BatchNormalization statistics (tfjs initialises them to mean 0, variance 1, which
+ * would let a broken fold pass) and non-zero biases.
+ */
+export function randomizeStats(model: tf.LayersModel, seed = 3): void {
+  const rng = createRng(seed);
+  for (const layer of model.layers) {
+    const ws = layer.getWeights();
+    if (ws.length === 0) continue;
+    const next = layer.weights.map((w, i) => {
+      const short = w.originalName.split('/').pop() ?? '';
+      const shape = ws[i].shape;
+      const size = ws[i].size;
+      const values = Float32Array.from({ length: size }, () => rng());
+      if (short === 'moving_variance') return tf.tensor(values.map((v) => 0.2 + 2 * v), shape);
+      if (short === 'gamma') return tf.tensor(values.map((v) => 0.5 + v), shape);
+      if (short === 'moving_mean' || short === 'beta' || short === 'bias') return tf.tensor(values.map((v) => v - 0.5), shape);
+      return ws[i];
+    });
+    layer.setWeights(next);
+  }
+}
+
+/** Deterministic pseudo-images in 0..1 (count*784). */
+export function randomImages(count: number, seed = 11): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: count * 784 }, () => rng());
+}
