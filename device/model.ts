@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { FASHION_MNIST_CLASSES } from '../src/classes.ts';
+import { UserError } from '../src/errors.ts';
+import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
+import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
+
+/**
+ * Loads a contract-following model for the agent. The two calls marked SWITCH are stand-ins until
+ * the ONNX helper's src/onnx/metadata.ts (`readModelMetadata`) and src/onnx/contract.ts
+ * (`validateModelContract(bytes, path)`) land; each is then a one-line switch.
+ */
+export const DEFAULT_MODEL_PATH = 'models/default.onnx';
+
+export interface ModelMetadata {
+  classes: string[];
+  arch: string | null;
+  metrics: Record<string, unknown> | null;
+  preprocessing: { invert?: 'auto' | 'always' | 'never' } | null;
+}
+
+export interface LoadedModel {
+  path: string;
+  ref: ModelRef;
+  metadata: ModelMetadata;
+  session: OnnxModelSession;
+  provider: string;
+}
+
+export interface LoadModelOptions {
+  ep?: ExecutionProviderChoice;
+  threads?: number;
+}
+
+function parseJson(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** SWITCH: readModelMetadata from src/onnx/metadata.ts once it exists. */
+export function readMetadata(bytes: Uint8Array, path: string): ModelMetadata {
+  let props: Record<string, string>;
+  try {
+    const model = onnxProto.onnx.ModelProto.decode(bytes);
+    props = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+  } catch (err) {
+    throw new UserError(`${path}: not an ONNX model (${(err as Error).message.split('\n')[0]})`);
+  }
+  const pick = (...keys: string[]) => keys.map((k) => props[k]).find((v) => v !== undefined);
+  const classes = parseJson(pick('edgeloom.classes', 'classes', 'class_names'));
+  const metrics = parseJson(pick('edgeloom.metrics', 'metrics'));
+  const pre = parseJson(pick('edgeloom.preprocessing', 'preprocessing'));
+  return {
+    classes: Array.isArray(classes) && classes.every((c) => typeof c === 'string') ? classes : [...FASHION_MNIST_CLASSES],
+    arch: pick('edgeloom.arch', 'arch') ?? null,
+    metrics: metrics && typeof metrics === 'object' ? (metrics as Record<string, unknown>) : null,
+    preprocessing: pre && typeof pre === 'object' ? (pre as ModelMetadata['preprocessing']) : null,
+  };
+}
+
+/** SWITCH: validateModelContract from src/onnx/contract.ts once it exists (static graph checks). */
+export function validateContract(_bytes: Uint8Array, _path: string): void {}
+
+/** Runtime half of the contract: names, and output sizes on a 2-image batch. */
+async function checkSession(session: OnnxModelSession, path: string, classes: number): Promise<void> {
+  if (!session.inputNames.includes('input')) throw new UserError(`${path}: model input must be named "input" (found ${session.inputNames.join(', ')})`);
+  if (!session.outputNames.includes('logits')) throw new UserError(`${path}: model must have a "logits" output (found ${session.outputNames.join(', ')})`);
+  const out = await session.run(new Float32Array(2 * 784), 2);
+  if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
+}
+
+export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: cannot read the model (${code === 'ENOENT' ? 'no such file; train one or pass --model FILE' : code ?? (err as Error).message})`);
+  }
+  validateContract(bytes, path);
+  const metadata = readMetadata(bytes, path);
+  let session: OnnxModelSession;
+  try {
+    session = await createOnnxSession(bytes, { ep: opts.ep, intraOpThreads: opts.threads });
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${path}: onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`);
+  }
+  try {
+    await checkSession(session, path, metadata.classes.length);
+  } catch (err) {
+    await session.close();
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${path}: the model fails on a test batch (${(err as Error).message.split('\n')[0]})`);
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const id = `${basename(path).replace(/\.onnx$/i, '')}-${sha256.slice(0, 12)}`;
+  return { path, ref: { id, sha256 }, metadata, session, provider: session.provider };
+}
+
+/** Numerically stable softmax over one row. */
+export function softmax(logits: ArrayLike<number>): Float32Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const out = new Float32Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** The k most likely classes, most likely first (ties: lower class id first). */
+export function topK(probs: ArrayLike<number>, classes: readonly string[], k: number): TopClass[] {
+  const ids = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+  return ids.slice(0, k).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
+}

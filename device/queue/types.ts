@@ -1,0 +1,44 @@
+/**
+ * Store-and-forward queue for QoS 1 messages (labels) while the broker is unreachable. Pluggable
+ * like MQTT.js stores: an in-memory default and an on-disk implementation that survives restarts.
+ * Delivery is at-least-once: a message is only removed once `commit` says the broker acked it.
+ */
+export interface QueuedMessage {
+  topic: string;
+  payload: string;
+  qos: 0 | 1 | 2;
+  retain?: boolean;
+  /** Enqueue time, ms since epoch (age bound). */
+  ts: number;
+}
+
+export interface StoredMessage extends QueuedMessage {
+  /** Monotonic sequence number, never reused (also across restarts for the disk queue). */
+  seq: number;
+}
+
+export interface QueueBounds {
+  maxMessages: number;
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
+export const DEFAULT_QUEUE_BOUNDS: QueueBounds = { maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeMs: 7 * 24 * 3600 * 1000 };
+
+export type DropReason = 'max-messages' | 'max-bytes' | 'max-age';
+
+export interface MessageQueue {
+  open(): Promise<void>;
+  /** Adds at the tail; drops from the head (oldest first) when a bound is exceeded, counting why. */
+  append(msg: QueuedMessage): Promise<void>;
+  /** Up to `max` oldest undelivered messages, in order. */
+  peek(max: number): StoredMessage[];
+  /** Everything with seq <= `seq` was delivered. */
+  commit(seq: number): Promise<void>;
+  readonly depth: number;
+  readonly bytes: number;
+  readonly dropped: { total: number; byReason: Record<DropReason, number> };
+  /** Makes everything appended so far durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
