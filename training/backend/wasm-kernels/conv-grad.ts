@@ -1,0 +1,122 @@
+import {
+  backend_util,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { allocate, callShipped, heapF32, release, view } from './call.ts';
+import { col2im, flipTransposeFilter, im2colTransposed, patchLength, patchRows, type ConvGeometry } from './im2col.ts';
+
+type Shape4D = [number, number, number, number];
+
+function geometry(info: backend_util.Conv2DInfo): ConvGeometry {
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+function requireNhwc(kernel: string, dataFormat: string): void {
+  if (dataFormat !== 'NHWC') throw new Error(`${kernel} on wasm supports only NHWC, got ${dataFormat}`);
+}
+
+/**
+ * dW = patches(x)^T . dy as one matmul whose second operand is dy: the wasm matmul repacks its second
+ * operand on every call (XNNPACK weights), so that operand must be the smaller one, and it is fast
+ * only without transpose flags. So the patches are built already transposed, from x in channel-major
+ * order, and the product [fh*fw*inC, N] x [N, outC] is the filter gradient in filter layout.
+ */
+function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs;
+  requireNhwc('Conv2DBackpropFilter', attrs.dataFormat);
+  const info = backend_util.computeConv2DInfo(x.shape as Shape4D, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const g = geometry(info);
+  const rows = patchRows(g);
+  const len = patchLength(g);
+
+  const xT = g.inChannels === 1 ? x : callShipped(backend, 'Transpose', { x }, { perm: [3, 0, 1, 2] });
+  const colsT = allocate(backend, [len, rows]);
+  im2colTransposed(heapF32(backend, xT), g, heapF32(backend, colsT));
+  if (xT !== x) release(backend, xT);
+  const dw = callShipped(backend, 'BatchMatMul', { a: colsT, b: view(dy, [rows, info.outChannels]) }, { transposeA: false, transposeB: false });
+  release(backend, colsT);
+  return view(dw, [...attrs.filterShape]);
+}
+
+/**
+ * Paddings that make a stride-1 convolution of dy with the flipped filter produce exactly dx, or
+ * null when that needs negative padding (then the general path runs).
+ */
+export function transposedPadding(info: backend_util.Conv2DInfo): [[number, number], [number, number]] | null {
+  if (info.strideHeight !== 1 || info.strideWidth !== 1) return null;
+  const top = info.filterHeight - 1 - info.padInfo.top;
+  const left = info.filterWidth - 1 - info.padInfo.left;
+  const bottom = info.inHeight + info.filterHeight - 1 - info.outHeight - top;
+  const right = info.inWidth + info.filterWidth - 1 - info.outWidth - left;
+  if (Math.min(top, left, bottom, right) < 0) return null;
+  return [[top, bottom], [left, right]];
+}
+
+/**
+ * dx. Stride 1: a convolution of dy with the flipped, in/out-swapped filter on the fast XNNPACK
+ * forward kernel. Otherwise: dy . W^T gives per-patch gradients that col2im scatters back.
+ */
+function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, filter } = inputs;
+  requireNhwc('Conv2DBackpropInput', attrs.dataFormat);
+  const info = backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as Shape4D, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const { filterHeight: fh, filterWidth: fw, inChannels: inC, outChannels: outC } = info;
+
+  const pads = transposedPadding(info);
+  if (pads) {
+    const flipped = allocate(backend, [fh, fw, outC, inC]);
+    flipTransposeFilter(heapF32(backend, filter), fh, fw, inC, outC, heapF32(backend, flipped));
+    const dx = callShipped(backend, 'Conv2D', { x: dy, filter: flipped }, {
+      strides: [1, 1],
+      pad: [[0, 0], pads[0], pads[1], [0, 0]],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    });
+    release(backend, flipped);
+    return dx;
+  }
+
+  const g = geometry(info);
+  const rows = patchRows(g);
+  const len = patchLength(g);
+  const wT = callShipped(backend, 'Transpose', { x: view(filter, [len, outC]) }, { perm: [1, 0] });
+  const dcols = callShipped(backend, 'BatchMatMul', { a: view(dy, [rows, outC]), b: wT }, { transposeA: false, transposeB: false });
+  const dx = allocate(backend, [...attrs.inputShape]);
+  col2im(heapF32(backend, dcols), g, heapF32(backend, dx));
+  release(backend, wT, dcols);
+  return dx;
+}
+
+export const conv2dBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: 'wasm',
+  kernelFunc: conv2dBackpropFilter as unknown as KernelFunc,
+};
+
+export const conv2dBackpropInputConfig: KernelConfig = {
+  kernelName: Conv2DBackpropInput,
+  backendName: 'wasm',
+  kernelFunc: conv2dBackpropInput as unknown as KernelFunc,
+};
