@@ -70,7 +70,8 @@ export class JpegStreamSplitter {
     for (;;) {
       const soi = this.buf.indexOf(SOI);
       if (soi < 0) {
-        this.buf = Buffer.alloc(0);
+        // A trailing 0xFF may be the first half of the next start marker.
+        this.buf = this.buf.length > 0 && this.buf[this.buf.length - 1] === 0xff ? this.buf.subarray(this.buf.length - 1) : Buffer.alloc(0);
         return out;
       }
       const eoi = this.buf.indexOf(EOI, soi + 2);
