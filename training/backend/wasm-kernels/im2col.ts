@@ -39,45 +39,6 @@ function validColumns(g: ConvGeometry, ow: number): [number, number] {
 }
 
 /**
- * Writes the patch matrix [patchRows, patchLength] of `x` (NHWC) into `cols`; positions that fall in
- * the padding become 0. Consecutive filter columns read consecutive input pixels, so each filter row
- * is copied as one contiguous run.
- */
-export function im2col(x: Float32Array, g: ConvGeometry, cols: Float32Array): void {
-  const C = g.inChannels;
-  const rowLen = g.filterWidth * C;
-  const imageSize = g.inHeight * g.inWidth * C;
-  let o = 0;
-  for (let b = 0; b < g.batch; b++) {
-    const imageBase = b * imageSize;
-    for (let oh = 0; oh < g.outHeight; oh++) {
-      const ih0 = oh * g.strideHeight - g.padTop;
-      for (let ow = 0; ow < g.outWidth; ow++) {
-        const iw0 = ow * g.strideWidth - g.padLeft;
-        const [first, end] = validColumns(g, ow);
-        for (let kh = 0; kh < g.filterHeight; kh++, o += rowLen) {
-          const ih = ih0 + kh;
-          if (ih < 0 || ih >= g.inHeight || first >= end) {
-            cols.fill(0, o, o + rowLen);
-            continue;
-          }
-          if (first > 0) cols.fill(0, o, o + first * C);
-          if (end < g.filterWidth) cols.fill(0, o + end * C, o + rowLen);
-          const src = imageBase + (ih * g.inWidth + iw0 + first) * C;
-          const n = (end - first) * C;
-          const dst = o + first * C;
-          if (n >= 32) {
-            cols.set(x.subarray(src, src + n), dst);
-          } else {
-            for (let i = 0; i < n; i++) cols[dst + i] = x[src + i];
-          }
-        }
-      }
-    }
-  }
-}
-
-/**
  * Writes the transposed patch matrix [patchLength, patchRows] from `xT`, the input transposed to
  * channel-major [C, N, H, W]. Each row (kh, kw, c) is the shifted image plane of channel c, so with
  * stride 1 it is copied in runs of a whole output row.

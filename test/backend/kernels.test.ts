@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { tf } from '../../training/backend/index.ts';
+import { WASM_TRAINING_KERNELS, registerWasmTrainingKernels } from '../../training/backend/wasm-kernels/index.ts';
+import { maxRelativeError, onCpuAndWasm, randomValues } from './helpers.ts';
+
+const TOLERANCE = 1e-4;
+
+function assertClose(cpu: Float32Array[], wasm: Float32Array[], label: string): void {
+  assert.equal(wasm.length, cpu.length, label);
+  cpu.forEach((expected, i) => {
+    const err = maxRelativeError(expected, wasm[i]);
+    assert.ok(err < TOLERANCE, `${label} output ${i}: relative error ${err.toExponential(2)}`);
+  });
+}
+
+type Pad = 'same' | 'valid';
+const convCases: Array<{ x: [number, number, number, number]; k: [number, number]; outC: number; stride: number | [number, number]; pad: Pad }> = [
+  { x: [2, 8, 8, 3], k: [3, 3], outC: 4, stride: 1, pad: 'same' },
+  { x: [2, 9, 9, 3], k: [3, 3], outC: 5, stride: 2, pad: 'same' },
+  { x: [2, 9, 7, 3], k: [3, 3], outC: 5, stride: 1, pad: 'valid' },
+  { x: [3, 10, 10, 4], k: [3, 3], outC: 6, stride: 2, pad: 'valid' },
+  { x: [2, 8, 8, 2], k: [2, 2], outC: 3, stride: 1, pad: 'same' },
+  { x: [1, 7, 9, 2], k: [5, 3], outC: 3, stride: [2, 1], pad: 'same' },
+  { x: [4, 14, 14, 1], k: [3, 3], outC: 8, stride: 1, pad: 'same' },
+];
+
+test('the training kernels are registered once, however often registration runs', () => {
+  registerWasmTrainingKernels();
+  assert.deepEqual(registerWasmTrainingKernels(), []);
+  for (const config of WASM_TRAINING_KERNELS) assert.ok(tf.getKernel(config.kernelName, 'wasm'), config.kernelName);
+  assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'the kernel tfjs-backend-wasm lacks');
+});
+
+for (const [i, c] of convCases.entries()) {
+  const label = `conv ${c.x.join('x')} k${c.k.join('x')} out${c.outC} stride ${c.stride} ${c.pad}`;
+  test(`Conv2DBackpropFilter and Conv2DBackpropInput match cpu: ${label}`, async () => {
+    const filterShape: [number, number, number, number] = [c.k[0], c.k[1], c.x[3], c.outC];
+    const xValues = randomValues(c.x.reduce((a, b) => a * b), 10 + i);
+    const wValues = randomValues(filterShape.reduce((a, b) => a * b), 100 + i);
+    const { cpu, wasm } = await onCpuAndWasm(() => {
+      const x = tf.tensor4d(xValues, c.x);
+      const w = tf.tensor4d(wValues, filterShape);
+      const y = tf.conv2d(x, w, c.stride, c.pad);
+      const dy = tf.tensor4d(randomValues(y.size, 1000 + i), y.shape as [number, number, number, number]);
+      return [
+        tf.conv2dTranspose(dy, w, c.x, c.stride, c.pad), // Conv2DBackpropInput
+        tf.grad((f: tf.Tensor) => tf.conv2d(x, f as tf.Tensor4D, c.stride, c.pad).mul(dy).sum())(w), // Conv2DBackpropFilter
+      ];
+    });
+    assertClose(cpu, wasm, label);
+  });
+}
+
+const poolCases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: Pad }> = [
+  { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
+  { x: [2, 7, 7, 4], size: 3, stride: 2, pad: 'same' },
+  { x: [1, 9, 6, 5], size: 3, stride: 1, pad: 'same' },
+  { x: [2, 7, 7, 2], size: 2, stride: 2, pad: 'same' },
+];
+
+for (const [i, c] of poolCases.entries()) {
+  const label = `pool ${c.x.join('x')} size ${c.size} stride ${c.stride} ${c.pad}`;
+  test(`MaxPoolGrad and AvgPoolGrad match cpu: ${label}`, async () => {
+    const xValues = randomValues(c.x.reduce((a, b) => a * b), 200 + i);
+    const { cpu, wasm } = await onCpuAndWasm(() => {
+      const x = tf.tensor4d(xValues, c.x);
+      const y = tf.maxPool(x, c.size, c.stride, c.pad);
+      const dy = tf.tensor4d(randomValues(y.size, 300 + i), y.shape as [number, number, number, number]);
+      return [
+        tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, c.size, c.stride, c.pad).mul(dy).sum())(x),
+        tf.grad((v: tf.Tensor) => tf.avgPool(v as tf.Tensor4D, c.size, c.stride, c.pad).mul(dy).sum())(x),
+      ];
+    });
+    assertClose(cpu, wasm, label);
+  });
+}
+
+test('Tile matches cpu for float32, int32 and bool, including the batch-norm pattern', async () => {
+  const cases: Array<{ shape: number[]; reps: number[] }> = [
+    { shape: [1, 1, 1, 5], reps: [3, 4, 2, 1] },
+    { shape: [2, 3], reps: [2, 3] },
+    { shape: [4], reps: [3] },
+    { shape: [2, 1, 3], reps: [1, 4, 2] },
+  ];
+  const { cpu, wasm } = await onCpuAndWasm(() =>
+    cases.flatMap(({ shape, reps }, i) => {
+      const size = shape.reduce((a, b) => a * b);
+      const values = randomValues(size, 400 + i);
+      return [
+        tf.tile(tf.tensor(values, shape), reps),
+        tf.tile(tf.tensor(values, shape).mul(10).round().cast('int32'), reps).cast('float32'),
+        tf.tile(tf.tensor(values, shape).greater(0), reps).cast('float32'),
+      ];
+    }),
+  );
+  cpu.forEach((expected, i) => assert.deepEqual(Array.from(wasm[i]), Array.from(expected), `case ${i}`));
+});
