@@ -1,4 +1,101 @@
-import type { Command } from 'commander';
+import { Command } from 'commander';
+import { addDataOptions } from './data.ts';
+import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 
-/** `edgeloom train` (owned by the training module). */
-export function registerTrainCommands(_program: Command): void {}
+interface TrainCliOptions {
+  arch?: string;
+  listArchs?: boolean;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  optimizer?: string;
+  momentum?: number;
+  schedule?: string;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  limit?: number;
+  valSplit?: number;
+  patience?: number;
+  seed?: number;
+  augment?: string;
+  backend?: string;
+  out?: string;
+  resume?: string;
+  data?: string;
+  dataDir?: string;
+  progress?: boolean;
+  json?: boolean;
+}
+
+const TRAIN_EXAMPLES = `
+Examples:
+  $ edgeloom archs
+  $ edgeloom train --arch cnn --epochs 2 --limit 6000 --out runs/cnn-quick
+  $ edgeloom train --arch edgenet --out runs/edgenet            # recipe: sgd 0.1 one-cycle, 30 epochs
+  $ edgeloom train --arch cnn --augment safaei --epochs 15 --out runs/cnn-aug
+  $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
+  $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
+  $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+
+Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
+Outputs in --out: model.json + weights.bin (tfjs), report.json, report.md, plots, checkpoint/.`;
+
+async function listArchs(json: boolean | undefined): Promise<void> {
+  const { summarizeArchitectures } = await import('../../training/arch/index.ts');
+  const { selectBackend } = await import('../../training/backend/index.ts');
+  await selectBackend('cpu');
+  const archs = summarizeArchitectures();
+  printResult(json, archs, () => {
+    const w = Math.max(...archs.map((a) => a.name.length));
+    const head = `${'name'.padEnd(w)}  ${'params'.padStart(10)}  ${'MACs'.padStart(12)}  recipe`;
+    const rows = archs.map((a) => `${a.name.padEnd(w)}  ${a.parameters.toLocaleString('en-US').padStart(10)}  ${a.macs.toLocaleString('en-US').padStart(12)}  ${a.recipe.optimizer} lr ${a.recipe.lr}, batch ${a.recipe.batchSize}, ${a.recipe.epochs} epochs${a.recipe.schedule ? `, ${a.recipe.schedule}` : ''}`);
+    return [head, ...rows].join('\n');
+  });
+}
+
+export function registerTrainCommands(program: Command): void {
+  addDataOptions(program.command('train'))
+    .description('Train an architecture on Fashion-MNIST with TensorFlow.js (custom loop, checkpoints, report)')
+    .option('--arch <name>', 'architecture (see --list-archs)')
+    .option('--list-archs', 'list architectures with parameter counts and exit')
+    .option('--epochs <n>', 'epochs', parseIntOption('--epochs'))
+    .option('--batch-size <n>', 'mini-batch size', parseIntOption('--batch-size'))
+    .option('--lr <x>', 'base (peak for one-cycle) learning rate', parseFloatOption('--lr'))
+    .option('--optimizer <name>', 'sgd | adam | adagrad')
+    .option('--momentum <x>', 'SGD momentum (0 = plain SGD)', parseFloatOption('--momentum'))
+    .option('--schedule <name>', 'learning-rate schedule: constant | step | cosine | one-cycle')
+    .option('--weight-decay <x>', 'decoupled weight decay on conv/dense kernels', parseFloatOption('--weight-decay'))
+    .option('--label-smoothing <x>', 'label smoothing for the cross-entropy', parseFloatOption('--label-smoothing'))
+    .option('--limit <n>', 'train on a stratified subset of N images (equal per class)', parseIntOption('--limit'))
+    .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
+    .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
+    .option('--seed <n>', 'seed for init, subsets, shuffling and augmentation (default 42)', parseIntOption('--seed'))
+    .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard (comma-separated)')
+    .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
+    .option('--out <dir>', 'output directory (default runs/ARCH)')
+    .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
+    .option('--no-progress', 'no progress line on stderr')
+    .option('--json', 'print the summary as JSON on stdout')
+    .addHelpText('after', TRAIN_EXAMPLES)
+    .action(action(async (opts: TrainCliOptions) => {
+      if (opts.listArchs) return listArchs(opts.json);
+      const { runTrain } = await import('../../training/trainer/train.ts');
+      const summary = await runTrain(opts);
+      if (summary.interrupted) {
+        process.stderr.write(`edgeloom: interrupted; checkpoint saved in ${summary.checkpoint}; continue with: edgeloom train --resume ${summary.out}\n`);
+        process.exitCode = 130;
+      }
+      printResult(opts.json, summary, () =>
+        summary.interrupted
+          ? `stopped after ${summary.epochsRun} complete epoch(s); checkpoint: ${summary.checkpoint}`
+          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ${summary.trainSeconds.toFixed(1)} s on ${summary.backend} (${summary.samplesPerSec.toFixed(0)} images/s)\nwrote ${summary.out}: ${summary.files.join(', ')}`,
+      );
+    }));
+
+  program
+    .command('archs')
+    .description('List the trainable architectures with parameter counts, MACs and default recipes')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom archs\n  $ edgeloom archs --json')
+    .action(action(async (opts: { json?: boolean }) => listArchs(opts.json)));
+}

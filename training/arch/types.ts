@@ -1,0 +1,36 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** Training recipe an architecture's source used (or that works well for it here). */
+export interface Recipe {
+  optimizer: 'sgd' | 'adam' | 'adagrad';
+  lr: number;
+  momentum?: number;
+  batchSize: number;
+  epochs: number;
+  schedule?: 'constant' | 'step' | 'cosine' | 'one-cycle';
+  weightDecay?: number;
+  augment?: string;
+}
+
+export interface BuildOptions {
+  /** Seeds the kernel initialisers so that a run with the same seed starts from the same weights. */
+  seed?: number;
+  numClasses?: number;
+}
+
+/**
+ * One registered architecture. Every model takes [N,28,28,1] pixel/255 and ends in a Dense layer
+ * named `logits` (no softmax: losses work from logits); the layer named `embedding` outputs the
+ * penultimate features. The ONNX exporter depends on these two names.
+ */
+export interface Architecture {
+  name: string;
+  description: string;
+  source: string;
+  /** countParams() of the built model, pinned by a test. */
+  expectedParams: number;
+  /** Reported test accuracy in the source, as text (e.g. "91.81% (92.12% with augmentation)"). */
+  reportedAccuracy: string;
+  recipe: Recipe;
+  build(opts?: BuildOptions): tf.LayersModel;
+}

@@ -1,0 +1,148 @@
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { IMAGE_PIXELS } from '../../src/classes.ts';
+import { createLogger } from '../../src/log.ts';
+import { metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
+import type { EpochRecord, TrainConfig } from '../trainer/types.ts';
+
+/** report.json of a training run (read by `edgeloom export` for arch, config, test metrics, classes). */
+export interface TrainReport {
+  arch: string;
+  description: string;
+  source: string;
+  parameters: number;
+  macs: number;
+  backend: { name: string; description: string };
+  config: TrainConfig;
+  classNames: string[];
+  data: { source: string; train: number; val: number; test: number };
+  wallTimeSeconds: number;
+  trainSeconds: number;
+  samplesPerSec: number;
+  epochsRun: number;
+  stoppedEarly: boolean;
+  bestEpoch: number | null;
+  resumed: boolean;
+  history: EpochRecord[];
+  test: ClassificationMetrics;
+  plots: string[];
+  createdAt: string;
+}
+
+/** A misclassified test image for the report grid. */
+export interface Misclassified {
+  index: number;
+  pixels: Uint8Array;
+  trueLabel: number;
+  predicted: number;
+}
+
+/** Up to `max` misclassified test images, spread over the test set rather than the first ones. */
+export function pickMisclassified(images: Uint8Array, labels: ArrayLike<number>, predicted: ArrayLike<number>, max = 36): Misclassified[] {
+  const wrong: number[] = [];
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== predicted[i]) wrong.push(i);
+  const step = Math.max(1, wrong.length / max);
+  const out: Misclassified[] = [];
+  for (let k = 0; k < Math.min(max, wrong.length); k++) {
+    const i = wrong[Math.floor(k * step)];
+    out.push({ index: i, pixels: images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), trueLabel: labels[i], predicted: predicted[i] });
+  }
+  return out;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function reportMarkdown(r: TrainReport): string {
+  const c = r.config;
+  const lines = [
+    `# edgeloom training report: ${r.arch}`,
+    '',
+    `${r.description}`,
+    '',
+    `Source: ${r.source}`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| test accuracy | **${pct(r.test.accuracy)}** (${r.test.count} images) |`,
+    `| macro F1 | ${r.test.macro.f1.toFixed(4)} |`,
+    `| parameters | ${r.parameters.toLocaleString('en-US')} |`,
+    `| MACs per image | ${r.macs.toLocaleString('en-US')} |`,
+    `| back end | ${r.backend.description} |`,
+    `| data | ${r.data.source}: ${r.data.train} train, ${r.data.val} val, ${r.data.test} test |`,
+    `| epochs run | ${r.epochsRun}${r.stoppedEarly ? ` (early stop, best epoch ${r.bestEpoch})` : ''}${r.resumed ? ' (resumed)' : ''} |`,
+    `| training time | ${r.trainSeconds.toFixed(1)} s (${r.samplesPerSec.toFixed(0)} images/s); wall ${r.wallTimeSeconds.toFixed(1)} s |`,
+    '',
+    '## Hyper-parameters',
+    '',
+    `optimizer ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, epochs ${c.epochs}, ` +
+      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}`,
+    '',
+    '## Classification report (official test set)',
+    '',
+    metricsMarkdown(r.test),
+    '',
+    '## History',
+    '',
+    '| epoch | loss | acc | val loss | val acc | lr | s | img/s |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.history.map((h) => `| ${h.epoch} | ${h.loss.toFixed(4)} | ${h.acc.toFixed(4)} | ${h.valLoss?.toFixed(4) ?? ''} | ${h.valAcc?.toFixed(4) ?? ''} | ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} | ${h.samplesPerSec.toFixed(0)} |`),
+    '',
+    '## Confusion matrix (rows: true, columns: predicted)',
+    '',
+    `| | ${r.classNames.map((_, i) => i).join(' | ')} |`,
+    `|---|${r.classNames.map(() => '---:').join('|')}|`,
+    ...r.test.confusion.map((row, i) => `| ${i} ${r.classNames[i]} | ${row.join(' | ')} |`),
+  ];
+  if (r.plots.length) lines.push('', '## Plots', '', ...r.plots.filter((p) => p.endsWith('.png')).map((p) => `![${p}](${p})`));
+  return `${lines.join('\n')}\n`;
+}
+
+/** The plot builders' API (training/plots, another module); loaded lazily, optional at run time. */
+interface PlotsModule {
+  learningCurvesSvg(history: EpochRecord[]): string;
+  confusionMatrixSvg(matrix: number[][], classNames: readonly string[]): string;
+  imageGridPng(items: Array<{ pixels: Uint8Array; label: string; caption?: string; color?: string }>, opts: { cols: number }): Promise<Uint8Array> | Uint8Array;
+  writePlot(path: string, svg: string): Promise<unknown>;
+}
+
+async function loadPlots(): Promise<PlotsModule | null> {
+  try {
+    return (await import(new URL('../plots/index.ts', import.meta.url).href)) as PlotsModule;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes learning curves, the confusion heat map and the misclassified grid; returns file names. */
+async function writePlots(outDir: string, r: TrainReport, wrong: Misclassified[]): Promise<string[]> {
+  const log = createLogger('report');
+  const plots = await loadPlots();
+  if (!plots) {
+    log.warn('training/plots is not available: report written without plots');
+    return [];
+  }
+  const files: string[] = [];
+  try {
+    await plots.writePlot(join(outDir, 'learning-curves'), plots.learningCurvesSvg(r.history));
+    files.push('learning-curves.svg', 'learning-curves.png');
+    await plots.writePlot(join(outDir, 'confusion-matrix'), plots.confusionMatrixSvg(r.test.confusion, r.classNames));
+    files.push('confusion-matrix.svg', 'confusion-matrix.png');
+    if (wrong.length) {
+      const items = wrong.map((w) => ({ pixels: w.pixels, label: `${r.classNames[w.predicted]} (true: ${r.classNames[w.trueLabel]})`, caption: `#${w.index}` }));
+      await writeFileAtomic(join(outDir, 'misclassified.png'), await plots.imageGridPng(items, { cols: 6 }));
+      files.push('misclassified.png');
+    }
+  } catch (err) {
+    log.warn(`plots: ${(err as Error).message}`);
+  }
+  return files;
+}
+
+/** Writes report.json, report.md and the plots into `outDir`; returns the report with plot names. */
+export async function writeTrainReport(outDir: string, report: TrainReport, wrong: Misclassified[]): Promise<TrainReport> {
+  const plots = await writePlots(outDir, report, wrong);
+  const full = { ...report, plots };
+  await writeFileAtomic(join(outDir, 'report.json'), `${JSON.stringify(full, null, 2)}\n`);
+  await writeFileAtomic(join(outDir, 'report.md'), reportMarkdown(full));
+  return full;
+}

@@ -1,0 +1,147 @@
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
+import { UserError } from '../../src/errors.ts';
+
+/**
+ * On-the-fly augmentation of 28x28 float images (values 0..1, background 0), as pure functions of
+ * the image and a random source, so tests can pin them and a seed reproduces a run.
+ */
+export interface AugmentConfig {
+  /** Maximum rotation, degrees (uniform in [-r, r]). */
+  rotation: number;
+  /** Maximum shift as a fraction of width / height. */
+  widthShift: number;
+  heightShift: number;
+  /** Maximum shear angle, radians (Keras ImageDataGenerator's shear_range in its older meaning). */
+  shear: number;
+  /** Zoom factor drawn from [1 - zoom, 1 + zoom]. */
+  zoom: number;
+  /** Probability of a horizontal flip. */
+  hflip: number;
+  /** Probability of random erasing (Zhong et al. 2020): one rectangle of noise, 2-33% of the area. */
+  erase: number;
+}
+
+export const NO_AUGMENT: AugmentConfig = { rotation: 0, widthShift: 0, heightShift: 0, shear: 0, zoom: 0, hflip: 0, erase: 0 };
+
+/** Presets for `--augment`; several may be joined with commas ("safaei,flip"). */
+export const AUGMENT_PRESETS: Readonly<Record<string, Partial<AugmentConfig>>> = {
+  none: {},
+  // Safaei's ImageDataGenerator set: small rotations, shifts, shear and zoom.
+  safaei: { rotation: 10, widthShift: 0.1, heightShift: 0.1, shear: 0.1, zoom: 0.1 },
+  shift: { widthShift: 0.1, heightShift: 0.1 },
+  flip: { hflip: 0.5 },
+  erase: { erase: 0.5 },
+  // What edgenet's recipe uses: light geometry, flips and erasing.
+  standard: { widthShift: 0.08, heightShift: 0.08, hflip: 0.5, erase: 0.3 },
+};
+
+export function parseAugment(spec: string | undefined): AugmentConfig {
+  const cfg: AugmentConfig = { ...NO_AUGMENT };
+  for (const part of (spec ?? 'none').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const preset = AUGMENT_PRESETS[part];
+    if (!preset) throw new UserError(`--augment: unknown preset "${part}" (expected ${Object.keys(AUGMENT_PRESETS).join(', ')}, comma-separated)`);
+    for (const [k, v] of Object.entries(preset) as [keyof AugmentConfig, number][]) cfg[k] = Math.max(cfg[k], v);
+  }
+  return cfg;
+}
+
+export function isIdentity(cfg: AugmentConfig): boolean {
+  return Object.values(cfg).every((v) => v === 0);
+}
+
+/** 2x3 affine map (output pixel -> input pixel), about the image centre. */
+export interface Affine {
+  a: number; b: number; c: number;
+  d: number; e: number; f: number;
+}
+
+/**
+ * Inverse map for: rotate by `theta`, shear by `shear`, zoom by `zoom`, then shift by (tx, ty)
+ * pixels. Sampling the input at inverse(out) is how warps avoid holes.
+ */
+export function inverseAffine(theta: number, shear: number, zoom: number, tx: number, ty: number): Affine {
+  // forward M = R(theta) * Sh(shear) * Z(zoom)
+  const cos = Math.cos(theta), sin = Math.sin(theta);
+  const m00 = zoom * cos, m01 = zoom * (-sin + cos * Math.tan(shear));
+  const m10 = zoom * sin, m11 = zoom * (cos + sin * Math.tan(shear));
+  const det = m00 * m11 - m01 * m10;
+  const i00 = m11 / det, i01 = -m01 / det, i10 = -m10 / det, i11 = m00 / det;
+  const cx = (IMAGE_SIZE - 1) / 2, cy = cx;
+  // in = Minv * (out - centre - t) + centre
+  return {
+    a: i00, b: i01, c: cx - i00 * (cx + tx) - i01 * (cy + ty),
+    d: i10, e: i11, f: cy - i10 * (cx + tx) - i11 * (cy + ty),
+  };
+}
+
+/** Warps one 28x28 image with bilinear sampling; outside the image reads as background (0). */
+export function warpImage(src: Float32Array, m: Affine, dst = new Float32Array(IMAGE_PIXELS)): Float32Array {
+  const n = IMAGE_SIZE;
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const sx = m.a * x + m.b * y + m.c;
+      const sy = m.d * x + m.e * y + m.f;
+      const x0 = Math.floor(sx), y0 = Math.floor(sy);
+      const fx = sx - x0, fy = sy - y0;
+      const px = (xx: number, yy: number) => (xx >= 0 && yy >= 0 && xx < n && yy < n ? src[yy * n + xx] : 0);
+      dst[y * n + x] =
+        px(x0, y0) * (1 - fx) * (1 - fy) + px(x0 + 1, y0) * fx * (1 - fy) + px(x0, y0 + 1) * (1 - fx) * fy + px(x0 + 1, y0 + 1) * fx * fy;
+    }
+  }
+  return dst;
+}
+
+export function flipHorizontal(src: Float32Array, dst = new Float32Array(IMAGE_PIXELS)): Float32Array {
+  const n = IMAGE_SIZE;
+  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) dst[y * n + x] = src[y * n + (n - 1 - x)];
+  return dst;
+}
+
+/** Fills one random rectangle (2-33% of the area, aspect 0.3-3.3) with uniform noise, in place. */
+export function eraseRandom(img: Float32Array, rng: () => number): Float32Array {
+  const n = IMAGE_SIZE;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const area = n * n * (0.02 + rng() * 0.31);
+    const aspect = Math.exp(Math.log(0.3) + rng() * (Math.log(3.3) - Math.log(0.3)));
+    const h = Math.round(Math.sqrt(area * aspect));
+    const w = Math.round(Math.sqrt(area / aspect));
+    if (h < 1 || w < 1 || h >= n || w >= n) continue;
+    const top = Math.floor(rng() * (n - h + 1));
+    const left = Math.floor(rng() * (n - w + 1));
+    for (let y = top; y < top + h; y++) for (let x = left; x < left + w; x++) img[y * n + x] = rng();
+    return img;
+  }
+  return img;
+}
+
+/** Augments one image (a fresh array; `src` is not modified). */
+export function augmentImage(src: Float32Array, cfg: AugmentConfig, rng: () => number): Float32Array {
+  let img = src;
+  const u = () => rng() * 2 - 1;
+  if (cfg.rotation || cfg.widthShift || cfg.heightShift || cfg.shear || cfg.zoom) {
+    const theta = (u() * cfg.rotation * Math.PI) / 180;
+    const shear = u() * cfg.shear;
+    const zoom = 1 + u() * cfg.zoom;
+    const tx = u() * cfg.widthShift * IMAGE_SIZE;
+    const ty = u() * cfg.heightShift * IMAGE_SIZE;
+    img = warpImage(img, inverseAffine(theta, shear, zoom, tx, ty));
+  }
+  if (cfg.hflip && rng() < cfg.hflip) img = flipHorizontal(img);
+  if (cfg.erase && rng() < cfg.erase) img = eraseRandom(img === src ? Float32Array.from(src) : img, rng);
+  return img === src ? Float32Array.from(src) : img;
+}
+
+/**
+ * Builds the model input for a batch: images `indices` of `images` (784 bytes each) as pixel/255,
+ * augmented when `cfg` is given.
+ */
+export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg: AugmentConfig | null, rng: () => number): Float32Array {
+  const out = new Float32Array(indices.length * IMAGE_PIXELS);
+  const tmp = new Float32Array(IMAGE_PIXELS);
+  for (let i = 0; i < indices.length; i++) {
+    const off = indices[i] * IMAGE_PIXELS;
+    for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = images[off + p] / 255;
+    out.set(cfg && !isIdentity(cfg) ? augmentImage(tmp, cfg, rng) : tmp, i * IMAGE_PIXELS);
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+import { dirname, join, resolve } from 'node:path';
+import { UserError } from '../../src/errors.ts';
+import { createLogger } from '../../src/log.ts';
+import { backendDescription, parseBackendName, selectBackend } from '../backend/index.ts';
+import { loadDataset } from '../data/load.ts';
+import { subset, type ImageSet } from '../data/dataset.ts';
+import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
+import { pickMisclassified, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { countMacs, getArchitecture } from '../arch/index.ts';
+import { parseAugment } from './augment.ts';
+import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
+import { runTrainingLoop, type LoopState } from './loop.ts';
+import { predictTfjs, saveTfjsModel } from './model-io.ts';
+import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
+import { ProgressLine } from './progress.ts';
+import { SCHEDULES, type ScheduleName } from './schedules.ts';
+import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
+import type { TrainConfig } from './types.ts';
+
+/** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
+export interface TrainOptions {
+  arch?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  optimizer?: string;
+  momentum?: number;
+  schedule?: string;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  limit?: number;
+  valSplit?: number;
+  patience?: number;
+  seed?: number;
+  augment?: string;
+  backend?: string;
+  out?: string;
+  resume?: string;
+  data?: string;
+  dataDir?: string;
+  /** Show the progress line on stderr (default true). */
+  progress?: boolean;
+}
+
+export interface TrainSummary {
+  arch: string;
+  backend: string;
+  parameters: number;
+  macs: number;
+  epochsRun: number;
+  testAccuracy: number | null;
+  macroF1: number | null;
+  bestValAccuracy: number | null;
+  trainSeconds: number;
+  wallTimeSeconds: number;
+  samplesPerSec: number;
+  out: string;
+  files: string[];
+  interrupted: boolean;
+  checkpoint: string;
+}
+
+function check(cond: boolean, message: string): void {
+  if (!cond) throw new UserError(message);
+}
+
+/** Resolves flags against the architecture's recipe and validates them (one-line UserErrors). */
+export function resolveConfig(opts: TrainOptions, classNames: readonly string[] = []): TrainConfig {
+  if (!opts.arch) throw new UserError('--arch: required (run "edgeloom archs" for the list)');
+  const arch = getArchitecture(opts.arch);
+  const r = arch.recipe;
+  const cfg: TrainConfig = {
+    arch: arch.name,
+    epochs: opts.epochs ?? r.epochs,
+    batchSize: opts.batchSize ?? r.batchSize,
+    lr: opts.lr ?? r.lr,
+    optimizer: (opts.optimizer ?? r.optimizer) as OptimizerName,
+    momentum: opts.momentum ?? r.momentum ?? 0.9,
+    schedule: (opts.schedule ?? r.schedule ?? 'constant') as ScheduleName,
+    weightDecay: opts.weightDecay ?? r.weightDecay ?? 0,
+    labelSmoothing: opts.labelSmoothing ?? 0,
+    limit: opts.limit ?? 0,
+    valSplit: opts.valSplit ?? 0,
+    patience: opts.patience ?? 0,
+    seed: opts.seed ?? 42,
+    augment: opts.augment ?? r.augment ?? 'none',
+    data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
+    classNames: [...classNames],
+  };
+  check(Number.isInteger(cfg.epochs) && cfg.epochs >= 1, `--epochs: expected an integer >= 1, got ${cfg.epochs}`);
+  check(Number.isInteger(cfg.batchSize) && cfg.batchSize >= 1, `--batch-size: expected an integer >= 1, got ${cfg.batchSize}`);
+  check(cfg.lr > 0, `--lr: expected a positive number, got ${cfg.lr}`);
+  check((OPTIMIZERS as readonly string[]).includes(cfg.optimizer), `--optimizer: unknown optimizer "${cfg.optimizer}" (expected ${OPTIMIZERS.join(', ')})`);
+  check(cfg.momentum >= 0 && cfg.momentum < 1, `--momentum: expected 0 <= momentum < 1, got ${cfg.momentum}`);
+  check((SCHEDULES as readonly string[]).includes(cfg.schedule), `--schedule: unknown schedule "${cfg.schedule}" (expected ${SCHEDULES.join(', ')})`);
+  check(cfg.weightDecay >= 0 && cfg.weightDecay < 1, `--weight-decay: expected 0 <= wd < 1, got ${cfg.weightDecay}`);
+  check(cfg.labelSmoothing >= 0 && cfg.labelSmoothing < 1, `--label-smoothing: expected 0 <= x < 1, got ${cfg.labelSmoothing}`);
+  check(Number.isInteger(cfg.limit) && cfg.limit >= 0, `--limit: expected an integer >= 0, got ${cfg.limit}`);
+  check(cfg.valSplit >= 0 && cfg.valSplit < 1, `--val-split: expected 0 <= x < 1, got ${cfg.valSplit}`);
+  check(Number.isInteger(cfg.patience) && cfg.patience >= 0, `--patience: expected an integer >= 0, got ${cfg.patience}`);
+  check(cfg.patience === 0 || cfg.valSplit > 0, '--patience: early stopping needs a validation set (add --val-split, e.g. 0.1)');
+  check(Number.isInteger(cfg.seed), `--seed: expected an integer, got ${cfg.seed}`);
+  parseAugment(cfg.augment);
+  return cfg;
+}
+
+/** Training and validation sets for a config: stratified --limit subset, then stratified split. */
+export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: ImageSet; val: ImageSet | null } {
+  const k = train.classNames.length;
+  let base = train;
+  if (cfg.limit > 0 && cfg.limit < train.count) base = subset(train, stratifiedSample(train.labels, k, cfg.limit, mixSeed(cfg.seed, 1)));
+  if (cfg.valSplit <= 0) return { train: base, val: null };
+  const s = stratifiedSplit(base.labels, k, cfg.valSplit, mixSeed(cfg.seed, 2));
+  return { train: subset(base, s.train), val: subset(base, s.val) };
+}
+
+export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
+  const log = createLogger('train');
+  const wallStart = performance.now();
+  const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
+  const backendText = await backendDescription();
+  log.info(`back end: ${backendText}`);
+
+  const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
+  let config: TrainConfig;
+  if (checkpoint) {
+    config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs };
+    if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
+    log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
+  } else {
+    config = resolveConfig(opts);
+  }
+  const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
+  const arch = getArchitecture(config.arch);
+
+  const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
+  config.classNames = [...ds.train.classNames];
+  const { train, val } = prepareSplits(ds.train, config);
+  log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${ds.test.count} test images`);
+
+  const model = checkpoint ? checkpoint.model : arch.build({ seed: config.seed, numClasses: config.classNames.length });
+  const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
+  if (checkpoint) await optimizer.setWeights(checkpoint.optimizerWeights);
+  const parameters = model.countParams();
+  const macs = countMacs(model);
+  log.info(`${config.arch}: ${parameters.toLocaleString('en-US')} parameters, ${macs.toLocaleString('en-US')} MACs/image; ${config.optimizer} lr ${config.lr} ${config.schedule}, batch ${config.batchSize}, ${config.epochs} epochs, augment ${config.augment}`);
+
+  let stopRequested = false;
+  const onSigint = () => {
+    stopRequested = true;
+    process.stderr.write('\ninterrupt: finishing the current batch and saving a checkpoint (Ctrl-C again to abort)\n');
+  };
+  process.once('SIGINT', onSigint);
+  let result;
+  try {
+    result = await runTrainingLoop({
+      model,
+      optimizer,
+      config,
+      train,
+      val,
+      resume: checkpoint?.state as LoopState | undefined,
+      bestWeights: checkpoint?.bestWeights ?? null,
+      shouldStop: () => stopRequested,
+      progress: new ProgressLine(process.stderr, opts.progress ?? true),
+      log,
+      onCheckpoint: async (state, best) => {
+        await saveCheckpoint(out, model, optimizer, best, { ...state, config });
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  const ckptDir = join(out, CHECKPOINT_DIR);
+  const trainSeconds = result.elapsedMs / 1000;
+  const samplesPerSec = result.samplesSeen / Math.max(trainSeconds, 1e-9);
+  const summaryBase = {
+    arch: config.arch,
+    backend: backend.name,
+    parameters,
+    macs,
+    epochsRun: result.history.length,
+    bestValAccuracy: result.state.best?.valAcc ?? (val ? (result.history.at(-1)?.valAcc ?? null) : null),
+    trainSeconds,
+    samplesPerSec,
+    out,
+    checkpoint: ckptDir,
+  };
+  if (result.interrupted) {
+    model.dispose();
+    optimizer.dispose();
+    return { ...summaryBase, testAccuracy: null, macroF1: null, wallTimeSeconds: (performance.now() - wallStart) / 1000, files: [], interrupted: true };
+  }
+
+  await saveTfjsModel(model, out, { arch: config.arch, classNames: config.classNames });
+  const logits = predictTfjs(model, ds.test, 256);
+  const predicted = argmaxRows(logits, config.classNames.length);
+  const test = classificationMetrics(ds.test.labels, predicted, config.classNames);
+  log.info(`test accuracy ${(test.accuracy * 100).toFixed(2)}% on ${test.count} images`);
+  const report: TrainReport = {
+    arch: config.arch,
+    description: arch.description,
+    source: arch.source,
+    parameters,
+    macs,
+    backend: { name: backend.name, description: backendText },
+    config,
+    classNames: config.classNames,
+    data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: ds.test.count },
+    wallTimeSeconds: 0,
+    trainSeconds,
+    samplesPerSec,
+    epochsRun: result.history.length,
+    stoppedEarly: result.stoppedEarly,
+    bestEpoch: result.bestEpoch,
+    resumed: Boolean(checkpoint),
+    history: result.history,
+    test,
+    plots: [],
+    createdAt: new Date().toISOString(),
+  };
+  report.wallTimeSeconds = (performance.now() - wallStart) / 1000;
+  const written = await writeTrainReport(out, report, pickMisclassified(ds.test.images, ds.test.labels, predicted));
+  model.dispose();
+  optimizer.dispose();
+  return {
+    ...summaryBase,
+    testAccuracy: test.accuracy,
+    macroF1: test.macro.f1,
+    wallTimeSeconds: (performance.now() - wallStart) / 1000,
+    files: ['model.json', 'weights.bin', 'report.json', 'report.md', ...written.plots, `${CHECKPOINT_DIR}/`],
+    interrupted: false,
+  };
+}

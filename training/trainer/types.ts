@@ -1,0 +1,36 @@
+import type { OptimizerName } from './optim.ts';
+import type { ScheduleName } from './schedules.ts';
+
+/** The full, resolved hyper-parameter set of one run (stored in checkpoints and report.json). */
+export interface TrainConfig {
+  arch: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerName;
+  momentum: number;
+  schedule: ScheduleName;
+  /** Decoupled weight decay (SGDW/AdamW style) on conv and dense kernels. */
+  weightDecay: number;
+  labelSmoothing: number;
+  /** Stratified subset of the training set (0 = all). */
+  limit: number;
+  valSplit: number;
+  /** Early stopping on validation accuracy (0 = off); restores the best weights when it stops. */
+  patience: number;
+  seed: number;
+  augment: string;
+  data: string;
+  classNames: string[];
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  acc: number;
+  valLoss: number | null;
+  valAcc: number | null;
+  lr: number;
+  seconds: number;
+  samplesPerSec: number;
+}
