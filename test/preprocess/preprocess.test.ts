@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { loadDataset } from '../../training/data/load.ts';
+import { imageAt, type ImageSet } from '../../training/data/dataset.ts';
+import { preprocessImage, toModelInput } from '../../src/preprocess.ts';
+import { correlation, meanAbsDiff, recentre, synthesizeFrame } from './synth.ts';
+
+const ds = await loadDataset();
+const testSet = ds.test;
+/** Spread over all classes: the test split is stored class by class. */
+const sample = (n: number, offset = 0) => Array.from({ length: n }, (_, k) => (k * Math.floor(testSet.count / n) + offset + k * 7) % testSet.count);
+
+function grayPng(pixels: Uint8Array, width = 28, height = 28): Promise<Buffer> {
+  return sharp(Buffer.from(pixels), { raw: { width, height, channels: 1 } }).png().toBuffer();
+}
+
+test('a 28x28 grayscale image passes through unchanged (no trim, resize or negation)', async () => {
+  for (const idx of sample(5)) {
+    const original = Uint8Array.from(imageAt(testSet, idx));
+    const r = await preprocessImage(await grayPng(original));
+    assert.deepEqual(r.pixels, original);
+    assert.equal(r.inverted, false);
+    const forced = await preprocessImage(await grayPng(original), { invert: 'always' });
+    assert.deepEqual(forced.pixels, original.map((v) => 255 - v));
+  }
+});
+
+test('a 16-bit 28x28 PNG comes out as the 8-bit values it encodes', async () => {
+  const original = Uint8Array.from(imageAt(testSet, sample(1, 3)[0]));
+  const png16 = await sharp(Buffer.from(original), { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+  assert.equal((await sharp(png16).metadata()).depth, 'ushort');
+  assert.deepEqual((await preprocessImage(png16)).pixels, original);
+});
+
+test('synthetic camera frames (dark garment on a noisy light table, JPEG) come back close to the originals', async () => {
+  let mad = 0;
+  let corr = 0;
+  const ids = sample(30, 11);
+  for (const [k, idx] of ids.entries()) {
+    const original = imageAt(testSet, idx);
+    const frame = await synthesizeFrame(original, { seed: k, centerX: 0.3 + 0.04 * (k % 10), garmentSize: 110 + 20 * (k % 5) });
+    const r = await preprocessImage(frame);
+    assert.equal(r.inverted, true, `frame ${k}: a light table must be negated`);
+    assert.ok(r.decodeMs >= 0 && r.preprocessMs >= 0);
+    const reference = await recentre(original);
+    mad += meanAbsDiff(r.pixels, reference) / ids.length;
+    corr += correlation(r.pixels, reference) / ids.length;
+  }
+  assert.ok(mad < 22, `mean abs diff ${mad.toFixed(1)} should be < 22`);
+  assert.ok(corr > 0.9, `correlation ${corr.toFixed(3)} should be > 0.9`);
+});
+
+test('a bright garment on a dark table is not negated', async () => {
+  const original = imageAt(testSet, sample(1, 5)[0]);
+  const frame = await synthesizeFrame(original, { table: 30, ink: 225, gradient: 10 });
+  const r = await preprocessImage(frame);
+  assert.equal(r.inverted, false);
+  assert.ok(correlation(r.pixels, await recentre(original)) > 0.85);
+  assert.equal((await preprocessImage(frame, { invert: 'always' })).inverted, true);
+});
+
+test('a transparent cut-out PNG is flattened onto a contrasting background', async () => {
+  const original = imageAt(testSet, sample(1, 8)[0]);
+  const size = 120;
+  const alpha = await sharp(Buffer.from(original), { raw: { width: 28, height: 28, channels: 1 } }).resize(size, size).toColourspace('b-w').raw().toBuffer();
+  const rgba = Buffer.alloc(size * size * 4);
+  for (let i = 0; i < size * size; i++) {
+    rgba.set([40, 30, 30, alpha[i]], i * 4); // a dark garment; transparent pixels carry dark colour too
+  }
+  const png = await sharp(rgba, { raw: { width: size, height: size, channels: 4 } }).png().toBuffer();
+  const r = await preprocessImage(png);
+  assert.equal(r.inverted, true);
+  assert.ok(correlation(r.pixels, await recentre(original)) > 0.9);
+});
+
+test('odd sizes give 784 pixels', async () => {
+  for (const [w, h] of [[1, 1], [3, 500], [33, 17]] as const) {
+    const img = new Uint8Array(w * h).map((_, i) => (i * 37) % 256);
+    const r = await preprocessImage(await grayPng(img, w, h));
+    assert.equal(r.pixels.length, 784);
+  }
+});
+
+test('a region of interest selects the garment among other things on the table', async () => {
+  const original = imageAt(testSet, sample(1, 9)[0]);
+  const frame = await synthesizeFrame(original, { centerX: 0.3, centerY: 0.5, garmentSize: 120 });
+  // A dark object at the right edge of the frame that the ROI must leave out.
+  const cluttered = await sharp(frame).composite([{ input: { create: { width: 40, height: 200, channels: 3, background: '#111' } }, left: 270, top: 20 }]).jpeg().toBuffer();
+  const whole = await preprocessImage(cluttered);
+  const cropped = await preprocessImage(cluttered, { roi: { left: 10, top: 40, width: 200, height: 190 } });
+  const reference = await recentre(original);
+  assert.ok(correlation(cropped.pixels, reference) > 0.85);
+  assert.ok(correlation(cropped.pixels, reference) > correlation(whole.pixels, reference));
+  await assert.rejects(preprocessImage(frame, { roi: { left: 300, top: 0, width: 100, height: 10 } }), /^Error: cannot decode image \(roi 300,0 100x10\): /);
+});
+
+test('empty, truncated and non-image input fail with the reason', async () => {
+  const original = imageAt(testSet, sample(1, 2)[0]);
+  const jpeg = await synthesizeFrame(original);
+  await assert.rejects(preprocessImage(new Uint8Array(0)), /^Error: cannot decode image: input is empty \(0 bytes\)$/);
+  await assert.rejects(preprocessImage(jpeg.subarray(0, jpeg.length >> 1)), /^Error: cannot decode image: .*premature end of JPEG/);
+  await assert.rejects(preprocessImage(Buffer.from('not an image at all')), /^Error: cannot decode image: .*unsupported image format/);
+});
+
+test('toModelInput scales to 0..1', () => {
+  assert.deepEqual(toModelInput(new Uint8Array([0, 51, 255])), Float32Array.from([0, 0.2, 1]));
+});
+
+/** k-nearest neighbours on raw pixels: a model-free stand-in for "does it still classify". */
+function knnClassify(refs: ImageSet, refIds: number[], pixels: Uint8Array): number {
+  const best: [number, number][] = [];
+  for (const r of refIds) {
+    const q = imageAt(refs, r);
+    let d = 0;
+    for (let j = 0; j < 784; j++) d += (pixels[j] - q[j]) ** 2;
+    best.push([d, refs.labels[r]]);
+  }
+  best.sort((a, b) => a[0] - b[0]);
+  const votes = new Array<number>(10).fill(0);
+  for (const [, label] of best.slice(0, 5)) votes[label]++;
+  return votes.indexOf(Math.max(...votes));
+}
+
+test('classification on synthetic camera frames is nearly as good as on the clean images', async () => {
+  const refIds = Array.from({ length: 2000 }, (_, i) => (i * 30 + (i % 17)) % ds.train.count);
+  let clean = 0;
+  let camera = 0;
+  const ids = sample(80, 21);
+  for (const [k, idx] of ids.entries()) {
+    const original = imageAt(testSet, idx);
+    const label = testSet.labels[idx];
+    const frame = await synthesizeFrame(original, { seed: 100 + k, centerX: 0.3 + 0.04 * (k % 10), centerY: 0.4 + 0.02 * (k % 10), garmentSize: 110 + 20 * (k % 5) });
+    if (knnClassify(ds.train, refIds, original) === label) clean++;
+    if (knnClassify(ds.train, refIds, (await preprocessImage(frame)).pixels) === label) camera++;
+  }
+  assert.ok(clean >= 55, `kNN sanity: ${clean}/80 clean images right`);
+  assert.ok(camera >= clean - 6, `camera frames ${camera}/80 vs clean ${clean}/80`);
+});
