@@ -11,7 +11,7 @@ import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata }
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
 import { convertLayersModel } from './convert.ts';
-import { loadTfjsModelDir } from './tfjs-io.ts';
+import { loadTfjsModel, readTfjsModelMeta } from '../trainer/model-io.ts';
 
 export interface ParityReport {
   images: number;
@@ -119,36 +119,37 @@ export async function parityImagesFromTestSet(count: number, seed = 7): Promise<
   return toModelInput(subset(ds.test, stratifiedIndices(ds.test.labels, count, seed)).images);
 }
 
-interface TrainReport {
+interface TrainReportJson {
   arch?: string;
-  architecture?: string;
-  recipe?: Record<string, unknown>;
   config?: Record<string, unknown>;
-  metrics?: Record<string, unknown>;
-  test?: Record<string, unknown>;
   classNames?: string[];
-  classes?: string[];
+  test?: { accuracy?: number; count?: number; macro?: { f1?: number }; weighted?: { f1?: number } };
+  createdAt?: string;
 }
 
-/** Metadata from the trainer's report.json next to model.json, when there is one. */
-export async function metadataFromReport(dir: string): Promise<Partial<EdgeloomModelMetadata>> {
+/**
+ * Metadata from the trainer's report.json next to model.json (arch, recipe, test metrics), falling
+ * back on model.json's own edgeloom metadata (arch, class names).
+ */
+export async function metadataFromModelDir(dir: string): Promise<Partial<EdgeloomModelMetadata>> {
+  const meta: Partial<EdgeloomModelMetadata> = {};
+  const own = await readTfjsModelMeta(dir);
+  if (own?.arch) meta.arch = own.arch;
+  if (own?.classNames) meta.classes = own.classNames;
   const path = join(dir, 'report.json');
-  if (!existsSync(path)) return {};
-  let r: TrainReport;
+  if (!existsSync(path)) return meta;
+  let r: TrainReportJson;
   try {
-    r = JSON.parse(await readFile(path, 'utf8')) as TrainReport;
+    r = JSON.parse(await readFile(path, 'utf8')) as TrainReportJson;
   } catch {
     throw new UserError(`${path}: not valid JSON`);
   }
-  const meta: Partial<EdgeloomModelMetadata> = {};
-  const arch = r.arch ?? r.architecture;
-  if (typeof arch === 'string') meta.arch = arch;
-  const recipe = r.recipe ?? r.config;
-  if (recipe && typeof recipe === 'object') meta.recipe = recipe;
-  const metrics = r.metrics ?? r.test;
-  if (metrics && typeof metrics === 'object') meta.metrics = metrics;
-  const classes = r.classNames ?? r.classes;
-  if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) meta.classes = classes;
+  if (typeof r.arch === 'string') meta.arch = r.arch;
+  if (r.config && typeof r.config === 'object') meta.recipe = r.config;
+  if (r.test && typeof r.test.accuracy === 'number') {
+    meta.metrics = { split: 'test', accuracy: r.test.accuracy, macroF1: r.test.macro?.f1, weightedF1: r.test.weighted?.f1, count: r.test.count, trainedAt: r.createdAt };
+  }
+  if (Array.isArray(r.classNames) && r.classNames.every((c) => typeof c === 'string')) meta.classes = r.classNames;
   return meta;
 }
 
@@ -172,8 +173,8 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportComma
   if (!existsSync(opts.model) || !statSync(opts.model).isDirectory()) throw new UserError(`--model ${opts.model}: not a directory (expected a tfjs model directory with model.json)`);
   const { selectBackend } = await import('../backend/index.ts');
   await selectBackend('cpu');
-  const model = await loadTfjsModelDir(opts.model);
-  const metadata = await metadataFromReport(opts.model);
+  const model = await loadTfjsModel(opts.model);
+  const metadata = await metadataFromModelDir(opts.model);
   const count = opts.parityImages ?? 64;
   log.info(`converting ${opts.model} (${model.layers.length} layers); parity check on ${count} test images`);
   const parityInput = count > 0 ? await parityImagesFromTestSet(count) : undefined;
