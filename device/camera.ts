@@ -1,0 +1,182 @@
+import { preprocessImage, toModelInput } from '../src/preprocess.ts';
+import type { LabelPayload } from '../src/mqtt/payloads.ts';
+import type { CameraConfig } from './config.ts';
+import type { AgentContext } from './context.ts';
+import { softmax, topK } from './model.ts';
+import { createFrameSource, isLiveSource, parseSourceSpec } from './sources/spec.ts';
+import type { Frame, FrameSource } from './sources/types.ts';
+import { round } from './stats.ts';
+
+/** Why a frame failed, as counted in stats (short, stable keys). */
+export function classifyFrameError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/extract_area|bad extract area/i.test(msg)) return 'roi-outside-frame';
+  if (/too large|pixel limit/i.test(msg)) return 'frame-too-large';
+  if (/unsupported image format|corrupt|premature end|VipsJpeg|Input buffer|vips/i.test(msg)) return 'undecodable';
+  return 'processing';
+}
+
+/**
+ * One camera: reads frames at most `fps` per second, classifies them and publishes a label per
+ * frame. Any bad frame is counted with its reason and the loop goes on to the next one.
+ */
+export class CameraRunner {
+  fps: number;
+  paused = false;
+  /** Per-camera frame number, +1 per frame read; the first frame is 1. */
+  frameNo = 0;
+  lastFrame: Frame | null = null;
+  ended = false;
+  private source: FrameSource | null = null;
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(readonly cfg: CameraConfig, private readonly ctx: AgentContext) {
+    this.fps = cfg.fps;
+  }
+
+  get id(): string {
+    return this.cfg.id;
+  }
+
+  start(): void {
+    this.loop = this.run().catch((err: Error) => {
+      this.ctx.log.error(`camera ${this.id}: stopped (${err.message})`);
+      this.ended = true;
+    });
+  }
+
+  setFps(fps: number): void {
+    this.fps = fps;
+    this.interrupt();
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.ctx.stats.camera(this.id).paused = paused;
+    this.interrupt();
+  }
+
+  private interrupt(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async openSource(): Promise<FrameSource> {
+    return createFrameSource(parseSourceSpec(this.cfg.source), { loop: this.cfg.loop, maxFrameBytes: this.ctx.config.maxFrameBytes, fps: this.fps });
+  }
+
+  private async run(): Promise<void> {
+    const spec = parseSourceSpec(this.cfg.source);
+    const maxFrames = this.ctx.config.maxFrames;
+    let backoffMs = 500;
+    while (!this.stopping) {
+      if (this.paused) {
+        await this.sleep(60_000);
+        continue;
+      }
+      const started = performance.now();
+      let frame: Frame | null;
+      try {
+        this.source ??= await this.openSource();
+        frame = await this.source.read();
+        backoffMs = 500;
+      } catch (err) {
+        this.ctx.stats.error(this.id, 'source');
+        this.ctx.log.warn(`camera ${this.id}: source error: ${(err as Error).message}`);
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+        continue;
+      }
+      if (this.stopping) break;
+      if (!frame) {
+        if (!isLiveSource(spec)) break;
+        this.ctx.log.warn(`camera ${this.id}: stream ended; reopening in ${backoffMs} ms`);
+        await this.source?.close();
+        this.source = null;
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+        continue;
+      }
+      this.frameNo++;
+      this.ctx.stats.frameRead(this.id);
+      this.lastFrame = frame;
+      await this.process(frame, this.frameNo);
+      if (maxFrames !== null && this.frameNo >= maxFrames) break;
+      const wait = 1000 / this.fps - (performance.now() - started);
+      if (wait > 0 && !this.stopping) await this.sleep(wait);
+    }
+    this.ended = true;
+    await this.source?.close();
+  }
+
+  private async process(frame: Frame, frameNo: number): Promise<void> {
+    const t0 = performance.now();
+    try {
+      if (frame.buffer.length === 0) throw new FrameError('empty-frame', 'empty frame');
+      if (frame.buffer.length > this.ctx.config.maxFrameBytes) throw new FrameError('frame-too-large', `${frame.buffer.length} bytes`);
+      const pre = await preprocessImage(frame.buffer, { roi: this.cfg.roi ?? undefined, invert: this.cfg.invert });
+      const input = toModelInput(pre.pixels);
+      const t1 = performance.now();
+      const { model, out } = await this.ctx.model.run(input, 1);
+      const inferenceMs = performance.now() - t1;
+      const classes = model.metadata.classes;
+      const probs = softmax(out.logits.subarray(0, classes.length));
+      const top = topK(probs, classes, 3).map((t) => ({ ...t, confidence: round(t.confidence, 5) }));
+      const payload: LabelPayload = {
+        ts: frame.ts.toISOString(),
+        frame: frameNo,
+        label: top[0].label,
+        classId: top[0].classId,
+        confidence: top[0].confidence,
+        top,
+        latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
+        model: model.ref,
+      };
+      this.ctx.stats.labelled(this.id, inferenceMs);
+      await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
+    } catch (err) {
+      const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);
+      this.ctx.stats.error(this.id, reason);
+      this.ctx.log.warn(`camera ${this.id}: frame ${frameNo} skipped (${reason}: ${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+
+  /** Finishes the frame in flight, then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.interrupt();
+    if (this.source && !this.ended) {
+      // Push-style sources may be waiting for the next frame: closing ends that wait.
+      const src = this.source;
+      await src.close();
+    }
+    await this.loop;
+  }
+
+  /** Resolves once the camera has no more frames (finite sources, --max-frames). */
+  async finished(): Promise<void> {
+    await this.loop;
+  }
+}
+
+class FrameError extends Error {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,173 @@
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { UserError } from '../src/errors.ts';
+import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
+import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
+import { DEFAULT_MODEL_PATH } from './model.ts';
+
+/** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
+const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
+const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+
+export const cameraSchema = z.object({
+  id: topicId,
+  source: z.string().min(1),
+  fps: z.number().positive().max(120).default(1),
+  roi: z.object({ left: z.number().int().min(0), top: z.number().int().min(0), width: z.number().int().positive(), height: z.number().int().positive() }).strict().nullable().default(null),
+  invert: z.enum(['auto', 'always', 'never']).default('auto'),
+  loop: z.boolean().default(false),
+}).strict();
+
+export const agentConfigSchema = z.object({
+  deviceId: topicId,
+  model: z.string().default(DEFAULT_MODEL_PATH),
+  ep: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+  threads: z.number().int().min(0).default(0),
+  mqtt: z.object({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),
+    clientId: z.string().min(1).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    tls: z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).strict().default({ rejectUnauthorized: true }),
+    topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default(DEFAULT_TOPIC_PREFIX),
+    keepalive: z.number().int().min(0).default(30),
+    protocol: z.enum(['auto', '5', '3.1.1']).default('auto'),
+    reconnectMinMs: z.number().int().positive().default(1000),
+    reconnectMaxMs: z.number().int().positive().default(30_000),
+    qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
+  }).strict(),
+  homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  queue: z.object({
+    type: z.enum(['disk', 'memory']).default('disk'),
+    dir: z.string().optional(),
+    maxMessages: z.number().int().positive().default(100_000),
+    maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    maxAgeS: z.number().positive().default(7 * 24 * 3600),
+  }).strict().default({ type: 'disk', maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeS: 7 * 24 * 3600 }),
+  statsIntervalS: z.number().positive().default(10),
+  http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
+  maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  maxFrames: z.number().int().positive().nullable().default(null),
+  cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),
+}).strict();
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type CameraConfig = z.infer<typeof cameraSchema>;
+type Raw = Record<string, unknown>;
+
+/** Command-line values (all optional); the CLI passes commander's parsed options. */
+export interface AgentFlags {
+  config?: string;
+  source?: string;
+  mqttUrl?: string;
+  deviceId?: string;
+  cameraId?: string;
+  fps?: number;
+  model?: string;
+  ep?: string;
+  threads?: number;
+  statsInterval?: number;
+  httpPort?: number;
+  loop?: boolean;
+  maxFrames?: number;
+  queueDir?: string;
+  homeAssistant?: boolean;
+}
+
+export function defaultQueueDir(deviceId: string): string {
+  const state = process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
+  return join(state, 'queue', deviceId);
+}
+
+async function readConfigFile(path: string): Promise<Raw> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`${path}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const parsed: unknown = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a mapping at the top level');
+    return parsed as Raw;
+  } catch (err) {
+    throw new UserError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+function numberEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UserError(`${name}: expected a number, got "${v}"`);
+  return n;
+}
+
+/** Merges env vars (EDGELOOM_*) under the flags: flags win, then env, then the file. */
+export function flagsFromEnv(env: NodeJS.ProcessEnv): AgentFlags {
+  return {
+    config: env.EDGELOOM_CONFIG,
+    source: env.EDGELOOM_SOURCE,
+    mqttUrl: env.EDGELOOM_MQTT_URL,
+    deviceId: env.EDGELOOM_DEVICE_ID,
+    cameraId: env.EDGELOOM_CAMERA_ID,
+    fps: numberEnv(env, 'EDGELOOM_FPS'),
+    model: env.EDGELOOM_MODEL,
+    ep: env.EDGELOOM_EP,
+    threads: numberEnv(env, 'EDGELOOM_THREADS'),
+    statsInterval: numberEnv(env, 'EDGELOOM_STATS_INTERVAL'),
+    httpPort: numberEnv(env, 'EDGELOOM_HTTP_PORT'),
+    queueDir: env.EDGELOOM_QUEUE_DIR,
+  };
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+  const f: AgentFlags = { ...defined(flagsFromEnv(env)), ...defined(flags) };
+  const raw: Raw = f.config ? await readConfigFile(f.config) : {};
+  const mqtt = { ...((raw.mqtt as Raw | undefined) ?? {}) };
+  if (f.mqttUrl) mqtt.url = f.mqttUrl;
+  if (env.EDGELOOM_MQTT_USERNAME) mqtt.username = env.EDGELOOM_MQTT_USERNAME;
+  if (env.EDGELOOM_MQTT_PASSWORD) mqtt.password = env.EDGELOOM_MQTT_PASSWORD;
+  const merged: Raw = { ...raw, mqtt };
+  if (f.deviceId) merged.deviceId = f.deviceId;
+  if (f.model) merged.model = f.model;
+  if (f.ep) merged.ep = f.ep;
+  if (f.threads !== undefined) merged.threads = f.threads;
+  if (f.statsInterval !== undefined) merged.statsIntervalS = f.statsInterval;
+  if (f.httpPort !== undefined) merged.http = { ...((raw.http as Raw | undefined) ?? {}), port: f.httpPort };
+  if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
+  if (f.homeAssistant) merged.homeAssistant = { enabled: true };
+  if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };
+  let cameras = Array.isArray(raw.cameras) ? (raw.cameras as Raw[]).map((c) => ({ ...c })) : [];
+  if (f.source) cameras = [{ id: f.cameraId ?? 'cam0', source: f.source }];
+  for (const c of cameras) {
+    if (f.fps !== undefined) c.fps = f.fps;
+    if (f.loop) c.loop = true;
+  }
+  merged.cameras = cameras;
+  if (!mqtt.url) throw new UserError('mqtt.url: missing (pass --mqtt-url URL, set EDGELOOM_MQTT_URL, or mqtt.url in the config file)');
+  if (!merged.deviceId) throw new UserError('deviceId: missing (pass --device-id ID, set EDGELOOM_DEVICE_ID, or deviceId in the config file)');
+  if (cameras.length === 0) throw new UserError('cameras: none configured (pass --source SPEC or list cameras in the config file)');
+  const result = agentConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    throw new UserError(`${f.config ? `${f.config}: ` : ''}${where}: ${issue.message}`);
+  }
+  const cfg = result.data;
+  const ids = new Set<string>();
+  for (const c of cfg.cameras) {
+    if (ids.has(c.id)) throw new UserError(`cameras: duplicate camera id "${c.id}"`);
+    ids.add(c.id);
+  }
+  cfg.queue.dir ??= defaultQueueDir(cfg.deviceId);
+  cfg.mqtt.clientId ??= `edgeloom-${cfg.deviceId}`;
+  return cfg;
+}

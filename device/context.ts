@@ -1,0 +1,40 @@
+import type { Logger } from '../src/log.ts';
+import type { Topics } from '../src/mqtt/topics.ts';
+import type { InfoPayload } from '../src/mqtt/payloads.ts';
+import type { AgentConfig } from './config.ts';
+import type { DeviceMqttClient } from './mqtt/client.ts';
+import type { Publisher } from './mqtt/publisher.ts';
+import type { MessageQueue } from './queue/types.ts';
+import type { ModelHolder } from './model-holder.ts';
+import type { AgentStats } from './stats.ts';
+import type { CameraRunner } from './camera.ts';
+
+/** The one object every part of a running agent receives (no singletons, no long argument lists). */
+export interface AgentContext {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly topics: Topics;
+  readonly mqtt: DeviceMqttClient;
+  readonly publisher: Publisher;
+  readonly queue: MessageQueue;
+  readonly model: ModelHolder;
+  readonly stats: AgentStats;
+  readonly cameras: Map<string, CameraRunner>;
+  readonly startedAt: Date;
+  info(): InfoPayload;
+  /** Publishes the retained info message again (after a model switch or fps change). */
+  publishInfo(): Promise<void>;
+}
+
+/** An optional part of the agent (zigbee2mqtt-style): enabled by config, started and stopped in order. */
+export interface Feature {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface FeatureDefinition {
+  name: string;
+  enabled(config: AgentConfig): boolean;
+  create(ctx: AgentContext): Promise<Feature>;
+}

@@ -1,0 +1,36 @@
+import { createLogger } from '../src/log.ts';
+import { resolveAgentConfig, type AgentFlags } from './config.ts';
+import { startAgent } from './agent.ts';
+import { startBroker, type BrokerOptions } from './broker.ts';
+
+/**
+ * `edgeloom agent`: runs until SIGTERM/SIGINT, or until every camera ended (finite sources,
+ * --max-frames). Either way it finishes the frame in flight, delivers queued labels for a few
+ * seconds, and publishes `offline`.
+ */
+export async function runAgentCommand(flags: AgentFlags): Promise<void> {
+  const log = createLogger('agent');
+  const config = await resolveAgentConfig(flags);
+  const agent = await startAgent(config, log);
+  let signal: string | null = null;
+  const stopOn = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        signal = sig;
+        resolve();
+      });
+    }
+  });
+  await Promise.race([stopOn, agent.finished()]);
+  log.info(signal ? `${signal}: stopping` : 'all cameras finished: stopping');
+  await agent.stop({ drainTimeoutMs: signal ? 5000 : 15_000 });
+}
+
+export async function runBrokerCommand(opts: BrokerOptions): Promise<void> {
+  const broker = await startBroker(opts);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await broker.close();
+}

@@ -1,0 +1,107 @@
+import type { CameraStats, StatsPayload } from '../src/mqtt/payloads.ts';
+
+/** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+interface CameraCounters {
+  frames: number;
+  labels: number;
+  errors: number;
+  framesAtLastReport: number;
+  paused: boolean;
+}
+
+/** Counters the agent updates and the stats/metrics features read. Never reset except the fps window. */
+export class AgentStats {
+  readonly startedAt = Date.now();
+  readonly cameras = new Map<string, CameraCounters>();
+  readonly errorsByReason: Record<string, number> = {};
+  errorsTotal = 0;
+  /** Messages dropped outside the queue (QoS 0 while offline). */
+  readonly droppedByReason: Record<string, number> = {};
+  /** Recent inference latencies (ms), a sliding window for p50/p95. */
+  private readonly inference: number[] = [];
+  inferenceCount = 0;
+  labelsPublished = 0;
+  private lastReportAt = Date.now();
+  private lastCpu = process.cpuUsage();
+
+  constructor(private readonly windowSize = 1000) {}
+
+  camera(id: string): CameraCounters {
+    let c = this.cameras.get(id);
+    if (!c) {
+      c = { frames: 0, labels: 0, errors: 0, framesAtLastReport: 0, paused: false };
+      this.cameras.set(id, c);
+    }
+    return c;
+  }
+
+  frameRead(camera: string): void {
+    this.camera(camera).frames++;
+  }
+
+  labelled(camera: string, inferenceMs: number): void {
+    this.camera(camera).labels++;
+    this.inferenceCount++;
+    this.inference.push(inferenceMs);
+    if (this.inference.length > this.windowSize) this.inference.shift();
+  }
+
+  error(camera: string | null, reason: string): void {
+    this.errorsTotal++;
+    this.errorsByReason[reason] = (this.errorsByReason[reason] ?? 0) + 1;
+    if (camera) this.camera(camera).errors++;
+  }
+
+  drop(reason: string): void {
+    this.droppedByReason[reason] = (this.droppedByReason[reason] ?? 0) + 1;
+  }
+
+  inferenceMs(): { p50: number; p95: number; count: number } {
+    return { p50: percentile(this.inference, 50), p95: percentile(this.inference, 95), count: this.inferenceCount };
+  }
+
+  uptimeS(): number {
+    return (Date.now() - this.startedAt) / 1000;
+  }
+
+  /** Builds the stats message; fps and cpu cover the time since the previous call. */
+  report(queue: { depth: number; dropped: { total: number; byReason: Record<string, number> } }): StatsPayload {
+    const now = Date.now();
+    const elapsedS = Math.max(1e-3, (now - this.lastReportAt) / 1000);
+    const cpu = process.cpuUsage(this.lastCpu);
+    this.lastCpu = process.cpuUsage();
+    this.lastReportAt = now;
+    const cameras: Record<string, CameraStats> = {};
+    for (const [id, c] of this.cameras) {
+      cameras[id] = { fps: round((c.frames - c.framesAtLastReport) / elapsedS), frames: c.frames, errors: c.errors, paused: c.paused };
+      c.framesAtLastReport = c.frames;
+    }
+    const byReason: Record<string, number> = { ...this.droppedByReason };
+    for (const [k, v] of Object.entries(queue.dropped.byReason)) if (v > 0) byReason[`queue-${k}`] = v;
+    const droppedOutside = Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
+    const inf = this.inferenceMs();
+    return {
+      ts: new Date(now).toISOString(),
+      uptimeS: round(this.uptimeS()),
+      cameras,
+      inferenceMs: { p50: round(inf.p50), p95: round(inf.p95), count: inf.count },
+      errors: { total: this.errorsTotal, byReason: { ...this.errorsByReason } },
+      queueDepth: queue.depth,
+      dropped: { total: queue.dropped.total + droppedOutside, byReason },
+      rssBytes: process.memoryUsage().rss,
+      cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
+    };
+  }
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
