@@ -59,9 +59,14 @@ export function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>,
   return { loss: n ? loss / n : 0, acc: n ? correct / n : 0 };
 }
 
-/** One optimiser step on one batch; BatchNorm and dropout in training mode. */
+/**
+ * One optimiser step on one batch; BatchNorm and dropout in training mode. `vars` defaults to the
+ * model's trainable weights in layer order: tfjs optimisers keep their slots by position, so every
+ * step (and a resumed run) must pass the variables in the same order.
+ */
 export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, pixels: Float32Array, labels: Int32Array, numClasses: number, labelSmoothing: number, vars?: tf.Variable[]): { loss: number; correct: number } {
   const n = labels.length;
+  const varList = vars ?? trainableVariables(model);
   const xs = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
   const lbl = tf.tensor1d(labels, 'int32');
   const y = tf.oneHot(lbl, numClasses);
@@ -70,12 +75,16 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, pixels
     const out = model.apply(xs, { training: true }) as tf.Tensor;
     logits = tf.keep(out);
     return tf.losses.softmaxCrossEntropy(y, out, undefined, labelSmoothing) as tf.Scalar;
-  }, true, vars);
+  }, true, varList);
   const correctT = tf.tidy(() => tf.equal(tf.argMax(logits!, 1), lbl).sum());
   const loss = lossT!.dataSync()[0];
   const correct = correctT.dataSync()[0];
   tf.dispose([xs, lbl, y, logits!, lossT!, correctT]);
   return { loss, correct };
+}
+
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
 export function evaluateSet(model: tf.LayersModel, set: ImageSet, batchSize = 256): { loss: number; acc: number } {
@@ -89,7 +98,7 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
   const totalSteps = batches * config.epochs;
   const aug = parseAugment(config.augment);
   const augCfg = isIdentity(aug) ? null : aug;
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const vars = trainableVariables(model);
   const decayVars = decayedVariables(model);
   const progress = input.progress ?? new ProgressLine(process.stderr, false);
   const state: LoopState = input.resume
