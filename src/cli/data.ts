@@ -54,4 +54,17 @@ export function registerDataCommands(program: Command): void {
       const result = await exportDataset(opts);
       printResult(opts.json, result, () => `wrote ${result.files.length} file(s) to ${result.out}`);
     }));
+
+  data.command('download')
+    .description('Download the official Fashion-MNIST gz files (needs internet; checks MD5s)')
+    .requiredOption('--out <dir>', 'directory for the four .gz files (then use --data idx:DIR)')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data download --out ./fashion-idx\n  $ edgeloom data info --data idx:./fashion-idx')
+    .action(action(async (opts: { out: string; json?: boolean }) => {
+      const { downloadFashionMnist } = await import('../../training/data/download.ts');
+      const { createLogger } = await import('../log.ts');
+      const log = createLogger('data');
+      const result = await downloadFashionMnist(opts.out, { onProgress: (m) => log.info(m) });
+      printResult(opts.json, result, () => result.files.map((f) => `${f.name}: ${f.status} (MD5 ${f.md5})`).join('\n'));
+    }));
 }
