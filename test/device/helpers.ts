@@ -1,0 +1,148 @@
+import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import sharp from 'sharp';
+import { buildTinyModel } from './tiny-model.ts';
+import { resolveAgentConfig, type AgentConfig, type AgentFlags } from '../../device/config.ts';
+
+export interface Received {
+  topic: string;
+  text: string;
+  retain: boolean;
+}
+
+/** A test-side MQTT subscriber that records everything and lets tests wait for conditions. */
+export class Recorder {
+  readonly messages: Received[] = [];
+  private waiters: (() => void)[] = [];
+  private constructor(readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      this.messages.push({ topic, text: payload.toString(), retain: packet.retain });
+      for (const w of this.waiters) w();
+    });
+  }
+
+  static async connect(url: string, filter: string): Promise<Recorder> {
+    const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000 });
+    const rec = new Recorder(client);
+    client.on('connect', () => client.subscribe(filter, { qos: 1 }));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`recorder: cannot connect to ${url}`)), 5000);
+      client.once('connect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    return rec;
+  }
+
+  on(topic: string): Received[] {
+    return this.messages.filter((m) => m.topic === topic);
+  }
+
+  async waitFor(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+    if (predicate()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+      const check = () => {
+        if (predicate()) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve();
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Workspace {
+  dir: string;
+  model: string;
+  model2: string;
+  brokenModel: string;
+  framesDir: string;
+  /** Good frames in framesDir (PNG/JPEG). */
+  goodFrames: number;
+}
+
+/** Tiny models (two valid, one broken) and a frame directory with one undecodable and one empty file. */
+export async function makeWorkspace(): Promise<Workspace> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-agent-'));
+  const model = join(dir, 'tiny.onnx');
+  const model2 = join(dir, 'tiny2.onnx');
+  const brokenModel = join(dir, 'broken.onnx');
+  await writeFile(model, buildTinyModel({ seed: 1 }));
+  await writeFile(model2, buildTinyModel({ seed: 2 }));
+  await writeFile(brokenModel, Buffer.from('this is not an onnx model'));
+  const framesDir = join(dir, 'frames');
+  await mkdir(framesDir);
+  for (let i = 0; i < 4; i++) {
+    const img = sharp({ create: { width: 40 + i * 10, height: 30, channels: 3, background: { r: 40 * i, g: 200 - 30 * i, b: 90 } } });
+    await writeFile(join(framesDir, `f${i}.${i % 2 ? 'png' : 'jpg'}`), await (i % 2 ? img.png() : img.jpeg()).toBuffer());
+  }
+  await writeFile(join(framesDir, 'f1b-garbage.jpg'), Buffer.from('definitely not a jpeg'));
+  await writeFile(join(framesDir, 'f2b-empty.png'), Buffer.alloc(0));
+  return { dir, model, model2, brokenModel, framesDir, goodFrames: 4 };
+}
+
+export async function agentConfig(ws: Workspace, flags: AgentFlags): Promise<AgentConfig> {
+  const cfg = await resolveAgentConfig({ model: ws.model, statsInterval: 1, queueDir: join(ws.dir, `queue-${flags.deviceId}`), ...flags }, {});
+  cfg.mqtt.reconnectMinMs = 200;
+  cfg.mqtt.reconnectMaxMs = 1000;
+  return cfg;
+}
+
+export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
+
+export function checkLabelSchema(text: string): Record<string, unknown> {
+  const p = JSON.parse(text) as Record<string, any>;
+  assert.deepEqual(Object.keys(p).sort(), LABEL_KEYS);
+  assert.ok(!Number.isNaN(Date.parse(p.ts)) && p.ts === new Date(p.ts).toISOString(), 'ts is ISO');
+  assert.ok(Number.isInteger(p.frame) && p.frame >= 1);
+  assert.equal(typeof p.label, 'string');
+  assert.ok(Number.isInteger(p.classId) && p.classId >= 0 && p.classId < 10);
+  assert.ok(p.confidence > 0 && p.confidence <= 1);
+  assert.equal(p.top.length, 3);
+  assert.deepEqual(Object.keys(p.top[0]).sort(), ['classId', 'confidence', 'label']);
+  assert.equal(p.top[0].classId, p.classId);
+  assert.ok(p.top[0].confidence >= p.top[1].confidence && p.top[1].confidence >= p.top[2].confidence);
+  assert.deepEqual(Object.keys(p.latencyMs).sort(), ['decode', 'inference', 'preprocess', 'total']);
+  assert.deepEqual(Object.keys(p.model).sort(), ['id', 'sha256']);
+  assert.match(p.model.sha256, /^[0-9a-f]{64}$/);
+  return p;
+}
+
+/** Frame numbers of the labels, first delivery of each (QoS 1 may deliver a message twice). */
+export function firstDeliveries(messages: Received[]): number[] {
+  const seen = new Set<number>();
+  const out: number[] = [];
+  for (const m of messages) {
+    const f = (JSON.parse(m.text) as { frame: number }).frame;
+    if (!seen.has(f)) {
+      seen.add(f);
+      out.push(f);
+    }
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

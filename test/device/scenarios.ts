@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { startAgent } from '../../device/agent.ts';
+import { deviceTopics } from '../../src/mqtt/topics.ts';
+import { agentConfig, checkLabelSchema, firstDeliveries, Recorder, sleep, type Workspace } from './helpers.ts';
+
+/** A broker the scenarios can stop and start again on the same port (aedes in-process or mosquitto). */
+export interface BrokerHandle {
+  url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
+
+/** Every frame read gives one label (with the exact schema) or one counted error; the agent goes on. */
+export async function labelsOnePerFrame(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+  const topics = deviceTopics(deviceId);
+  const rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/#`);
+  const agent = await startAgent(await agentConfig(ws, { deviceId, source: `dir:${ws.framesDir}`, fps: 20, mqttUrl: broker.url }), quiet);
+  await agent.finished();
+  await agent.stop();
+  await rec.waitFor('offline status', () => rec.on(topics.status).at(-1)?.text === 'offline');
+  const labels = rec.on(topics.label('cam0'));
+  const frames = labels.map((m) => checkLabelSchema(m.text).frame);
+  // Sorted names: f0.jpg f1.png f1b-garbage.jpg f2.jpg f2b-empty.png f3.png -> frames 3 and 5 fail.
+  assert.deepEqual(frames, [1, 2, 4, 6]);
+  assert.deepEqual(agent.ctx.stats.errorsByReason, { undecodable: 1, 'empty-frame': 1 });
+  assert.equal(rec.on(topics.status)[0].text, 'online');
+  const info = JSON.parse(rec.on(topics.info)[0].text) as { model: { id: string }; provider: string; cameras: { id: string }[] };
+  assert.equal(info.provider, 'cpu');
+  assert.deepEqual(info.cameras.map((c) => c.id), ['cam0']);
+  assert.equal(info.model.id, (JSON.parse(labels[0].text) as { model: { id: string } }).model.id);
+  await rec.close();
+}
+
+/** The broker goes away mid-run; labels wait in the queue and all arrive, in order, once it is back. */
+export async function storeAndForward(broker: BrokerHandle, ws: Workspace, deviceId: string, outageMs: number, fps: number): Promise<void> {
+  const topics = deviceTopics(deviceId);
+  const total = Math.ceil(fps * (outageMs / 1000 + 3));
+  let rec = await Recorder.connect(broker.url, topics.label('cam0'));
+  const agent = await startAgent(await agentConfig(ws, { deviceId, source: 'fashion-mnist:test', fps, maxFrames: total, mqttUrl: broker.url }), quiet);
+  try {
+    await rec.waitFor('first labels', () => rec.messages.length >= 3);
+    const before = [...rec.messages];
+    await rec.close();
+    await broker.stop();
+    await sleep(outageMs);
+    assert.ok(agent.ctx.queue.depth > 0, 'labels were queued during the outage');
+    await broker.start();
+    rec = await Recorder.connect(broker.url, topics.label('cam0'));
+    const all = () => firstDeliveries([...before, ...rec.messages]);
+    await rec.waitFor(`all ${total} labels`, () => all().length >= total, 30_000);
+    assert.deepEqual(all(), Array.from({ length: total }, (_, i) => i + 1), 'every label arrives, in order');
+  } finally {
+    await agent.stop({ drainTimeoutMs: 1000 });
+    await rec.close();
+  }
+}
+
+/** A SIGKILLed agent process cannot say goodbye: the broker publishes its `offline` will. */
+export async function sigkillPublishesWill(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+  const topics = deviceTopics(deviceId);
+  const rec = await Recorder.connect(broker.url, topics.status);
+  const child = spawn(process.execPath, [
+    join(import.meta.dirname, '../../bin/edgeloom.js'), 'agent',
+    '--source', 'fashion-mnist:test', '--loop', '--fps', '2', '--mqtt-url', broker.url, '--device-id', deviceId,
+    '--model', ws.model, '--queue-dir', join(ws.dir, `queue-${deviceId}`),
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'warn' } });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  try {
+    await rec.waitFor('online from the child agent', () => rec.messages.some((m) => m.text === 'online'), 30_000);
+    const onlineAt = rec.messages.findIndex((m) => m.text === 'online');
+    child.kill('SIGKILL');
+    await rec.waitFor('offline via the last will', () => rec.messages.slice(onlineAt + 1).some((m) => m.text === 'offline'), 15_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; agent stderr: ${stderr.slice(0, 500)}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await rec.close();
+  }
+}
