@@ -1,0 +1,163 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../training/backend/index.ts';
+import { ARCHITECTURES } from '../../training/arch/index.ts';
+import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
+import { UserError } from '../../src/errors.ts';
+import type { ImageSet } from '../../training/data/dataset.ts';
+import { lossAndAccuracy, runTrainingLoop, type LoopState } from '../../training/trainer/loop.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../training/trainer/checkpoint.ts';
+import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { applyWeightDecay, makeOptimizer, setLearningRate } from '../../training/trainer/optim.ts';
+import { prepareSplits, resolveConfig } from '../../training/trainer/train.ts';
+import { createRng } from '../../src/random.ts';
+
+before(async () => {
+  await selectBackend('auto');
+});
+
+/** Synthetic, learnable data: class c is a bright horizontal band at row 2c+4. */
+function bands(count: number, seed: number): ImageSet {
+  const rng = createRng(seed);
+  const images = new Uint8Array(count * 784);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const c = i % 10;
+    labels[i] = c;
+    for (let p = 0; p < 784; p++) images[i * 784 + p] = Math.floor(rng() * 60);
+    for (let x = 0; x < 28; x++) images[i * 784 + (2 * c + 4) * 28 + x] = 255;
+  }
+  return { images, labels, count, classNames: FASHION_MNIST_CLASSES };
+}
+
+const classNames = [...FASHION_MNIST_CLASSES];
+
+test('lossAndAccuracy matches a hand computation', () => {
+  const logits = Float32Array.from([2, 0, 0, 0, 1, 0]); // 2 rows of 3
+  const r = lossAndAccuracy(logits, [0, 2], 3);
+  const l0 = Math.log(Math.exp(2) + 2) - 2;
+  const l1 = Math.log(2 + Math.exp(1)) - 0;
+  assert.ok(Math.abs(r.loss - (l0 + l1) / 2) < 1e-6);
+  assert.equal(r.acc, 0.5);
+});
+
+test('resolveConfig fills from the recipe and rejects bad flags with one-line UserErrors', () => {
+  const c = resolveConfig({ arch: 'lenet5-bn' });
+  assert.equal(c.batchSize, ARCHITECTURES['lenet5-bn'].recipe.batchSize);
+  assert.equal(c.lr, 0.001);
+  assert.equal(resolveConfig({ arch: 'cnn', lr: 0.01 }).lr, 0.01);
+  assert.throws(() => resolveConfig({}), UserError);
+  assert.throws(() => resolveConfig({ arch: 'cnn', optimizer: 'rmsprop' }), /--optimizer/);
+  assert.throws(() => resolveConfig({ arch: 'cnn', schedule: 'linear' }), /--schedule/);
+  assert.throws(() => resolveConfig({ arch: 'cnn', patience: 2 }), /--val-split/);
+  assert.throws(() => resolveConfig({ arch: 'cnn', augment: 'mixup' }), /--augment/);
+});
+
+test('prepareSplits: --limit is stratified, --val-split is stratified and disjoint', () => {
+  const set = bands(400, 1);
+  const cfg = { ...resolveConfig({ arch: 'mlp', limit: 200, valSplit: 0.2 }), classNames };
+  const { train, val } = prepareSplits(set, cfg);
+  assert.equal(train.count, 160);
+  assert.equal(val!.count, 40);
+  const counts = new Array(10).fill(0);
+  for (const l of val!.labels) counts[l]++;
+  assert.deepEqual(counts, new Array(10).fill(4));
+});
+
+test('setLearningRate changes the step size of every optimiser; weight decay is decoupled', () => {
+  for (const name of ['sgd', 'adam', 'adagrad'] as const) {
+    const v = tf.variable(tf.scalar(1));
+    const opt = makeOptimizer(name, 0.1, name === 'sgd' ? 0 : undefined);
+    setLearningRate(opt, 0.5);
+    opt.minimize(() => v.mul(1) as tf.Scalar, false, [v]);
+    const moved = 1 - v.dataSync()[0];
+    // sgd: lr*grad = 0.5; adam: ~lr = 0.5; adagrad: lr*g/sqrt(0.1+g^2) ~ 0.477
+    assert.ok(moved > 0.4 && moved < 0.55, `${name} moved ${moved}`);
+    opt.dispose();
+    v.dispose();
+  }
+  const w = tf.variable(tf.tensor1d([2, -4]));
+  applyWeightDecay([w], 0.1, 0.5);
+  assert.deepEqual([...w.dataSync()], [...Float32Array.from([2 * 0.95, -4 * 0.95])]);
+  w.dispose();
+});
+
+test('saveTfjsModel/loadTfjsModel round-trip weights, metadata and predictions', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'el-model-'));
+  const model = ARCHITECTURES.bhatnagar.build({ seed: 2 });
+  await saveTfjsModel(model, dir, { arch: 'bhatnagar', classNames });
+  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+  assert.equal(json.format, 'layers-model');
+  assert.deepEqual(json.weightsManifest[0].paths, ['weights.bin']);
+  const set = bands(20, 3);
+  const before = predictTfjs(model, set, 8);
+  assert.equal(before.length, 20 * 10);
+  const loaded = await loadTfjsModel(dir);
+  assert.deepEqual(predictTfjs(loaded, set, 7), before);
+  assert.equal((await readTfjsModelMeta(dir))?.arch, 'bhatnagar');
+  await assert.rejects(loadTfjsModel(join(dir, 'nope')), UserError);
+  model.dispose();
+  loaded.dispose();
+});
+
+async function train(cfgOver: Record<string, unknown>, stopAfter: number | null, out: string, resume?: Awaited<ReturnType<typeof loadCheckpoint>>) {
+  const config = { ...resolveConfig({ arch: 'mlp', epochs: 2, batchSize: 32, optimizer: 'adam', lr: 0.002, seed: 4, augment: 'safaei', ...cfgOver }), classNames };
+  const data = bands(320, 8);
+  const { train: tr, val } = prepareSplits(data, config);
+  const model = resume?.model ?? ARCHITECTURES.mlp.build({ seed: config.seed });
+  const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
+  if (resume) await optimizer.setWeights(resume.optimizerWeights);
+  let batches = 0;
+  const result = await runTrainingLoop({
+    model, optimizer, config, train: tr, val,
+    resume: resume?.state as LoopState | undefined,
+    bestWeights: resume?.bestWeights ?? null,
+    shouldStop: () => stopAfter !== null && ++batches >= stopAfter,
+    onCheckpoint: async (state, best) => { await saveCheckpoint(out, model, optimizer, best, state); },
+  });
+  return { result, model, optimizer };
+}
+
+test('Ctrl-C mid-epoch checkpoints; resuming reproduces the uninterrupted run exactly', async () => {
+  const outA = await mkdtemp(join(tmpdir(), 'el-a-'));
+  const outB = await mkdtemp(join(tmpdir(), 'el-b-'));
+  const a = await train({}, null, outA);
+  assert.equal(a.result.history.length, 2);
+  assert.ok(existsSync(join(outA, 'checkpoint', 'state.json')));
+
+  const b1 = await train({}, 3, outB);
+  assert.equal(b1.result.interrupted, true);
+  assert.equal(b1.result.state.batch, 3);
+  const ckpt = await loadCheckpoint(outB);
+  assert.equal(ckpt.state.epoch, 0);
+  assert.equal(ckpt.state.batch, 3);
+  const b2 = await train({}, null, outB, ckpt);
+  assert.equal(b2.result.interrupted, false);
+  assert.deepEqual(b2.result.history.map((h) => h.loss), a.result.history.map((h) => h.loss));
+  const wa = a.model.getWeights().map((t) => [...t.dataSync()]);
+  const wb = b2.model.getWeights().map((t) => [...t.dataSync()]);
+  assert.deepEqual(wb, wa);
+  for (const r of [a, b1, b2]) r.optimizer.dispose();
+  a.model.dispose();
+  b2.model.dispose();
+});
+
+test('early stopping stops after `patience` epochs without val gain and restores the best weights', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'el-es-'));
+  // lr so high that training diverges after the first epoch; the best epoch must come back
+  const { result, model, optimizer } = await train({ epochs: 6, valSplit: 0.25, patience: 2, optimizer: 'sgd', momentum: 0.9, lr: 0.3, augment: 'none' }, null, out);
+  assert.ok(result.bestEpoch !== null);
+  const best = result.history[result.bestEpoch! - 1].valAcc!;
+  assert.ok(result.history.every((h) => h.valAcc! <= best));
+  if (result.stoppedEarly) assert.equal(result.history.length, result.bestEpoch! + 2);
+  const val = prepareSplits(bands(320, 8), { ...resolveConfig({ arch: 'mlp', valSplit: 0.25, seed: 4 }), classNames }).val!;
+  const acc = lossAndAccuracy(predictTfjs(model, val), val.labels, 10).acc;
+  assert.equal(acc, best);
+  model.dispose();
+  optimizer.dispose();
+});
