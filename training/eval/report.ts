@@ -97,39 +97,24 @@ export function reportMarkdown(r: TrainReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The plot builders' API (training/plots, another module); loaded lazily, optional at run time. */
-interface PlotsModule {
-  learningCurvesSvg(history: EpochRecord[]): string;
-  confusionMatrixSvg(matrix: number[][], classNames: readonly string[]): string;
-  imageGridPng(items: Array<{ pixels: Uint8Array; label: string; caption?: string; color?: string }>, opts: { cols: number }): Promise<Uint8Array> | Uint8Array;
-  writePlot(path: string, svg: string): Promise<unknown>;
-}
-
-async function loadPlots(): Promise<PlotsModule | null> {
-  try {
-    return (await import(new URL('../plots/index.ts', import.meta.url).href)) as PlotsModule;
-  } catch {
-    return null;
-  }
-}
-
 /** Writes learning curves, the confusion heat map and the misclassified grid; returns file names. */
 async function writePlots(outDir: string, r: TrainReport, wrong: Misclassified[]): Promise<string[]> {
   const log = createLogger('report');
-  const plots = await loadPlots();
-  if (!plots) {
-    log.warn('training/plots is not available: report written without plots');
-    return [];
-  }
   const files: string[] = [];
   try {
-    await plots.writePlot(join(outDir, 'learning-curves'), plots.learningCurvesSvg(r.history));
+    // Loaded here so that reading a report never pulls in sharp.
+    const { writePlot } = await import('../plots/render.ts');
+    const { learningCurvesSvg } = await import('../plots/learning-curves.ts');
+    const { confusionMatrixSvg } = await import('../plots/confusion.ts');
+    const { imageGridPng } = await import('../plots/image-grid.ts');
+    const history = r.history.map((h) => ({ epoch: h.epoch, loss: h.loss, accuracy: h.acc, valLoss: h.valLoss ?? undefined, valAccuracy: h.valAcc ?? undefined }));
+    await writePlot(join(outDir, 'learning-curves'), learningCurvesSvg(history, `${r.arch}: learning curves`));
     files.push('learning-curves.svg', 'learning-curves.png');
-    await plots.writePlot(join(outDir, 'confusion-matrix'), plots.confusionMatrixSvg(r.test.confusion, r.classNames));
+    await writePlot(join(outDir, 'confusion-matrix'), confusionMatrixSvg(r.test.confusion, r.classNames, `${r.arch}: confusion matrix (test)`));
     files.push('confusion-matrix.svg', 'confusion-matrix.png');
     if (wrong.length) {
-      const items = wrong.map((w) => ({ pixels: w.pixels, label: `${r.classNames[w.predicted]} (true: ${r.classNames[w.trueLabel]})`, caption: `#${w.index}` }));
-      await writeFileAtomic(join(outDir, 'misclassified.png'), await plots.imageGridPng(items, { cols: 6 }));
+      const items = wrong.map((w) => ({ pixels: w.pixels, caption: `${r.classNames[w.predicted]} / ${r.classNames[w.trueLabel]}`, captionColor: '#D55E00' }));
+      await writeFileAtomic(join(outDir, 'misclassified.png'), await imageGridPng(items, { cols: 6, title: `${r.arch}: misclassified test images (predicted / true)` }));
       files.push('misclassified.png');
     }
   } catch (err) {
