@@ -36,8 +36,8 @@ after(async () => {
 });
 
 describe('agent with an in-process aedes broker', () => {
-  test('one label per frame with the label schema; bad frames are counted and skipped', async () => {
-    await labelsOnePerFrame(handle, ws, 'aedes-labels');
+  test('one label per frame with the label schema; bad frames are counted and skipped; MQTT 3.1.1 fallback', async () => {
+    await labelsOnePerFrame(handle, ws, 'aedes-labels', '3.1.1');
   });
 
   test('commands: set-fps, pause/resume, snapshot, switch-model (broken keeps the old one), stats', async () => {

@@ -15,11 +15,12 @@ export interface BrokerHandle {
 const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
 /** Every frame read gives one label (with the exact schema) or one counted error; the agent goes on. */
-export async function labelsOnePerFrame(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+export async function labelsOnePerFrame(broker: BrokerHandle, ws: Workspace, deviceId: string, expectProtocol: '5' | '3.1.1'): Promise<void> {
   const topics = deviceTopics(deviceId);
   const rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/#`);
   const agent = await startAgent(await agentConfig(ws, { deviceId, source: `dir:${ws.framesDir}`, fps: 20, mqttUrl: broker.url }), quiet);
   await agent.finished();
+  assert.equal(agent.ctx.mqtt.protocol, expectProtocol, 'MQTT 5 first, 3.1.1 when the broker refuses it');
   await agent.stop();
   await rec.waitFor('offline status', () => rec.on(topics.status).at(-1)?.text === 'offline');
   const labels = rec.on(topics.label('cam0'));
