@@ -22,13 +22,14 @@ export function confusionMatrixSvg(matrix: readonly (readonly number[])[], class
   matrix.forEach((row, r) => {
     const total = row.reduce((a, b) => a + b, 0);
     row.forEach((count, c) => {
-      const share = total > 0 ? count / total : 0;
+      // sqrt: the few confusions are what one looks for, so small shares must still show.
+      const share = total > 0 ? Math.sqrt(count / total) : 0;
       const x = left + c * cell;
       const y = top + r * cell;
       // White to dark blue; text flips to white on dark cells.
       const shade = Math.round(255 - share * 200);
       parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="rgb(${shade},${Math.round(255 - share * 140)},255)" stroke="#ffffff"/>`);
-      parts.push(`<text x="${x + cell / 2}" y="${y + cell / 2}" text-anchor="middle" dominant-baseline="middle" font-size="11" fill="${share > 0.5 ? '#ffffff' : '#222222'}">${count}</text>`);
+      parts.push(`<text x="${x + cell / 2}" y="${y + cell / 2}" text-anchor="middle" dominant-baseline="middle" font-size="11" fill="${share > 0.6 ? '#ffffff' : '#222222'}">${count}</text>`);
     });
     parts.push(`<text x="${left - 6}" y="${top + r * cell + cell / 2}" text-anchor="end" dominant-baseline="middle" font-size="12">${escapeXml(classNames[r])}</text>`);
   });
