@@ -83,6 +83,21 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, pixels
   return { loss, correct };
 }
 
+/**
+ * Runs `fn` with Math.random replaced by a seeded stream. tfjs draws dropout masks from
+ * tf.randomUniform without a seed, which seeds itself from Math.random; a per-layer `seed` would
+ * repeat the same mask every step. `fn` is synchronous, so nothing else sees the swap.
+ */
+export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
+  const original = Math.random;
+  Math.random = createRng(seed);
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}
+
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -122,7 +137,7 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       for (let i = 0; i < idx.length; i++) labels[i] = train.labels[idx[i]];
       lr = learningRateAt({ schedule: config.schedule, baseLr: config.lr, totalSteps, stepsPerEpoch: batches }, epoch * batches + b);
       setLearningRate(optimizer, lr);
-      const step = trainStep(model, optimizer, pixels, labels, numClasses, config.labelSmoothing, vars);
+      const step = withSeededMathRandom(mixSeed(config.seed, 0xd0, epoch, b), () => trainStep(model, optimizer, pixels, labels, numClasses, config.labelSmoothing, vars));
       applyWeightDecay(decayVars, lr, config.weightDecay);
       lossSum += step.loss * idx.length;
       correct += step.correct;
