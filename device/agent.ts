@@ -14,6 +14,7 @@ import { DiskQueue } from './queue/disk.ts';
 import { MemoryQueue } from './queue/memory.ts';
 import type { MessageQueue } from './queue/types.ts';
 import { AgentStats } from './stats.ts';
+import type { FrameSource } from './sources/types.ts';
 
 export interface Agent {
   readonly ctx: AgentContext;
@@ -29,8 +30,13 @@ function createQueue(cfg: AgentConfig): MessageQueue {
   return cfg.queue.type === 'memory' ? new MemoryQueue(bounds) : new DiskQueue({ dir: cfg.queue.dir!, bounds });
 }
 
+export interface StartAgentOptions {
+  /** Frame sources by camera id, used instead of opening the camera's `source` spec (tests, embedding). */
+  sources?: ReadonlyMap<string, FrameSource>;
+}
+
 /** Loads the model, opens the queue, connects to the broker and starts cameras and features. */
-export async function startAgent(config: AgentConfig, log: Logger = createLogger('agent')): Promise<Agent> {
+export async function startAgent(config: AgentConfig, log: Logger = createLogger('agent'), opts: StartAgentOptions = {}): Promise<Agent> {
   const loaded = await loadModel(config.model, { ep: config.ep, threads: config.threads });
   log.info(`model ${loaded.ref.id} (${loaded.metadata.classes.length} classes) on ${loaded.provider}`);
   const model = new ModelHolder(loaded, { ep: config.ep, threads: config.threads }, log);
@@ -83,7 +89,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
       .catch((err: Error) => log.warn(`status: ${err.message}`));
   });
 
-  for (const cam of config.cameras) cameras.set(cam.id, new CameraRunner(cam, ctx));
+  for (const cam of config.cameras) cameras.set(cam.id, new CameraRunner(cam, ctx, opts.sources?.get(cam.id)));
   const features: Feature[] = [];
   for (const def of FEATURES) if (def.enabled(config)) features.push(await def.create(ctx));
   mqtt.start();

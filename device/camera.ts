@@ -32,8 +32,9 @@ export class CameraRunner {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
 
-  constructor(readonly cfg: CameraConfig, private readonly ctx: AgentContext) {
+  constructor(readonly cfg: CameraConfig, private readonly ctx: AgentContext, given?: FrameSource) {
     this.fps = cfg.fps;
+    this.source = given ?? null;
   }
 
   get id(): string {
@@ -82,7 +83,7 @@ export class CameraRunner {
   }
 
   private async run(): Promise<void> {
-    const spec = parseSourceSpec(this.cfg.source);
+    const live = this.source === null && isLiveSource(parseSourceSpec(this.cfg.source));
     const maxFrames = this.ctx.config.maxFrames;
     let backoffMs = 500;
     while (!this.stopping) {
@@ -105,7 +106,7 @@ export class CameraRunner {
       }
       if (this.stopping) break;
       if (!frame) {
-        if (!isLiveSource(spec)) break;
+        if (!live) break;
         this.ctx.log.warn(`camera ${this.id}: stream ended; reopening in ${backoffMs} ms`);
         await this.source?.close();
         this.source = null;

@@ -1,24 +1,20 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import onnxProto from 'onnx-proto';
-import { FASHION_MNIST_CLASSES } from '../src/classes.ts';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
+import { validateModelContract } from '../src/onnx/contract.ts';
+import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
 
-/**
- * Loads a contract-following model for the agent. The two calls marked SWITCH are stand-ins until
- * the ONNX helper's src/onnx/metadata.ts (`readModelMetadata`) and src/onnx/contract.ts
- * (`validateModelContract(bytes, path)`) land; each is then a one-line switch.
- */
+/** Loads a contract-following model for the agent (validated statically, then on a test batch). */
 export const DEFAULT_MODEL_PATH = 'models/default.onnx';
 
 export interface ModelMetadata {
   classes: string[];
   arch: string | null;
   metrics: Record<string, unknown> | null;
-  preprocessing: { invert?: 'auto' | 'always' | 'never' } | null;
+  preprocessing: PreprocessingSpec | null;
 }
 
 export interface LoadedModel {
@@ -34,38 +30,16 @@ export interface LoadModelOptions {
   threads?: number;
 }
 
-function parseJson(value: string | undefined): unknown {
-  if (value === undefined) return undefined;
-  try {
-    return JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-}
-
-/** SWITCH: readModelMetadata from src/onnx/metadata.ts once it exists. */
-export function readMetadata(bytes: Uint8Array, path: string): ModelMetadata {
-  let props: Record<string, string>;
-  try {
-    const model = onnxProto.onnx.ModelProto.decode(bytes);
-    props = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
-  } catch (err) {
-    throw new UserError(`${path}: not an ONNX model (${(err as Error).message.split('\n')[0]})`);
-  }
-  const pick = (...keys: string[]) => keys.map((k) => props[k]).find((v) => v !== undefined);
-  const classes = parseJson(pick('edgeloom.classes', 'classes', 'class_names'));
-  const metrics = parseJson(pick('edgeloom.metrics', 'metrics'));
-  const pre = parseJson(pick('edgeloom.preprocessing', 'preprocessing'));
+/** Contract check plus the metadata the agent uses; throws UserError naming the file. */
+export function readContract(bytes: Uint8Array, path: string): ModelMetadata {
+  const { metadata } = validateModelContract(bytes, path);
   return {
-    classes: Array.isArray(classes) && classes.every((c) => typeof c === 'string') ? classes : [...FASHION_MNIST_CLASSES],
-    arch: pick('edgeloom.arch', 'arch') ?? null,
-    metrics: metrics && typeof metrics === 'object' ? (metrics as Record<string, unknown>) : null,
-    preprocessing: pre && typeof pre === 'object' ? (pre as ModelMetadata['preprocessing']) : null,
+    classes: metadata.classes,
+    arch: metadata.arch ?? null,
+    metrics: metadata.metrics ?? null,
+    preprocessing: metadata.preprocessing ?? null,
   };
 }
-
-/** SWITCH: validateModelContract from src/onnx/contract.ts once it exists (static graph checks). */
-export function validateContract(_bytes: Uint8Array, _path: string): void {}
 
 /** Runtime half of the contract: names, and output sizes on a 2-image batch. */
 async function checkSession(session: OnnxModelSession, path: string, classes: number): Promise<void> {
@@ -83,8 +57,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserError(`${path}: cannot read the model (${code === 'ENOENT' ? 'no such file; train one or pass --model FILE' : code ?? (err as Error).message})`);
   }
-  validateContract(bytes, path);
-  const metadata = readMetadata(bytes, path);
+  const metadata = readContract(bytes, path);
   let session: OnnxModelSession;
   try {
     session = await createOnnxSession(bytes, { ep: opts.ep, intraOpThreads: opts.threads });

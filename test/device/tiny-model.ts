@@ -2,6 +2,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { createRng } from '../../src/random.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
+import { DEFAULT_PREPROCESSING } from '../../src/onnx/metadata.ts';
 
 const { onnx } = onnxProto;
 
@@ -40,8 +41,9 @@ export function buildTinyModel(opts: TinyModelOptions = {}): Uint8Array {
   const hidden = opts.hidden ?? 16;
   const metadata: Record<string, string> = {
     'edgeloom.classes': JSON.stringify(FASHION_MNIST_CLASSES),
-    'edgeloom.arch': 'tiny-test-mlp',
-    'edgeloom.preprocessing': JSON.stringify({ input: 'gray28', scale: '1/255', invert: 'auto' }),
+    'edgeloom.version': JSON.stringify('1'),
+    'edgeloom.arch': JSON.stringify('tiny-test-mlp'),
+    'edgeloom.preprocessing': JSON.stringify(DEFAULT_PREPROCESSING),
     'edgeloom.metrics': JSON.stringify({ accuracy: 0.1 }),
     ...opts.metadata,
   };
