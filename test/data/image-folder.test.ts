@@ -84,9 +84,13 @@ test('folder errors name the file', async () => {
   await rename(join(root, 'bag', 'notes.txt'), join(root, 'bag', 'broken.png'));
   await assert.rejects(loadImageFolder(root, { seed: 1 }), new RegExp(`^UserError: ${join(root, 'bag', 'broken\\.png')}: cannot decode image: `));
   await writeFile(join(root, 'bag', 'broken.png'), await sharp({ create: { width: 40, height: 30, channels: 3, background: '#fff' } }).png().toBuffer());
-  await writeFile(join(root, 'stray.png'), 'x');
-  await assert.rejects(loadImageFolder(root, { seed: 1 }), /stray\.png: expected only class folders in/);
   await assert.rejects(loadImageFolder(join(dir, 'nope'), { seed: 1 }), /nope: not a directory/);
+  await mkdir(join(dir, 'only-test', 'test', 'bag'), { recursive: true });
+  await assert.rejects(loadImageFolder(join(dir, 'only-test'), { seed: 1 }), /only-test\/train: not found \(a test\/ folder needs a train\/ folder next to it\)/);
+  await mkdir(join(root, 'bag', 'more'));
+  await assert.rejects(loadImageFolder(root, { seed: 1 }), /bag\/more: unexpected folder inside a class folder/);
   await mkdir(join(dir, 'empty'));
   await assert.rejects(loadImageFolder(join(dir, 'empty'), { seed: 1 }), /empty: no class folders/);
+  await writeFile(join(root, 'stray.png'), 'x');
+  await assert.rejects(loadImageFolder(root, { seed: 1 }), /stray\.png: expected only class folders in/);
 });

@@ -71,6 +71,7 @@ async function readSplit(dir: string, labelOf: Map<string, number>, classNames: 
     if (label === undefined) throw new UserError(`${join(dir, folder)}: class folder not in the training classes (${[...labelOf.keys()].join(', ')})`);
     for (const name of await visibleEntries(join(dir, folder))) {
       const path = join(dir, folder, name);
+      if (await isDir(path)) throw new UserError(`${path}: unexpected folder inside a class folder (expected only images)`);
       if (!(IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase())) {
         throw new UserError(`${path}: not an image file (expected ${IMAGE_EXTENSIONS.join(', ')})`);
       }
@@ -111,6 +112,7 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions): P
     const split = stratifiedSplit(train, HOLDOUT_FRACTION, opts.seed);
     return { ...split, source: `folder: ${root} (test = stratified 1/7 hold-out of train/, seed ${opts.seed})` };
   }
+  if (await isDir(testDir)) throw new UserError(`${trainDir}: not found (a test/ folder needs a train/ folder next to it)`);
   const { classNames, labelOf } = resolveClasses(await classFolders(root));
   const all = await readSplit(root, labelOf, classNames, opts.onProgress);
   const split = stratifiedSplit(all, HOLDOUT_FRACTION, opts.seed);
