@@ -3,8 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { UserError } from '../../src/errors.ts';
 import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
 
+/** What tests and embedders can read from the running feature. */
+export interface HttpFeatureHandle extends Feature {
+  readonly port: number;
+}
+
 /** `/healthz` (JSON, 200 while the agent runs, 503 while the broker is unreachable) and Prometheus `/metrics`. */
-class HttpFeature implements Feature {
+class HttpFeature implements HttpFeatureHandle {
   readonly name = 'http';
   private server: Server | null = null;
   port = 0;
