@@ -1,4 +1,66 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 
 /** `edgeloom export | quantize | evaluate | compare` (owned by the ONNX module). */
-export function registerModelCommands(_program: Command): void {}
+export function registerModelCommands(program: Command): void {
+  program.command('export')
+    .description('Convert a trained TensorFlow.js model directory to ONNX (NCHW, BN folded), checking parity with onnxruntime')
+    .requiredOption('--model <dir>', 'tfjs model directory (model.json + weights.bin; report.json is read when present)')
+    .requiredOption('--out <file.onnx>', 'output ONNX file')
+    .option('--parity-images <n>', 'test images for the tfjs-vs-onnxruntime parity check (0 to skip)', parseIntOption('--parity-images'), 64)
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom export --model runs/cnn --out models/cnn.onnx\n  $ edgeloom export --model runs/edgenet --out edgenet.onnx --json')
+    .action(action(async (opts: { model: string; out: string; parityImages: number; json?: boolean }) => {
+      const { runExport } = await import('../../training/onnx/export.ts');
+      const r = await runExport(opts);
+      printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.arch}, ${r.numClasses} classes, embedding ${r.embeddingSize})` +
+        (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, tolerance ${r.parity.tolerance})` : ''));
+    }));
+
+  program.command('quantize')
+    .description('Static int8 post-training quantization (QDQ) of an exported ONNX model')
+    .requiredOption('--model <in.onnx>', 'float ONNX model from `edgeloom export`')
+    .requiredOption('--out <out.onnx>', 'output int8 ONNX model')
+    .option('--calibration-size <n>', 'training images used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), 512)
+    .addOption(new Option('--method <method>', 'activation range calibration').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
+    .option('--percentile <p>', 'percentile of |x| kept by --method percentile', parseFloatOption('--percentile'), 99.999)
+    .addOption(new Option('--target <target>', 'cpu: uint8 activations for onnxruntime integer kernels; tensorrt: symmetric int8').choices(['cpu', 'tensorrt']).default('cpu'))
+    .option('--per-tensor', 'one weight scale per tensor instead of per output channel')
+    .option('--reduce-range', '7-bit weights (x86 CPUs without VNNI)')
+    .option('--seed <n>', 'seed of the calibration sample', parseIntOption('--seed'), 1)
+    .option('--check-size <n>', 'test images for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), 1000)
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
+    .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; json?: boolean }) => {
+      const { runQuantize, formatQuantize } = await import('../../training/quantize/run.ts');
+      const r = await runQuantize(opts);
+      printResult(opts.json, r, () => formatQuantize(r));
+    }));
+
+  program.command('evaluate')
+    .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the official test set')
+    .requiredOption('--model <path>', '.onnx file or tfjs model directory')
+    .option('--limit <n>', 'evaluate on a stratified subset of n test images', parseIntOption('--limit'))
+    .option('--out <dir>', 'write metrics.json, metrics.md and confusion.png here')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json')
+    .action(action(async (opts: { model: string; limit?: number; out?: string; json?: boolean }) => {
+      const { runEvaluate, formatEvaluation } = await import('../../training/eval/evaluate.ts');
+      const r = await runEvaluate(opts);
+      printResult(opts.json, r, () => formatEvaluation(r));
+    }));
+
+  program.command('compare')
+    .description('Two ONNX models side by side: accuracy, agreement, batch-1 latency and file size')
+    .argument('<a.onnx>')
+    .argument('<b.onnx>')
+    .option('--limit <n>', 'stratified subset of n test images', parseIntOption('--limit'))
+    .option('--runs <n>', 'batch-1 latency runs per model', parseIntOption('--runs'), 200)
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom compare cnn.onnx cnn.int8.onnx\n  $ edgeloom compare cnn.onnx cnn.int8.onnx --limit 2000 --json')
+    .action(action(async (a: string, b: string, opts: { limit?: number; runs: number; json?: boolean }) => {
+      const { runCompare, formatComparison } = await import('../../training/eval/compare.ts');
+      const r = await runCompare({ a, b, ...opts });
+      printResult(opts.json, r, () => formatComparison(r));
+    }));
+}

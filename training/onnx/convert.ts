@@ -121,8 +121,15 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
       // Restore tfjs's NHWC flatten order so `embedding` means the same in both runtimes.
       const idx = g.addInt64(`${name}/order`, Array.from(t.perm, (_, j) => j).sort((a, b) => t.perm![a] - t.perm![b]));
       g.nodes.push({ opType: 'Gather', input: [t.name, idx], output: [name], name: `${name}/Gather`, attribute: [attr('axis', 1)] });
-    } else if (t.name !== name) {
+    } else if (t.name === 'input') {
       g.nodes.push({ opType: 'Identity', input: [t.name], output: [name], name: `${name}/Identity`, attribute: [] });
+    } else if (t.name !== name) {
+      // Give the producing tensor the contract name itself: no Identity node at run time.
+      for (const n of g.nodes) {
+        n.input = (n.input ?? []).map((x) => (x === t.name ? name : x));
+        n.output = (n.output ?? []).map((x) => (x === t.name ? name : x));
+      }
+      for (const other of tensors.values()) if (other.name === t.name) other.name = name;
     }
     return { size: t.size };
   };
@@ -351,8 +358,8 @@ function convertBatchNorm(g: GraphBuilder, layer: tf.layers.Layer, cfg: Config, 
     t = Float32Array.from(x.perm, (p) => shift[p % n]);
   }
   const dims = x.rank === 4 ? [n, 1, 1] : [s.length];
-  const sName = g.addFloat(`${layer.name}/scale`, dims, s);
-  const tName = g.addFloat(`${layer.name}/shift`, dims, t);
+  const sName = g.addFloat(`${layer.name}/bn_scale`, dims, s);
+  const tName = g.addFloat(`${layer.name}/bn_shift`, dims, t);
   const mul = g.node('Mul', [x.name, sName], `${layer.name}/mul`).output;
   return { ...x, name: g.node('Add', [mul, tName], layer.name).output };
 }

@@ -11,6 +11,8 @@ import { TensorStats, calibratedRange, type CalibrationMethod } from './histogra
 export interface CalibrationOptions {
   method: CalibrationMethod;
   percentile: number;
+  /** uint8 activations (cpu target): a non-negative tensor gets all 256 levels. */
+  asymmetric?: boolean;
   batchSize?: number;
 }
 
@@ -75,5 +77,5 @@ export async function collectStats(modelBytes: Uint8Array, tensors: readonly str
 
 export async function calibrate(modelBytes: Uint8Array, tensors: readonly string[], input: Float32Array, opts: CalibrationOptions): Promise<Map<string, [number, number]>> {
   const stats = await collectStats(modelBytes, tensors, input, opts.method, opts.batchSize);
-  return new Map([...stats].map(([t, s]) => [t, calibratedRange(s, opts.method, opts.percentile)]));
+  return new Map([...stats].map(([t, s]) => [t, calibratedRange(s, opts.method, opts.percentile, opts.asymmetric ?? false)]));
 }

@@ -77,7 +77,11 @@ export function percentileThreshold(s: TensorStats, percentile: number): number 
  * into the last bin) loses least information, by KL(P || Q), when squeezed into `quantBins` levels.
  */
 export function entropyThreshold(s: TensorStats, quantBins = 128): number {
-  const hist = s.hist;
+  // Bin 0 (exact zeros from ReLU and black background, plus values within one bin of 0) dominates
+  // and would make every aggressive clip look cheap; zero is exact whatever the threshold, so
+  // that bin is left out of the distributions compared.
+  const hist = Float64Array.from(s.hist);
+  hist[0] = 0;
   const n = s.bins;
   if (s.range === 0) return 0;
   let bestI = n;
@@ -131,9 +135,12 @@ export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 
 /** Real range [lo, hi] to quantize a tensor with, by method; never wider than what was observed. */
-export function calibratedRange(s: TensorStats, method: CalibrationMethod, percentile = 99.999): [number, number] {
+export function calibratedRange(s: TensorStats, method: CalibrationMethod, percentile = 99.999, asymmetric = false): [number, number] {
   if (s.count === 0) return [0, 0];
   if (method === 'minmax') return [s.min, s.max];
-  const th = method === 'percentile' ? percentileThreshold(s, percentile) : entropyThreshold(s);
+  // Levels available to |x|: 128 for int8 (symmetric) or a signed uint8 tensor, 256 for a uint8
+  // tensor that is never negative (its whole range is [0, threshold]).
+  const levels = asymmetric && s.min >= 0 ? 256 : 128;
+  const th = method === 'percentile' ? percentileThreshold(s, percentile) : entropyThreshold(s, levels);
   return [Math.max(s.min, -th), Math.min(s.max, th)];
 }

@@ -104,6 +104,22 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
   const [wqmin, wqmax] = quantRange('int8', true, opts.reduceRange);
   const inits = new Map(g.inits);
   const newNodes: NodeProto[] = [];
+  // Every name this pass adds is checked against the model's: a BN's `X/scale` initializer and the
+  // quantization scale of tensor X must never be the same tensor.
+  const taken = new Set<string>([...inits.keys(), 'input', ...g.nodes.flatMap((n) => [...(n.input ?? []), ...(n.output ?? [])])]);
+  const names = new Map<string, string>();
+  const nameFor = (key: string): string => {
+    let name = names.get(key);
+    if (name) return name;
+    name = key;
+    for (let i = 1; taken.has(name); i++) name = `${key}_${i}`;
+    taken.add(name);
+    names.set(key, name);
+    return name;
+  };
+  const sc = (t: string) => nameFor(`${t}/q_scale`);
+  const zp = (t: string) => nameFor(`${t}/q_zero_point`);
+  const qn = (t: string) => nameFor(`${t}/q`);
   const producer = new Map<string, NodeProto>();
   for (const n of g.nodes) for (const o of n.output ?? []) producer.set(o, n);
 
@@ -129,18 +145,18 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
   const quantized = new Set(ranges.keys());
   for (const t of quantized) {
     const p = paramsOf(t);
-    inits.set(`${t}/scale`, floatTensor(`${t}/scale`, [], new Float32Array([p.scale])));
-    inits.set(`${t}/zero_point`, zpTensor(`${t}/zero_point`, [], [p.zeroPoint], actType));
+    inits.set(sc(t), floatTensor(sc(t), [], new Float32Array([p.scale])));
+    inits.set(zp(t), zpTensor(zp(t), [], [p.zeroPoint], actType));
   }
   // Producer output `t` becomes `t/float` -> Q -> `t/q`; each reader (and a graph output) gets a DQ.
-  const rename = (t: string) => (quantized.has(t) ? `${t}/float` : t);
+  const rename = (t: string) => (quantized.has(t) ? nameFor(`${t}/float`) : t);
   let dqCount = 0;
   const dqFor = (t: string): string => {
-    const out = `${t}/dq${dqCount++}`;
-    newNodes.push(makeNode('DequantizeLinear', [`${t}/q`, `${t}/scale`, `${t}/zero_point`], [out], `${out}/DequantizeLinear`));
+    const out = nameFor(`${t}/dq${dqCount++}`);
+    newNodes.push(makeNode('DequantizeLinear', [qn(t), sc(t), zp(t)], [out], `${out}/DequantizeLinear`));
     return out;
   };
-  const emitQ = (t: string, source = rename(t)) => newNodes.push(makeNode('QuantizeLinear', [source, `${t}/scale`, `${t}/zero_point`], [`${t}/q`], `${t}/QuantizeLinear`));
+  const emitQ = (t: string, source = rename(t)) => newNodes.push(makeNode('QuantizeLinear', [source, sc(t), zp(t)], [qn(t)], `${qn(t)}/QuantizeLinear`));
   // The graph input has no producer to rename: quantize it where it enters.
   if (quantized.has('input')) emitQ('input', 'input');
 
@@ -154,19 +170,21 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
       const w = inits.get(wName)!;
       const axis = op === 'Conv' ? 0 : getIntAttr(n, 'transB', 0) === 1 ? 0 : 1;
       const key = `${wName}@${axis}`;
-      if (!weightDq.has(key)) weightDq.set(key, quantizeWeightInit(inits, newNodes, wName, w, axis, opts.perChannel, wqmin, wqmax));
+      if (!weightDq.has(key)) weightDq.set(key, quantizeWeightInit(inits, newNodes, nameFor, wName, w, axis, opts.perChannel, wqmin, wqmax));
       inputs[1] = weightDq.get(key)!;
       const biasName = n.input![2];
-      if (opts.target === 'cpu' && biasName && inits.has(biasName) && quantized.has(n.input![0])) {
-        const wScales = tensorFloats(inits.get(`${wName}/scale`)!);
+      if (opts.target === 'cpu' && !biasName && inits.has(biasName) && quantized.has(n.input![0])) {
+        const wScales = tensorFloats(inits.get(nameFor(`${wName}/w_scale`))!);
         const q = quantizeBias(tensorFloats(inits.get(biasName)!), paramsOf(n.input![0]).scale, Array.from(wScales));
-        const qb = `${biasName}/quantized`;
+        const qb = nameFor(`${biasName}/quantized`);
+        const qbScale = nameFor(`${biasName}/b_scale`);
+        const qbZero = nameFor(`${biasName}/b_zero_point`);
         const perAxis = q.scales.length > 1 && wScales.length > 1;
         inits.set(qb, int32Tensor(qb, [q.values.length], q.values));
-        inits.set(`${qb}/scale`, floatTensor(`${qb}/scale`, perAxis ? [q.scales.length] : [], perAxis ? q.scales : q.scales.subarray(0, 1)));
-        inits.set(`${qb}/zero_point`, zpTensor(`${qb}/zero_point`, perAxis ? [q.scales.length] : [], new Array(perAxis ? q.scales.length : 1).fill(0), 'int32'));
-        const out = `${biasName}/dequantized`;
-        newNodes.push(makeNode('DequantizeLinear', [qb, `${qb}/scale`, `${qb}/zero_point`], [out], `${out}/DequantizeLinear`, perAxis ? [attr('axis', 0)] : []));
+        inits.set(qbScale, floatTensor(qbScale, perAxis ? [q.scales.length] : [], perAxis ? q.scales : q.scales.subarray(0, 1)));
+        inits.set(qbZero, zpTensor(qbZero, perAxis ? [q.scales.length] : [], new Array(perAxis ? q.scales.length : 1).fill(0), 'int32'));
+        const out = nameFor(`${biasName}/dequantized`);
+        newNodes.push(makeNode('DequantizeLinear', [qb, qbScale, qbZero], [out], `${out}/DequantizeLinear`, perAxis ? [attr('axis', 0)] : []));
         inputs[2] = out;
       }
     }
@@ -177,7 +195,7 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
   // Graph outputs that were quantized are produced by their own DQ, under their original name.
   for (const o of g.outputs) {
     if (!quantized.has(o)) continue;
-    newNodes.push(makeNode('DequantizeLinear', [`${o}/q`, `${o}/scale`, `${o}/zero_point`], [o], `${o}/output/DequantizeLinear`));
+    newNodes.push(makeNode('DequantizeLinear', [qn(o), sc(o), zp(o)], [o], `${o}/output/DequantizeLinear`));
   }
   // Drop float initializers nothing reads any more (the weights now stored as int8).
   const used = new Set(newNodes.flatMap((n) => n.input ?? []));
@@ -185,16 +203,18 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
   return { nodes: newNodes, initializers, activationParams: params };
 }
 
-function quantizeWeightInit(inits: Map<string, TensorProto>, nodes: NodeProto[], name: string, w: TensorProto, axis: number, perChannel: boolean, qmin: number, qmax: number): string {
+function quantizeWeightInit(inits: Map<string, TensorProto>, nodes: NodeProto[], nameFor: (key: string) => string, name: string, w: TensorProto, axis: number, perChannel: boolean, qmin: number, qmax: number): string {
   if (w.dataType !== DataType.FLOAT) throw new Error(`weight ${name} is not float32`);
   const dims = tensorDims(w);
   const q = quantizeWeights(tensorFloats(w), dims, axis, perChannel, qmin, qmax, true);
-  const qName = `${name}/quantized`;
+  const qName = nameFor(`${name}/quantized`);
+  const scale = nameFor(`${name}/w_scale`);
+  const zero = nameFor(`${name}/w_zero_point`);
   const n = q.params.length;
   inits.set(qName, int8Tensor(qName, dims, Int8Array.from(q.values)));
-  inits.set(`${name}/scale`, floatTensor(`${name}/scale`, perChannel ? [n] : [], Float32Array.from(q.params, (p) => p.scale)));
-  inits.set(`${name}/zero_point`, int8Tensor(`${name}/zero_point`, perChannel ? [n] : [], Int8Array.from(q.params, (p) => p.zeroPoint)));
-  const out = `${name}/dequantized`;
-  nodes.push(makeNode('DequantizeLinear', [qName, `${name}/scale`, `${name}/zero_point`], [out], `${out}/DequantizeLinear`, perChannel ? [attr('axis', axis)] : []));
+  inits.set(scale, floatTensor(scale, perChannel ? [n] : [], Float32Array.from(q.params, (p) => p.scale)));
+  inits.set(zero, int8Tensor(zero, perChannel ? [n] : [], Int8Array.from(q.params, (p) => p.zeroPoint)));
+  const out = nameFor(`${name}/dequantized`);
+  nodes.push(makeNode('DequantizeLinear', [qName, scale, zero], [out], `${out}/DequantizeLinear`, perChannel ? [attr('axis', axis)] : []));
   return out;
 }

@@ -39,7 +39,7 @@ export async function quantizeModel(fp32: Uint8Array, calibrationInput: Float32A
   const g = loadGraph(fp32);
   if (opts.target === 'cpu') removeQuantizableActivations(g);
   const tensors = tensorsToQuantize(g, opts.target);
-  const ranges = await calibrate(fp32, tensors, calibrationInput, { method: opts.method, percentile: opts.percentile });
+  const ranges = await calibrate(fp32, tensors, calibrationInput, { method: opts.method, percentile: opts.percentile, asymmetric: opts.target === 'cpu' });
   const q = insertQdq(g, ranges, opts);
   const graph = g.model.graph!;
   graph.node = q.nodes;

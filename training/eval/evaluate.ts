@@ -1,0 +1,120 @@
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FASHION_MNIST_CLASSES, IMAGE_PIXELS } from '../../src/classes.ts';
+import { UserError } from '../../src/errors.ts';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { createLogger } from '../../src/log.ts';
+import { createOnnxSession } from '../../src/onnx/session.ts';
+import { validateModelContract } from '../../src/onnx/contract.ts';
+import { toModelInput } from '../../src/preprocess.ts';
+import { subset, type ImageSet } from '../data/dataset.ts';
+import { stratifiedIndices } from '../quantize/sample.ts';
+import { argmaxRows, classificationMetrics, metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
+
+/** Logits [count, K] of an ONNX model (bytes or path) on every image of `set`, in batches. */
+export async function predictOnnx(model: Uint8Array | string, set: Pick<ImageSet, 'images' | 'count'>, batchSize = 256): Promise<Float32Array> {
+  const session = await createOnnxSession(model);
+  try {
+    let out: Float32Array | null = null;
+    for (let start = 0; start < set.count; start += batchSize) {
+      const n = Math.min(batchSize, set.count - start);
+      const r = await session.run(toModelInput(set.images.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS)), n);
+      out ??= new Float32Array(set.count * (r.logits.length / n));
+      out.set(r.logits, (start * r.logits.length) / n);
+    }
+    return out ?? new Float32Array(0);
+  } finally {
+    await session.close();
+  }
+}
+
+export interface LoadedModel {
+  kind: 'onnx' | 'tfjs';
+  classNames: string[];
+  sizeBytes: number;
+  predict(set: ImageSet): Promise<Float32Array>;
+}
+
+/** An .onnx file (checked against the model contract) or a tfjs model directory. */
+export async function loadAnyModel(path: string): Promise<LoadedModel> {
+  if (!existsSync(path)) throw new UserError(`--model ${path}: not found`);
+  if (statSync(path).isDirectory()) {
+    const { selectBackend } = await import('../backend/index.ts');
+    await selectBackend('cpu');
+    const { loadTfjsModel, readTfjsModelMeta, predictTfjs } = await import('../trainer/model-io.ts');
+    const model = await loadTfjsModel(path);
+    const meta = await readTfjsModelMeta(path);
+    const size = ['model.json', 'weights.bin'].filter((f) => existsSync(join(path, f))).reduce((s, f) => s + statSync(join(path, f)).size, 0);
+    return { kind: 'tfjs', classNames: meta?.classNames ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, predict: async (set) => predictTfjs(model, set) };
+  }
+  const bytes = await readFile(path);
+  const info = validateModelContract(bytes, path);
+  return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: bytes.length, predict: (set) => predictOnnx(bytes, set) };
+}
+
+/** The official test set, or a seeded stratified subset of `limit` images. */
+export async function loadTestSet(limit?: number, seed = 1): Promise<ImageSet> {
+  const { loadDataset } = await import('../data/load.ts');
+  const log = createLogger('eval');
+  const ds = await loadDataset({ onProgress: (m) => log.info(m) });
+  if (limit === undefined || limit >= ds.test.count) return ds.test;
+  if (!(limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${limit}`);
+  return subset(ds.test, stratifiedIndices(ds.test.labels, limit, seed));
+}
+
+export interface EvaluateOptions {
+  model: string;
+  limit?: number;
+  out?: string;
+}
+
+export interface EvaluateResult {
+  model: string;
+  kind: 'onnx' | 'tfjs';
+  metrics: ClassificationMetrics;
+  files: string[];
+  notes: string[];
+}
+
+export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
+  const model = await loadAnyModel(opts.model);
+  const test = await loadTestSet(opts.limit);
+  const logits = await model.predict(test);
+  const metrics = classificationMetrics(test.labels, argmaxRows(logits, model.classNames.length), model.classNames);
+  const files: string[] = [];
+  const notes: string[] = [];
+  if (opts.out) {
+    const result = { model: opts.model, kind: model.kind, metrics };
+    await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFileAtomic(join(opts.out, 'metrics.md'), `# Evaluation of ${opts.model}\n\n${metricsMarkdown(metrics)}\n`);
+    files.push(join(opts.out, 'metrics.json'), join(opts.out, 'metrics.md'));
+    const png = await writeConfusionPng(join(opts.out, 'confusion.png'), metrics.confusion, model.classNames);
+    if (png) files.push(png);
+    else notes.push('confusion.png not written: training/plots (confusionMatrixSvg, writePlot) is not available');
+  }
+  return { model: opts.model, kind: model.kind, metrics, files, notes };
+}
+
+/** Uses the plots module when it is there; evaluation itself does not depend on it. */
+async function writeConfusionPng(path: string, matrix: number[][], classNames: string[]): Promise<string | null> {
+  const confusionModule = '../plots/confusion.ts';
+  const renderModule = '../plots/render.ts';
+  let confusion: { confusionMatrixSvg(m: number[][], c: readonly string[]): string };
+  let render: { writePlot(p: string, svg: string): Promise<unknown> };
+  try {
+    confusion = (await import(confusionModule)) as typeof confusion;
+    render = (await import(renderModule)) as typeof render;
+  } catch {
+    return null;
+  }
+  await render.writePlot(path, confusion.confusionMatrixSvg(matrix, classNames));
+  return path;
+}
+
+export function formatEvaluation(r: EvaluateResult): string {
+  const lines = [`${r.model} (${r.kind}): accuracy ${(r.metrics.accuracy * 100).toFixed(2)}% on ${r.metrics.count} test images`, '', metricsMarkdown(r.metrics)];
+  if (r.files.length) lines.push('', `wrote ${r.files.join(', ')}`);
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}

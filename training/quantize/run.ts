@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../../src/errors.ts';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { createLogger } from '../../src/log.ts';
+import { validateModelContract } from '../../src/onnx/contract.ts';
+import { toModelInput } from '../../src/preprocess.ts';
+import { subset } from '../data/dataset.ts';
+import { argmaxRows } from '../eval/metrics.ts';
+import { predictOnnx } from '../eval/evaluate.ts';
+import type { QuantizationSettings } from '../../src/onnx/metadata.ts';
+import type { CalibrationMethod } from './histogram.ts';
+import { quantizeModel } from './quantize.ts';
+import { stratifiedIndices } from './sample.ts';
+
+export interface QuantizeCommandOptions {
+  model: string;
+  out: string;
+  calibrationSize?: number;
+  method?: CalibrationMethod;
+  percentile?: number;
+  target?: 'cpu' | 'tensorrt';
+  perTensor?: boolean;
+  reduceRange?: boolean;
+  seed?: number;
+  /** Test images for the quick fp32-vs-int8 check (0 skips it). */
+  checkSize?: number;
+}
+
+export interface QuantizeCommandResult {
+  out: string;
+  settings: QuantizationSettings;
+  fp32Bytes: number;
+  int8Bytes: number;
+  quantizedTensors: number;
+  check: { images: number; fp32Accuracy: number; int8Accuracy: number; agreement: number } | null;
+}
+
+export async function runQuantize(opts: QuantizeCommandOptions): Promise<QuantizeCommandResult> {
+  const log = createLogger('quantize');
+  if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
+  const fp32 = await readFile(opts.model);
+  validateModelContract(fp32, opts.model);
+  const calibrationSize = opts.calibrationSize ?? 512;
+  if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
+  const seed = opts.seed ?? 1;
+  const { loadDataset } = await import('../data/load.ts');
+  const ds = await loadDataset({ onProgress: (m) => log.info(m) });
+  // Calibrate on training images: the test set stays unseen for the accuracy check.
+  const calib = subset(ds.train, stratifiedIndices(ds.train.labels, calibrationSize, seed));
+  log.info(`calibrating on ${calib.count} training images (${opts.method ?? 'percentile'}), target ${opts.target ?? 'cpu'}`);
+  const q = await quantizeModel(fp32, toModelInput(calib.images), {
+    target: opts.target ?? 'cpu',
+    method: opts.method ?? 'percentile',
+    percentile: opts.percentile ?? 99.999,
+    perChannel: !opts.perTensor,
+    reduceRange: opts.reduceRange ?? false,
+    calibrationSeed: seed,
+  });
+  await writeFileAtomic(opts.out, q.bytes);
+  let check: QuantizeCommandResult['check'] = null;
+  const checkSize = opts.checkSize ?? 1000;
+  if (checkSize > 0) {
+    const test = subset(ds.test, stratifiedIndices(ds.test.labels, checkSize, seed + 1));
+    const k = ds.test.classNames.length;
+    const a = argmaxRows(await predictOnnx(fp32, test), k);
+    const b = argmaxRows(await predictOnnx(q.bytes, test), k);
+    let ca = 0;
+    let cb = 0;
+    let same = 0;
+    for (let i = 0; i < test.count; i++) {
+      if (a[i] === test.labels[i]) ca++;
+      if (b[i] === test.labels[i]) cb++;
+      if (a[i] === b[i]) same++;
+    }
+    check = { images: test.count, fp32Accuracy: ca / test.count, int8Accuracy: cb / test.count, agreement: same / test.count };
+  }
+  return { out: opts.out, settings: q.settings, fp32Bytes: fp32.length, int8Bytes: q.bytes.length, quantizedTensors: q.quantizedTensors, check };
+}
+
+export function formatQuantize(r: QuantizeCommandResult): string {
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  const lines = [
+    `wrote ${r.out}: ${r.settings.target} ${r.settings.format}, ${r.settings.method}, ${r.settings.perChannel ? 'per-channel' : 'per-tensor'} weights${r.settings.reduceRange ? ' (reduce-range)' : ''}, ${r.quantizedTensors} activation tensors`,
+    `size: fp32 ${kb(r.fp32Bytes)} -> int8 ${kb(r.int8Bytes)} (${((r.int8Bytes / r.fp32Bytes) * 100).toFixed(0)}%)`,
+  ];
+  if (r.check) {
+    lines.push(`check on ${r.check.images} test images: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ${(r.check.agreement * 100).toFixed(2)}%`);
+  }
+  return lines.join('\n');
+}
