@@ -125,6 +125,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   let config: TrainConfig;
   if (checkpoint) {
     config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs };
+    const ignored = (['batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir'] as const).filter((k) => opts[k] !== undefined);
+    if (ignored.length) log.warn(`--resume keeps the checkpoint's hyper-parameters; ignoring ${ignored.join(', ')}`);
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
     log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
   } else {
