@@ -5,7 +5,7 @@ import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import { startAgent } from '../../device/agent.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
 import { agentConfig, checkLabelSchema, freePort, makeWorkspace, Recorder, sleep, type Workspace } from './helpers.ts';
-import { labelsOnePerFrame, sigkillPublishesWill, storeAndForward, type BrokerHandle } from './scenarios.ts';
+import { labelsOnePerFrame, sigkillPublishesWill, sigtermStopsCleanly, storeAndForward, type BrokerHandle } from './scenarios.ts';
 
 const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 let ws: Workspace;
@@ -129,6 +129,10 @@ describe('agent with an in-process aedes broker', () => {
     } finally {
       await b.close();
     }
+  });
+
+  test('SIGTERM: the agent process finishes, delivers, publishes offline and exits 0', async () => {
+    await sigtermStopsCleanly(handle, ws, 'aedes-term');
   });
 
   test('SIGKILL of the agent process -> offline through the last will', async () => {

@@ -50,7 +50,11 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
     await sleep(outageMs);
     assert.ok(agent.ctx.queue.depth > 0, 'labels were queued during the outage');
     await broker.start();
-    rec = await Recorder.connect(broker.url, topics.label('cam0'));
+    rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/+/label`);
+    const status = await Recorder.connect(broker.url, topics.status);
+    // The restarted broker kept no retained messages: `online` is there because the agent re-sent it.
+    await status.waitFor('online re-sent after the reconnect', () => status.messages.some((m) => m.text === 'online'));
+    await status.close();
     const all = () => firstDeliveries([...before, ...rec.messages]);
     await rec.waitFor(`all ${total} labels`, () => all().length >= total, 30_000);
     assert.deepEqual(all(), Array.from({ length: total }, (_, i) => i + 1), 'every label arrives, in order');
@@ -60,24 +64,48 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
   }
 }
 
-/** A SIGKILLed agent process cannot say goodbye: the broker publishes its `offline` will. */
-export async function sigkillPublishesWill(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
-  const topics = deviceTopics(deviceId);
-  const rec = await Recorder.connect(broker.url, topics.status);
+function spawnAgent(ws: Workspace, url: string, deviceId: string) {
   const child = spawn(process.execPath, [
     join(import.meta.dirname, '../../bin/edgeloom.js'), 'agent',
-    '--source', 'fashion-mnist:test', '--loop', '--fps', '2', '--mqtt-url', broker.url, '--device-id', deviceId,
+    '--source', 'fashion-mnist:test', '--loop', '--fps', '5', '--mqtt-url', url, '--device-id', deviceId,
     '--model', ws.model, '--queue-dir', join(ws.dir, `queue-${deviceId}`),
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'warn' } });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return { child, stderr: () => stderr };
+}
+
+/** SIGTERM: the agent finishes the frame in flight, delivers its labels, says `offline` and exits 0. */
+export async function sigtermStopsCleanly(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+  const topics = deviceTopics(deviceId);
+  const rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/#`);
+  const { child, stderr } = spawnAgent(ws, broker.url, deviceId);
+  try {
+    await rec.waitFor('labels from the child agent', () => rec.on(topics.label('cam0')).length >= 2, 30_000);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, `exit code (stderr: ${stderr().slice(0, 300)})`);
+    await rec.waitFor('offline', () => rec.on(topics.status).at(-1)?.text === 'offline');
+    const frames = firstDeliveries(rec.on(topics.label('cam0')));
+    assert.deepEqual(frames, Array.from({ length: frames.length }, (_, i) => i + 1), 'no label lost before the exit');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await rec.close();
+  }
+}
+
+/** A SIGKILLed agent process cannot say goodbye: the broker publishes its `offline` will. */
+export async function sigkillPublishesWill(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+  const topics = deviceTopics(deviceId);
+  const rec = await Recorder.connect(broker.url, topics.status);
+  const { child, stderr } = spawnAgent(ws, broker.url, deviceId);
   try {
     await rec.waitFor('online from the child agent', () => rec.messages.some((m) => m.text === 'online'), 30_000);
     const onlineAt = rec.messages.findIndex((m) => m.text === 'online');
     child.kill('SIGKILL');
     await rec.waitFor('offline via the last will', () => rec.messages.slice(onlineAt + 1).some((m) => m.text === 'offline'), 15_000);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; agent stderr: ${stderr.slice(0, 500)}`);
+    throw new Error(`${(err as Error).message}; agent stderr: ${stderr().slice(0, 500)}`);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await rec.close();
