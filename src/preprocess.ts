@@ -33,6 +33,10 @@ export interface PreprocessResult {
 const TRIM_FRACTION = 0.05;
 /** Noise of a real table must not survive as speckle: background within this many sigmas -> 0. */
 const NOISE_SIGMAS = 3;
+/** Frames are shrunk to at most this many pixels on the longest side before any other work. */
+export const MAX_WORK_SIZE = 400;
+/** Border pixels used to fit the background: enough for a plane, few enough to stay fast. */
+const BACKGROUND_SAMPLES = 3000;
 const PEAK_PERCENTILE = 0.99;
 /** Measured on synthetic camera frames (test/preprocess/synth.ts): 0.5 is closest to the originals. */
 const SHARPEN_SIGMA = 0.5;
@@ -79,6 +83,8 @@ async function decodeGray(input: Uint8Array, roi: RegionOfInterest | undefined):
   try {
     let img = sharp(input, { failOn: 'error' });
     if (roi) img = img.extract(roi);
+    // The garment ends up 28 pixels tall: more than a few hundred frame pixels only cost time.
+    img = img.resize(MAX_WORK_SIZE, MAX_WORK_SIZE, { fit: 'inside', withoutEnlargement: true });
     const out = await img.ensureAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     ({ data } = out);
     ({ width, height } = out.info);
@@ -143,13 +149,16 @@ export function backgroundAt(bg: BackgroundModel, x: number, y: number, width: n
  */
 export function fitBackground(img: ArrayLike<number>, width: number, height: number): BackgroundModel {
   const band = Math.max(1, Math.round(Math.min(width, height) * 0.03));
+  const borderCount = width * height - Math.max(0, width - 2 * band) * Math.max(0, height - 2 * band);
+  const stride = Math.max(1, Math.ceil(borderCount / BACKGROUND_SAMPLES));
   const xs: number[] = [];
   const ys: number[] = [];
   const vs: number[] = [];
+  let seen = 0;
   for (let y = 0; y < height; y++) {
     const edgeRow = y < band || y >= height - band;
     for (let x = 0; x < width; x++) {
-      if (edgeRow || x < band || x >= width - band) {
+      if ((edgeRow || x < band || x >= width - band) && seen++ % stride === 0) {
         xs.push(x / width - 0.5);
         ys.push(y / height - 0.5);
         vs.push(img[y * width + x]);
@@ -194,25 +203,27 @@ function leastSquaresPlane(xs: number[], ys: number[], vs: number[]): [number, n
 export function boxBlur(src: ArrayLike<number>, width: number, height: number, radius: number): Float32Array {
   let a = Float32Array.from(src);
   let b = new Float32Array(a.length);
-  for (let pass = 0; pass < 2; pass++) {
-    for (const horizontal of [true, false]) {
-      const len = horizontal ? width : height;
-      const lines = horizontal ? height : width;
-      for (let l = 0; l < lines; l++) {
-        const at = (k: number) => (horizontal ? l * width + k : k * width + l);
-        let sum = 0;
-        let count = 0;
-        for (let k = 0; k <= Math.min(radius, len - 1); k++) { sum += a[at(k)]; count++; }
-        for (let k = 0; k < len; k++) {
-          b[at(k)] = sum / count;
-          const add = k + radius + 1;
-          const drop = k - radius;
-          if (add < len) { sum += a[at(add)]; count++; }
-          if (drop >= 0) { sum -= a[at(drop)]; count--; }
-        }
+  for (let pass = 0; pass < 4; pass++) {
+    const horizontal = pass % 2 === 0;
+    // One line at a time: `step` between neighbours, `lineStep` between lines.
+    const len = horizontal ? width : height;
+    const lines = horizontal ? height : width;
+    const step = horizontal ? 1 : width;
+    const lineStep = horizontal ? width : 1;
+    for (let l = 0; l < lines; l++) {
+      const base = l * lineStep;
+      let sum = 0;
+      let count = 0;
+      for (let k = 0; k <= Math.min(radius, len - 1); k++) { sum += a[base + k * step]; count++; }
+      for (let k = 0; k < len; k++) {
+        b[base + k * step] = sum / count;
+        const add = k + radius + 1;
+        const drop = k - radius;
+        if (add < len) { sum += a[base + add * step]; count++; }
+        if (drop >= 0) { sum -= a[base + drop * step]; count--; }
       }
-      [a, b] = [b, a];
     }
+    [a, b] = [b, a];
   }
   return a;
 }

@@ -74,6 +74,13 @@ test('a transparent cut-out PNG is flattened onto a contrasting background', asy
   assert.ok(correlation(r.pixels, await recentre(original)) > 0.9);
 });
 
+test('a large frame is shrunk first and gives the same garment', async () => {
+  const original = imageAt(testSet, sample(1, 4)[0]);
+  const frame = await synthesizeFrame(original, { width: 1280, height: 960, garmentSize: 560, noise: 10 });
+  const r = await preprocessImage(frame);
+  assert.ok(correlation(r.pixels, await recentre(original)) > 0.9);
+});
+
 test('odd sizes give 784 pixels', async () => {
   for (const [w, h] of [[1, 1], [3, 500], [33, 17]] as const) {
     const img = new Uint8Array(w * h).map((_, i) => (i * 37) % 256);
