@@ -81,6 +81,12 @@ test('a large frame is shrunk first and gives the same garment', async () => {
   assert.ok(correlation(r.pixels, await recentre(original)) > 0.9);
 });
 
+test('an empty table gives an (almost) black image, not amplified noise', async () => {
+  const r = await preprocessImage(await synthesizeFrame(new Uint8Array(784), { seed: 3, noise: 8 }));
+  const mean = r.pixels.reduce((a, b) => a + b, 0) / r.pixels.length;
+  assert.ok(mean < 3, `mean ${mean}`);
+});
+
 test('odd sizes give 784 pixels', async () => {
   for (const [w, h] of [[1, 1], [3, 500], [33, 17]] as const) {
     const img = new Uint8Array(w * h).map((_, i) => (i * 37) % 256);
