@@ -19,7 +19,7 @@ test('IDX round-trips, plain and gzipped', async () => {
   for (const f of ['a', 'b.gz']) {
     const back = await readIdxFile(join(dir, f));
     assert.deepEqual(back.dims, [2, 28, 28]);
-    assert.deepEqual(back.data, images);
+    assert.deepEqual(Uint8Array.from(back.data), images); // readIdxFile returns a Buffer view
   }
 });
 
