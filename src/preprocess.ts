@@ -81,7 +81,8 @@ async function decodeGray(input: Uint8Array, roi: RegionOfInterest | undefined):
   let width: number;
   let height: number;
   try {
-    let img = sharp(input, { failOn: 'error' });
+    // autoOrient: phone photos store pixels sideways plus an EXIF flag; garments must be upright.
+    let img = sharp(input, { failOn: 'error', autoOrient: true });
     if (roi) img = img.extract(roi);
     // The garment ends up 28 pixels tall: more than a few hundred frame pixels only cost time.
     img = img.resize(MAX_WORK_SIZE, MAX_WORK_SIZE, { fit: 'inside', withoutEnlargement: true });

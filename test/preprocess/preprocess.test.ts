@@ -87,6 +87,16 @@ test('an empty table gives an (almost) black image, not amplified noise', async 
   assert.ok(mean < 3, `mean ${mean}`);
 });
 
+test('EXIF orientation is applied (a phone photo stored sideways comes out upright)', async () => {
+  const original = imageAt(testSet, sample(1, 6)[0]);
+  const upright = await synthesizeFrame(original, { seed: 2 });
+  const sideways = await sharp(upright).rotate(270).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
+  assert.equal((await sharp(sideways).metadata()).orientation, 6);
+  const a = await preprocessImage(upright);
+  const b = await preprocessImage(sideways);
+  assert.ok(correlation(a.pixels, b.pixels) > 0.95, `correlation ${correlation(a.pixels, b.pixels)}`);
+});
+
 test('odd sizes give 784 pixels', async () => {
   for (const [w, h] of [[1, 1], [3, 500], [33, 17]] as const) {
     const img = new Uint8Array(w * h).map((_, i) => (i * 37) % 256);
