@@ -1,4 +1,5 @@
 import { preprocessImage, toModelInput } from '../src/preprocess.ts';
+import { UserError } from '../src/errors.ts';
 import type { LabelPayload } from '../src/mqtt/payloads.ts';
 import type { CameraConfig } from './config.ts';
 import type { AgentContext } from './context.ts';
@@ -27,6 +28,8 @@ export class CameraRunner {
   frameNo = 0;
   lastFrame: Frame | null = null;
   ended = false;
+  /** Set when the source is unusable from the start (bad path, ffmpeg missing): the camera ends. */
+  fatal: string | null = null;
   private source: FrameSource | null = null;
   private stopping = false;
   private loop: Promise<void> | null = null;
@@ -98,6 +101,11 @@ export class CameraRunner {
         frame = await this.source.read();
         backoffMs = 500;
       } catch (err) {
+        if (err instanceof UserError && this.frameNo === 0) {
+          this.fatal = err.message;
+          this.ctx.log.error(`camera ${this.id}: ${err.message}`);
+          break;
+        }
         this.ctx.stats.error(this.id, 'source');
         this.ctx.log.warn(`camera ${this.id}: source error: ${(err as Error).message}`);
         await this.sleep(backoffMs);

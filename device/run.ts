@@ -1,4 +1,5 @@
 import { createLogger } from '../src/log.ts';
+import { UserError } from '../src/errors.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { startAgent } from './agent.ts';
 import { startBroker, type BrokerOptions } from './broker.ts';
@@ -24,6 +25,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   await Promise.race([stopOn, agent.finished()]);
   log.info(signal ? `${signal}: stopping` : 'all cameras finished: stopping');
   await agent.stop({ drainTimeoutMs: signal ? 5000 : 15_000 });
+  const cameras = [...agent.ctx.cameras.values()];
+  if (!signal && cameras.every((c) => c.fatal)) throw new UserError(cameras[0].fatal!);
 }
 
 export async function runBrokerCommand(opts: BrokerOptions): Promise<void> {

@@ -50,6 +50,9 @@ export class DeviceMqttClient extends EventEmitter {
   private everConnected = false;
   private backoffMs: number;
   private stopping = false;
+  /** Outage logging: one warning per outage and per distinct error, not one per reconnect attempt. */
+  private outageErrors = new Set<string>();
+  private inOutage = false;
 
   constructor(private readonly opts: MqttConnectionOptions, private readonly will: Will, private readonly log: Logger) {
     super();
@@ -103,6 +106,8 @@ export class DeviceMqttClient extends EventEmitter {
       if (!this.everConnected) this.log.info(`connected to ${this.opts.url} (MQTT ${this.protocol})`);
       else this.log.info(`reconnected to ${this.opts.url}`);
       this.everConnected = true;
+      this.inOutage = false;
+      this.outageErrors.clear();
       this.backoffMs = this.opts.reconnectMinMs;
       client.options.reconnectPeriod = this.backoffMs;
       this.emit('connect');
@@ -114,7 +119,8 @@ export class DeviceMqttClient extends EventEmitter {
       this.backoffMs = Math.min(this.backoffMs * 2, this.opts.reconnectMaxMs);
     });
     client.on('offline', () => {
-      if (!this.stopping) this.log.warn(`broker ${this.opts.url} unreachable; labels are queued until it is back`);
+      if (!this.stopping && !this.inOutage) this.log.warn(`broker ${this.opts.url} unreachable; labels are queued until it is back`);
+      this.inOutage = true;
       this.emit('offline');
     });
     client.on('error', (err: Error & { code?: number | string }) => {
@@ -126,7 +132,8 @@ export class DeviceMqttClient extends EventEmitter {
         this.client = this.createClient();
         return;
       }
-      this.log.warn(`mqtt: ${err.message}`);
+      if (!this.outageErrors.has(err.message)) this.log.warn(`mqtt: ${err.message}`);
+      this.outageErrors.add(err.message);
     });
     client.on('message', (topic, payload) => this.emit('message', { topic, payload } satisfies IncomingMessage));
     return client;

@@ -85,6 +85,13 @@ describe('agent features', () => {
     }
   });
 
+  test('an unusable source (missing directory) ends that camera with the reason instead of retrying forever', async () => {
+    const agent = await startAgent(await agentConfig(ws, { deviceId: 'nodir', source: `dir:${ws.dir}/missing`, mqttUrl: broker.url }), quiet);
+    await agent.finished();
+    await agent.stop({ drainTimeoutMs: 100 });
+    assert.match(agent.ctx.cameras.get('cam0')!.fatal ?? '', /missing: cannot list the directory \(ENOENT\)/);
+  });
+
   test('the embedded broker also speaks MQTT over WebSocket', async () => {
     const client = await mqtt.connectAsync(`ws://127.0.0.1:${broker.wsPort}`);
     const got = new Promise<string>((resolve) => client.on('message', (_t, p) => resolve(p.toString())));

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { MemorySource } from '../../device/sources/memory.ts';
 import { DirSource, FileSource } from '../../device/sources/files.ts';
 import { CommandSource } from '../../device/sources/command.ts';
-import { HttpSnapshotSource, MjpegSource } from '../../device/sources/network.ts';
+import { HttpSnapshotSource, MjpegSource, RtspSource, hasFfmpeg } from '../../device/sources/network.ts';
 import { FashionMnistSource } from '../../device/sources/fashion-mnist.ts';
 import { JpegStreamSplitter, MultipartParser } from '../../device/sources/stream-parsers.ts';
 import { parseSourceSpec } from '../../device/sources/spec.ts';
@@ -20,6 +20,7 @@ async function jpeg(shade: number): Promise<Buffer> {
   return sharp({ create: { width: 32, height: 24, channels: 3, background: { r: shade, g: shade, b: shade } } }).jpeg().toBuffer();
 }
 
+const ffmpegHere = await hasFfmpeg();
 const frames = await Promise.all([jpeg(20), jpeg(120), jpeg(220)]);
 const work = await mkdtemp(join(tmpdir(), 'edgeloom-src-'));
 for (const [i, f] of frames.entries()) await writeFile(join(work, `frame-${i}.jpg`), f);
@@ -151,6 +152,10 @@ describe('sources: details', () => {
     assert.equal(meta.width, 28);
     const labels = [await src.labelOf(0), await src.labelOf(1), await src.labelOf(9)];
     assert.deepEqual(labels, [0, 1, 9]);
+  });
+
+  test('rtsp without ffmpeg is a clear UserError', { skip: ffmpegHere ? 'ffmpeg is installed here' : false }, async () => {
+    await assert.rejects(new RtspSource('rtsp://127.0.0.1:1/x').read(), (e: Error) => e instanceof UserError && /needs ffmpeg/.test(e.message));
   });
 
   test('parseSourceSpec', () => {
