@@ -38,7 +38,7 @@ export async function loadDataset(opts: DataOptions = {}): Promise<SplitDataset>
     case 'csv': {
       const { loadCsvDataset } = await import('./csv.ts');
       const [train, test] = requireArg(kind, arg).split(',');
-      return loadCsvDataset(train, test);
+      return loadCsvDataset(train, test, { seed: opts.seed ?? 42 });
     }
     case 'folder': {
       const { loadImageFolder } = await import('./image-folder.ts');
