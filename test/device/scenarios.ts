@@ -49,6 +49,7 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
     await broker.stop();
     await sleep(outageMs);
     assert.ok(agent.ctx.queue.depth > 0, 'labels were queued during the outage');
+    assert.ok((agent.ctx.stats.droppedByReason['offline-qos0'] ?? 0) > 0, 'QoS 0 stats while offline are counted as dropped');
     await broker.start();
     rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/+/label`);
     const status = await Recorder.connect(broker.url, topics.status);

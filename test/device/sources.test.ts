@@ -58,14 +58,16 @@ after(async () => {
 
 interface SourceCase {
   name: string;
-  /** Yields `frames` in order (looping ones repeat; finite ones then end). */
   make(): FrameSource;
+  /** What the first reads yield (finite sources then end); defaults to `frames`. */
+  expected?: Buffer[];
   finite: boolean;
 }
 
 const cases: SourceCase[] = [
   { name: 'memory', make: () => new MemorySource([...frames]), finite: true },
   { name: 'dir', make: () => new DirSource(work), finite: true },
+  { name: 'file', make: () => new FileSource(join(work, 'frame-2.jpg')), expected: [frames[2]], finite: true },
   {
     name: 'command',
     // One frame per run: a counter file picks the next line of the frame list (like a camera tool would).
@@ -82,10 +84,11 @@ for (const c of cases) {
     test('yields the frames in order with seq, ts and source name', async () => {
       await rm(join(work, 'n'), { force: true });
       const src = c.make();
-      for (let i = 0; i < frames.length; i++) {
+      const expected = c.expected ?? frames;
+      for (let i = 0; i < expected.length; i++) {
         const f = await src.read();
         assert.ok(f, `frame ${i}`);
-        assert.ok(f.buffer.equals(frames[i]), `frame ${i} bytes`);
+        assert.ok(f.buffer.equals(expected[i]), `frame ${i} bytes`);
         assert.equal(f.seq, i);
         assert.ok(f.ts instanceof Date);
         assert.equal(f.sourceName, src.name);

@@ -128,3 +128,25 @@ describe('topics, stats, errors', () => {
     assert.equal(classifyFrameError(new Error('Input image exceeds pixel limit')), 'frame-too-large');
   });
 });
+
+describe('stats report', () => {
+  test('fps per camera, errors by reason, queue and offline drops are all reported', async () => {
+    const { AgentStats } = await import('../../device/stats.ts');
+    const s = new AgentStats();
+    for (let i = 0; i < 4; i++) s.frameRead('door');
+    s.labelled('door', 2);
+    s.labelled('door', 4);
+    s.error('door', 'undecodable');
+    s.drop('offline-qos0');
+    const r = s.report({ depth: 7, dropped: { total: 3, byReason: { 'max-messages': 3, 'max-bytes': 0 } } });
+    assert.equal(r.cameras.door.frames, 4);
+    assert.ok(r.cameras.door.fps > 0);
+    assert.equal(r.cameras.door.errors, 1);
+    assert.deepEqual(r.errors, { total: 1, byReason: { undecodable: 1 } });
+    assert.equal(r.queueDepth, 7);
+    assert.deepEqual(r.dropped, { total: 4, byReason: { 'offline-qos0': 1, 'queue-max-messages': 3 } });
+    assert.equal(r.inferenceMs.count, 2);
+    assert.equal(r.inferenceMs.p95, 4);
+    assert.equal(s.report({ depth: 0, dropped: { total: 0, byReason: {} } }).cameras.door.fps, 0, 'fps covers only the time since the last report');
+  });
+});
