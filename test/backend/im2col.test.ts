@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { col2im, im2colTransposed, patchLength, patchRows, type ConvGeometry } from '../../training/backend/wasm-kernels/im2col.ts';
+import { reductionBlock } from '../../training/backend/wasm-kernels/reduce.ts';
 import { tileInto } from '../../training/backend/wasm-kernels/tile.ts';
 import { randomValues } from './helpers.ts';
 
@@ -75,4 +76,12 @@ test('tileInto repeats every axis', () => {
   const column = new Int32Array(6);
   tileInto(Int32Array.from([4, 5]), [2, 1], [1, 3], column);
   assert.deepEqual(Array.from(column), [4, 4, 4, 5, 5, 5]);
+});
+
+test('reductionBlock splits a tensor around a run of consecutive axes that excludes the last', () => {
+  assert.deepEqual(reductionBlock([8, 5, 5, 3], [0, 1, 2]), { outer: 1, rows: 200, inner: 3 });
+  assert.deepEqual(reductionBlock([8, 5, 5, 3], [2, 1]), { outer: 8, rows: 25, inner: 3 });
+  assert.equal(reductionBlock([8, 5, 5, 3], [0, 2]), null);
+  assert.equal(reductionBlock([8, 5, 5, 3], [3]), null);
+  assert.equal(reductionBlock([8, 5], []), null);
 });

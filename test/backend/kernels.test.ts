@@ -52,17 +52,20 @@ for (const [i, c] of convCases.entries()) {
   });
 }
 
-const poolCases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: Pad }> = [
+const poolCases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: Pad; ties?: boolean }> = [
   { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
   { x: [2, 7, 7, 4], size: 3, stride: 2, pad: 'same' },
   { x: [1, 9, 6, 5], size: 3, stride: 1, pad: 'same' },
   { x: [2, 7, 7, 2], size: 2, stride: 2, pad: 'same' },
+  // Few distinct values (as after ReLU): the gradient must go to the first maximum, as on cpu.
+  { x: [2, 6, 6, 3], size: 2, stride: 2, pad: 'valid', ties: true },
+  { x: [1, 7, 7, 2], size: 3, stride: 2, pad: 'same', ties: true },
 ];
 
 for (const [i, c] of poolCases.entries()) {
-  const label = `pool ${c.x.join('x')} size ${c.size} stride ${c.stride} ${c.pad}`;
+  const label = `pool ${c.x.join('x')} size ${c.size} stride ${c.stride} ${c.pad}${c.ties ? ' with ties' : ''}`;
   test(`MaxPoolGrad and AvgPoolGrad match cpu: ${label}`, async () => {
-    const xValues = randomValues(c.x.reduce((a, b) => a * b), 200 + i);
+    const xValues = randomValues(c.x.reduce((a, b) => a * b), 200 + i).map((v) => (c.ties ? Math.round(v * 1.5) : v));
     const { cpu, wasm } = await onCpuAndWasm(() => {
       const x = tf.tensor4d(xValues, c.x);
       const y = tf.maxPool(x, c.size, c.stride, c.pad);
@@ -95,4 +98,20 @@ test('Tile matches cpu for float32, int32 and bool, including the batch-norm pat
     }),
   );
   cpu.forEach((expected, i) => assert.deepEqual(Array.from(wasm[i]), Array.from(expected), `case ${i}`));
+});
+
+test('Sum and Mean match cpu over leading, middle, trailing and all axes, with and without keepDims', async () => {
+  const shape = [3, 5, 4, 6];
+  const values = randomValues(shape.reduce((a, b) => a * b), 500);
+  const axesList: Array<number | number[]> = [[0, 1, 2], [1, 2], 0, [0, 1], 3, [2, 3], [0, 1, 2, 3], [0, 2]];
+  const { cpu, wasm } = await onCpuAndWasm(() =>
+    axesList.flatMap((axis) => {
+      const x = tf.tensor(values, shape);
+      return [false, true].flatMap((keepDims) => [tf.sum(x, axis, keepDims), tf.mean(x, axis, keepDims), tf.sum(x.mul(10).round().cast('int32'), axis, keepDims).cast('float32')]);
+    }),
+  );
+  assertClose(cpu, wasm, 'reductions');
+  const shapes = await onCpuAndWasm(() => [tf.sum(tf.ones([2, 3, 4]), [0, 1], true), tf.mean(tf.ones([2, 3, 4]), [1])]);
+  assert.deepEqual(Array.from(shapes.wasm[0]), [6, 6, 6, 6]);
+  assert.deepEqual(Array.from(shapes.wasm[1]), Array(8).fill(1));
 });
