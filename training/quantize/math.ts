@@ -24,7 +24,7 @@ export function quantRange(type: QuantType, symmetric: boolean, reduceRange = fa
 /** Round half to even (banker's rounding), as ONNX QuantizeLinear and numpy.rint. */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return (Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r) + 0; // + 0 turns -0 into 0
 }
 
 /**
