@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tf } from '../../training/backend/index.ts';
-import { customNet } from '../../training/backend/bench-models.ts';
+import { ARCHITECTURES } from '../../training/arch/index.ts';
 import { prepareWasm } from '../../training/backend/wasm.ts';
 import { maxRelativeError, randomValues } from './helpers.ts';
 
@@ -53,24 +53,26 @@ test('training steps on wasm give the losses and weights of the cpu back end', a
   });
 });
 
-test('every kernel a CustomNet training step uses (with Dropout, Adam) exists on wasm', async () => {
-  await prepareWasm();
-  await tf.setBackend('cpu');
-  const model = customNet();
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-  const xs = tf.tensor4d(randomValues(2 * 784, 9), [2, 28, 28, 1]);
-  const ys = tf.oneHot(tf.tensor1d([1, 5], 'int32'), 10);
-  const profile = await tf.profile(async () => {
-    await model.trainOnBatch(xs, ys);
+for (const arch of Object.values(ARCHITECTURES).filter((a) => a.expectedParams < 1_000_000)) {
+  test(`every kernel a ${arch.name} training step uses (Adam, dropout) exists on wasm`, async () => {
+    await prepareWasm();
+    await tf.setBackend('cpu');
+    const model = arch.build({ seed: 1 });
+    model.compile({ optimizer: tf.train.adam(1e-3), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
+    const xs = tf.tensor4d(randomValues(2 * 784, 9), [2, 28, 28, 1]);
+    const ys = tf.oneHot(tf.tensor1d([1, 5], 'int32'), 10);
+    const profile = await tf.profile(async () => {
+      await model.trainOnBatch(xs, ys);
+    });
+    // tf.profile also lists op wrappers ("conv2d__op"); only kernels are registered per back end.
+    const kernels = new Set(profile.kernels.map((k) => k.name).filter((name) => !name.endsWith('__op')));
+    assert.ok(kernels.has('BatchMatMul'), 'the profile saw the backward pass');
+    const missing = [...kernels].filter((name) => !tf.getKernel(name, 'wasm'));
+    assert.deepEqual(missing, []);
+    await tf.setBackend('wasm');
+    const loss = (await model.trainOnBatch(xs, ys)) as number;
+    assert.ok(Number.isFinite(loss));
+    tf.dispose([xs, ys]);
+    model.dispose();
   });
-  // tf.profile also lists op wrappers ("conv2d__op"); only kernels are registered per back end.
-  const kernels = new Set(profile.kernels.map((k) => k.name).filter((name) => !name.endsWith('__op')));
-  assert.ok(kernels.has('Conv2DBackpropFilter') && kernels.has('MaxPoolGrad'), 'profile saw the backward pass');
-  const missing = [...kernels].filter((name) => !tf.getKernel(name, 'wasm'));
-  assert.deepEqual(missing, []);
-  await tf.setBackend('wasm');
-  const loss = (await model.trainOnBatch(xs, ys)) as number;
-  assert.ok(Number.isFinite(loss));
-  tf.dispose([xs, ys]);
-  model.dispose();
-});
+}

@@ -1,0 +1,128 @@
+/**
+ * Training throughput (samples/s) of the reference models on every back end this machine has.
+ *   node --import tsx scripts/bench/train-speed.ts [--steps 20] [--batch 64] [--backends wasm,cpu]
+ *        [--models customnet,edgenet] [--runs 1] [--update-docs]
+ * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
+import { getArchitecture } from '../../training/arch/index.ts';
+
+/** The project's own architectures (training/arch), built as `edgeloom train --arch` builds them. */
+const DEFAULT_MODELS = ['customnet', 'edgenet'];
+
+interface Row {
+  model: string;
+  params: number;
+  backend: string;
+  batch: number;
+  steps: number;
+  samplesPerSecond: number;
+}
+
+const SECTION = '## Training throughput';
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '64' },
+    backends: { type: 'string', default: 'node,wasm,cpu' },
+    models: { type: 'string', default: DEFAULT_MODELS.join(',') },
+    runs: { type: 'string', default: '1' },
+    'update-docs': { type: 'boolean', default: false },
+  },
+});
+
+/**
+ * Times `runs` rounds of `steps` training steps after `warmup` steps and keeps the fastest round:
+ * other processes on a small machine only ever slow a round down.
+ */
+async function measure(model: string, batch: number, warmup: number, steps: number, runs: number): Promise<Row> {
+  const net = getArchitecture(model).build({ seed: 1 });
+  // The architectures end in logits (no softmax).
+  net.compile({ optimizer: tf.train.adam(1e-3), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
+  const xs = tf.randomUniform([batch, 28, 28, 1]);
+  const ys = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32') as tf.Tensor1D, 10);
+  for (let i = 0; i < warmup; i++) await net.trainOnBatch(xs, ys);
+  let seconds = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) await net.trainOnBatch(xs, ys);
+    seconds = Math.min(seconds, (performance.now() - start) / 1000);
+  }
+  const row = { model, params: net.countParams(), backend: tf.getBackend(), batch, steps, samplesPerSecond: (batch * steps) / seconds };
+  tf.dispose([xs, ys]);
+  net.dispose();
+  return row;
+}
+
+function table(rows: Row[]): string {
+  const lines = ['| model | params | back end | batch | timed steps | samples/s |', '| --- | ---: | --- | ---: | ---: | ---: |'];
+  for (const r of rows) lines.push(`| ${r.model} | ${r.params.toLocaleString('en-US')} | ${r.backend} | ${r.batch} | ${r.steps} | ${r.samplesPerSecond.toFixed(0)} |`);
+  return lines.join('\n');
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  const load = os.loadavg()[0].toFixed(1);
+  return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString().slice(0, 10)}, load average ${load} at the end`;
+}
+
+/** Replaces the section (up to the next "## " heading) or appends it. */
+export function replaceSection(doc: string, body: string): string {
+  const section = `${SECTION}\n\n${body.trim()}\n`;
+  const start = doc.indexOf(SECTION);
+  if (start < 0) return `${doc.trimEnd()}${doc.trim() ? '\n\n' : '# Benchmarks\n\n'}${section}`;
+  const next = doc.indexOf('\n## ', start + SECTION.length);
+  return doc.slice(0, start) + section + (next < 0 ? '' : doc.slice(next));
+}
+
+async function main(): Promise<void> {
+  const steps = Number(values.steps);
+  const warmup = Number(values.warmup);
+  const batch = Number(values.batch);
+  const rows: Row[] = [];
+  const described: string[] = [];
+  for (const backend of values.backends.split(',') as BackendName[]) {
+    try {
+      await selectBackend(backend);
+    } catch (err) {
+      process.stderr.write(`skip ${backend}: ${(err as Error).message}\n`);
+      continue;
+    }
+    described.push(`- ${await backendDescription()}`);
+    // The pure-JS back end is about 50x slower: a couple of steps are enough to rank it.
+    const [w, s, r] = backend === 'cpu' ? [1, Math.min(steps, 2), 1] : [warmup, steps, Number(values.runs)];
+    for (const model of values.models.split(',')) {
+      const row = await measure(model, batch, w, s, r);
+      process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
+      rows.push(row);
+    }
+  }
+  const body = [
+    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and at most 2 timed steps).`,
+    '',
+    `Machine: ${machine()}.`,
+    '',
+    table(rows),
+    '',
+    'Back ends:',
+    ...described,
+  ].join('\n');
+  process.stdout.write(`${body}\n`);
+  if (values['update-docs']) {
+    const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'benchmarks.md');
+    const doc = await readFile(file, 'utf8').catch(() => '');
+    await writeFileAtomic(file, replaceSection(doc, body));
+    process.stderr.write(`updated ${file}\n`);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  await main();
+}
