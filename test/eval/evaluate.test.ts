@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { exportToOnnx } from '../../training/onnx/export.ts';
+import { runEvaluate } from '../../training/eval/evaluate.ts';
+import { runCompare } from '../../training/eval/compare.ts';
+import { writeModelMetadata } from '../../src/onnx/metadata.ts';
+
+/**
+ * A model that always predicts class 3 (zero weights, bias one-hot on 3): its metrics are known
+ * from the test labels alone, whatever the images are.
+ */
+async function constantModel(dir: string, cls: number, name: string): Promise<string> {
+  await tf.setBackend('cpu');
+  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 4, name: 'embedding' }), tf.layers.dense({ units: 10, name: 'logits' })] });
+  const [k1, b1, k2] = model.getWeights();
+  const bias = new Float32Array(10);
+  bias[cls] = 1;
+  model.setWeights([tf.zerosLike(k1), tf.zerosLike(b1), tf.zerosLike(k2), tf.tensor1d(bias)]);
+  const path = join(dir, name);
+  await writeFile(path, (await exportToOnnx(model, { metadata: { arch: 'constant' } })).bytes);
+  return path;
+}
+
+test('evaluate: stratified --limit, metrics, Markdown, JSON and files in --out', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-eval-'));
+  try {
+    const model = await constantModel(dir, 3, 'const3.onnx');
+    const out = join(dir, 'report');
+    const r = await runEvaluate({ model, limit: 200, out });
+    assert.equal(r.metrics.count, 200);
+    assert.ok(r.metrics.perClass.every((p) => p.support === 20), 'stratified: 20 per class');
+    assert.equal(r.metrics.accuracy, 0.1);
+    assert.equal(r.metrics.perClass[3].recall, 1);
+    assert.equal(r.metrics.confusion[0][3], 20);
+    const json = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
+    assert.equal(json.metrics.accuracy, 0.1);
+    assert.match(await readFile(join(out, 'metrics.md'), 'utf8'), /\| Dress \| 0\.1000 \| 1\.0000 \|/);
+    if (r.files.some((f) => f.endsWith('confusion.png'))) {
+      const png = await readFile(join(out, 'confusion.png'));
+      assert.deepEqual(Array.from(png.subarray(1, 4)), [0x50, 0x4e, 0x47]);
+    } else {
+      assert.ok(r.notes.length > 0);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('evaluate refuses a file that breaks the model contract', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-eval-'));
+  try {
+    const good = await readFile(await constantModel(dir, 1, 'a.onnx'));
+    const bad = join(dir, 'bad.onnx');
+    await writeFile(bad, writeModelMetadata(good, { classes: ['only', 'two'] }));
+    await assert.rejects(runEvaluate({ model: bad, limit: 10 }), /bad\.onnx: metadata edgeloom\.classes lists 2 classes/);
+    await assert.rejects(runEvaluate({ model: join(dir, 'nope.onnx') }), /nope\.onnx: not found/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('compare: accuracy of each, agreement, latency and size', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-cmp-'));
+  try {
+    const a = await constantModel(dir, 3, 'a.onnx');
+    const b = await constantModel(dir, 5, 'b.onnx');
+    const r = await runCompare({ a, b, limit: 100, runs: 5 });
+    assert.equal(r.images, 100);
+    assert.equal(r.agreement, 0);
+    assert.deepEqual(r.models.map((m) => m.accuracy), [0.1, 0.1]);
+    for (const m of r.models) {
+      assert.ok(m.sizeBytes > 0 && existsSync(m.model));
+      assert.equal(m.latencyMs.runs, 5);
+      assert.ok(m.latencyMs.p50 > 0 && m.latencyMs.mean > 0);
+    }
+    const same = await runCompare({ a, b: a, limit: 50, runs: 1 });
+    assert.equal(same.agreement, 1);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
