@@ -74,7 +74,6 @@ export interface EvaluateResult {
   kind: 'onnx' | 'tfjs';
   metrics: ClassificationMetrics;
   files: string[];
-  notes: string[];
 }
 
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
@@ -83,38 +82,22 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult
   const logits = await model.predict(test);
   const metrics = classificationMetrics(test.labels, argmaxRows(logits, model.classNames.length), model.classNames);
   const files: string[] = [];
-  const notes: string[] = [];
   if (opts.out) {
     const result = { model: opts.model, kind: model.kind, metrics };
     await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
     await writeFileAtomic(join(opts.out, 'metrics.md'), `# Evaluation of ${opts.model}\n\n${metricsMarkdown(metrics)}\n`);
     files.push(join(opts.out, 'metrics.json'), join(opts.out, 'metrics.md'));
-    const png = await writeConfusionPng(join(opts.out, 'confusion.png'), metrics.confusion, model.classNames);
-    if (png) files.push(png);
-    else notes.push('confusion.png not written: training/plots (confusionMatrixSvg, writePlot) is not available');
+    // Loaded only with --out: the plots pull in sharp for the PNG.
+    const { confusionMatrixSvg } = await import('../plots/confusion.ts');
+    const { writePlot } = await import('../plots/render.ts');
+    const plot = await writePlot(join(opts.out, 'confusion.png'), confusionMatrixSvg(metrics.confusion, model.classNames, `Confusion matrix (${metrics.count} test images)`));
+    files.push(plot.png, plot.svg);
   }
-  return { model: opts.model, kind: model.kind, metrics, files, notes };
-}
-
-/** Uses the plots module when it is there; evaluation itself does not depend on it. */
-async function writeConfusionPng(path: string, matrix: number[][], classNames: string[]): Promise<string | null> {
-  const confusionModule = '../plots/confusion.ts';
-  const renderModule = '../plots/render.ts';
-  let confusion: { confusionMatrixSvg(m: number[][], c: readonly string[]): string };
-  let render: { writePlot(p: string, svg: string): Promise<unknown> };
-  try {
-    confusion = (await import(confusionModule)) as typeof confusion;
-    render = (await import(renderModule)) as typeof render;
-  } catch {
-    return null;
-  }
-  await render.writePlot(path, confusion.confusionMatrixSvg(matrix, classNames));
-  return path;
+  return { model: opts.model, kind: model.kind, metrics, files };
 }
 
 export function formatEvaluation(r: EvaluateResult): string {
   const lines = [`${r.model} (${r.kind}): accuracy ${(r.metrics.accuracy * 100).toFixed(2)}% on ${r.metrics.count} test images`, '', metricsMarkdown(r.metrics)];
   if (r.files.length) lines.push('', `wrote ${r.files.join(', ')}`);
-  for (const n of r.notes) lines.push(`note: ${n}`);
   return lines.join('\n');
 }
