@@ -74,7 +74,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
-    .option('--no-progress', 'no progress line on stderr')
+    .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText('after', TRAIN_EXAMPLES)
     .action(action(async (opts: TrainCliOptions) => {

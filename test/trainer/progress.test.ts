@@ -24,3 +24,20 @@ test('without a terminal only epoch lines are written, one per line', () => {
   p.epoch('epoch 1/1 loss 1.0000');
   assert.equal(text, 'epoch 1/1 loss 1.0000\n');
 });
+
+test('mode off writes nothing; a terminal gets a live line then the epoch line', () => {
+  const collect = (isTTY: boolean, mode: 'auto' | 'off') => {
+    const s = new PassThrough();
+    let text = '';
+    s.on('data', (d) => (text += d));
+    const stream = Object.assign(s, { isTTY, columns: 200 }) as unknown as NodeJS.WriteStream;
+    const p = new ProgressLine(stream, mode);
+    p.batch({ epoch: 1, epochs: 1, batch: 2, batches: 2, loss: 1, acc: 0, samplesPerSec: 1, etaSeconds: 0 });
+    p.epoch('done');
+    return text;
+  };
+  assert.equal(collect(false, 'off'), '');
+  const tty = collect(true, 'auto');
+  assert.ok(tty.startsWith('\repoch 1/1 ['));
+  assert.ok(tty.endsWith('done\n'));
+});

@@ -115,7 +115,7 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
   const augCfg = isIdentity(aug) ? null : aug;
   const vars = trainableVariables(model);
   const decayVars = decayedVariables(model);
-  const progress = input.progress ?? new ProgressLine(process.stderr, false);
+  const progress = input.progress ?? new ProgressLine(process.stderr, 'off');
   const state: LoopState = input.resume
     ? structuredClone(input.resume)
     : { config, epoch: 0, batch: 0, partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, history: [], best: null, elapsedMs: 0, samplesSeen: 0 };

@@ -27,12 +27,15 @@ export function formatBatchLine(p: BatchProgress): string {
   return `epoch ${p.epoch}/${p.epochs} [${bar}] ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${p.acc.toFixed(4)} ${p.samplesPerSec.toFixed(0)} img/s ETA ${formatDuration(p.etaSeconds)}`;
 }
 
+/** auto: live line on a terminal + epoch lines; epochs: epoch lines only; off: silent. */
+export type ProgressMode = 'auto' | 'epochs' | 'off';
+
 export class ProgressLine {
   private lastDraw = 0;
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly enabled = true) {}
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, private readonly mode: ProgressMode = 'auto') {}
 
   get live(): boolean {
-    return this.enabled && Boolean(this.stream.isTTY);
+    return this.mode === 'auto' && Boolean(this.stream.isTTY);
   }
 
   batch(p: BatchProgress): void {
@@ -46,7 +49,7 @@ export class ProgressLine {
 
   /** Ends the live line and prints the epoch summary (always: one line per epoch). */
   epoch(line: string): void {
-    if (!this.enabled) return;
+    if (this.mode === 'off') return;
     if (this.live) this.stream.write('\r\x1b[2K');
     this.stream.write(`${line}\n`);
   }

@@ -38,7 +38,7 @@ export interface TrainOptions {
   resume?: string;
   data?: string;
   dataDir?: string;
-  /** Show the progress line on stderr (default true). */
+  /** false: no live progress line, only one line per epoch on stderr (default true). */
   progress?: boolean;
 }
 
@@ -164,7 +164,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
       resume: checkpoint?.state as LoopState | undefined,
       bestWeights: checkpoint?.bestWeights ?? null,
       shouldStop: () => stopRequested,
-      progress: new ProgressLine(process.stderr, opts.progress ?? true),
+      progress: new ProgressLine(process.stderr, opts.progress === false ? 'epochs' : 'auto'),
       log,
       onCheckpoint: async (state, best) => {
         await saveCheckpoint(out, model, optimizer, best, { ...state, config });
