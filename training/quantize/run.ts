@@ -40,7 +40,8 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const log = createLogger('quantize');
   if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
   const fp32 = await readFile(opts.model);
-  validateModelContract(fp32, opts.model);
+  const info = validateModelContract(fp32, opts.model);
+  if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float model from \`edgeloom export\``);
   const calibrationSize = opts.calibrationSize ?? 512;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
   const seed = opts.seed ?? 1;
