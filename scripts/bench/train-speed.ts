@@ -63,7 +63,7 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
 
 function table(rows: Row[]): string {
   const lines = ['| model | params | back end | batch | timed steps | samples/s |', '| --- | ---: | --- | ---: | ---: | ---: |'];
-  for (const r of rows) lines.push(`| ${r.model} | ${r.params.toLocaleString('en-US')} | ${r.backend} | ${r.batch} | ${r.steps} | ${r.samplesPerSecond.toFixed(0)} |`);
+  for (const r of rows) lines.push(`| ${r.model} | ${r.params.toLocaleString('en-US')} | ${r.backend} | ${r.batch} | ${r.steps} | ${r.samplesPerSecond.toFixed(r.samplesPerSecond < 10 ? 1 : 0)} |`);
   return lines.join('\n');
 }
 
@@ -96,16 +96,17 @@ async function main(): Promise<void> {
       continue;
     }
     described.push(`- ${await backendDescription()}`);
-    // The pure-JS back end is about 50x slower: a couple of steps are enough to rank it.
-    const [w, s, r] = backend === 'cpu' ? [1, Math.min(steps, 2), 1] : [warmup, steps, Number(values.runs)];
+    // The pure-JS back end is two orders of magnitude slower (a step of 16 takes ~15 s): one small
+    // step is enough to rank it.
+    const [b, w, s, r] = backend === 'cpu' ? [Math.min(batch, 16), 1, 1, 1] : [batch, warmup, steps, Number(values.runs)];
     for (const model of values.models.split(',')) {
-      const row = await measure(model, batch, w, s, r);
+      const row = await measure(model, b, w, s, r);
       process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
       rows.push(row);
     }
   }
   const body = [
-    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and at most 2 timed steps).`,
+    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,
     '',
     `Machine: ${machine()}.`,
     '',
