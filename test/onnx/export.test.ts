@@ -104,6 +104,11 @@ test('unsupported layers are refused with the layer name', () => {
   assert.throws(() => convertLayersModel(model), /layer up: UpSampling2D is not supported/);
 });
 
+test('a logits layer with softmax is refused: the contract needs raw logits', () => {
+  const model = tf.sequential({ layers: [L.flatten({ inputShape: [28, 28, 1], name: 'embedding' }), L.dense({ units: 10, activation: 'softmax', name: 'logits' })] });
+  assert.throws(() => convertLayersModel(model), /layer logits: has a softmax activation, but the model contract needs raw logits/);
+});
+
 test('padding and flatten-order maths', () => {
   assert.deepEqual(samePads(28, 3, 2, 1), { begin: 0, end: 1, out: 14 });
   assert.deepEqual(samePads(28, 3, 1, 2), { begin: 2, end: 2, out: 28 });

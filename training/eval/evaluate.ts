@@ -41,7 +41,7 @@ export async function loadAnyModel(path: string): Promise<LoadedModel> {
   if (!existsSync(path)) throw new UserError(`--model ${path}: not found`);
   if (statSync(path).isDirectory()) {
     const { selectBackend } = await import('../backend/index.ts');
-    await selectBackend('cpu');
+    await selectBackend('auto');
     const { loadTfjsModel, readTfjsModelMeta, predictTfjs } = await import('../trainer/model-io.ts');
     const model = await loadTfjsModel(path);
     const meta = await readTfjsModelMeta(path);

@@ -95,6 +95,10 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
   const named = (n: string) => layers.find((l) => l.name === n);
   const logitsLayer = named('logits') ?? (model.outputs[0].sourceLayer as AnyLayer);
   const embeddingLayer = named('embedding') ?? logitsLayer.inboundNodes[0].inboundLayers[0];
+  const logitsActivation = (logitsLayer.getConfig() as Config).activation;
+  if (logitsActivation && logitsActivation !== 'linear') {
+    throw new UserError(`layer ${logitsLayer.name}: has a ${String(logitsActivation)} activation, but the model contract needs raw logits (no softmax)`);
+  }
 
   for (const layer of layers) {
     const cls = layer.getClassName();

@@ -172,7 +172,7 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportComma
   const log = createLogger('export');
   if (!existsSync(opts.model) || !statSync(opts.model).isDirectory()) throw new UserError(`--model ${opts.model}: not a directory (expected a tfjs model directory with model.json)`);
   const { selectBackend } = await import('../backend/index.ts');
-  await selectBackend('cpu');
+  await selectBackend('auto');
   const model = await loadTfjsModel(opts.model);
   const metadata = await metadataFromModelDir(opts.model);
   const count = opts.parityImages ?? 64;
