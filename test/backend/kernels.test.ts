@@ -115,3 +115,25 @@ test('Sum and Mean match cpu over leading, middle, trailing and all axes, with a
   assert.deepEqual(Array.from(shapes.wasm[0]), [6, 6, 6, 6]);
   assert.deepEqual(Array.from(shapes.wasm[1]), Array(8).fill(1));
 });
+
+test('the kernels release every intermediate they allocate in the wasm heap', async () => {
+  await onCpuAndWasm(() => tf.scalar(0)); // prepares wasm
+  await tf.setBackend('wasm');
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const step = (): void =>
+    tf.tidy(() => {
+      const x = tf.tensor4d(randomValues(2 * 9 * 9 * 3, 600), [2, 9, 9, 3]);
+      const w = tf.tensor4d(randomValues(3 * 3 * 3 * 4, 601), [3, 3, 3, 4]);
+      for (const [stride, pad] of [[1, 'same'], [2, 'valid'], [2, 'same']] as const) {
+        tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad).square().sum())([x, w]);
+      }
+      tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, 'same').sum())(x);
+      tf.tile(x, [1, 2, 1, 1]);
+      tf.sum(x, [0, 1, 2]);
+      tf.mean(x, [1, 2], true);
+    });
+  step();
+  const before = backend.numDataIds();
+  for (let i = 0; i < 3; i++) step();
+  assert.equal(backend.numDataIds(), before);
+});
