@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../../training/data/load.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
-import { stratifiedIndices } from '../../training/quantize/sample.ts';
+import { stratifiedSample } from '../../training/trainer/split.ts';
 import { exportToOnnx } from '../../training/onnx/export.ts';
 import { toModelInput } from '../../src/preprocess.ts';
+import { createRng, shuffleInPlace } from '../../src/random.ts';
 
 export interface TrainedFixture {
   fp32: Uint8Array;
@@ -17,8 +18,11 @@ export async function trainedOnnxModel(): Promise<TrainedFixture> {
   const { selectBackend } = await import('../../training/backend/index.ts');
   await selectBackend('auto');
   const ds = await loadDataset({});
-  const train = subset(ds.train, stratifiedIndices(ds.train.labels, 1200, 3));
-  const test = subset(ds.test, stratifiedIndices(ds.test.labels, 300, 4));
+  // The sample comes sorted (class by class): shuffle it, seeded, so mini-batches mix classes.
+  const trainIdx = Array.from(stratifiedSample(ds.train.labels, 10, 1200, 3));
+  shuffleInPlace(trainIdx, createRng(3));
+  const train = subset(ds.train, trainIdx);
+  const test = subset(ds.test, stratifiedSample(ds.test.labels, 10, 300, 4));
   const L = tf.layers;
   const model = tf.sequential({
     name: 'tiny',
@@ -39,7 +43,7 @@ export async function trainedOnnxModel(): Promise<TrainedFixture> {
   const y = tf.oneHot(tf.tensor1d(train.labels, 'int32'), 10);
   await model.fit(x, y, { epochs: 2, batchSize: 64, verbose: 0, shuffle: false });
   tf.dispose([x, y]);
-  const calibration = toModelInput(subset(ds.train, stratifiedIndices(ds.train.labels, 128, 5)).images);
+  const calibration = toModelInput(subset(ds.train, stratifiedSample(ds.train.labels, 10, 128, 5)).images);
   const { bytes } = await exportToOnnx(model, { metadata: { arch: 'tiny' }, parityInput: toModelInput(test.images.subarray(0, 32 * 784)) });
   model.dispose();
   return { fp32: bytes, calibration, test };

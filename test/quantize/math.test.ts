@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeScaleZeroPoint, dequantizeValue, quantRange, quantizeBias, quantizeTensor, quantizeValue, quantizeWeights, roundHalfEven } from '../../training/quantize/math.ts';
 import { TensorStats, calibratedRange, entropyThreshold, klDivergence, percentileThreshold } from '../../training/quantize/histogram.ts';
-import { stratifiedIndices } from '../../training/quantize/sample.ts';
 
 test('integer ranges: uint8, int8 symmetric (-127..127), reduce-range 7 bits', () => {
   assert.deepEqual(quantRange('uint8', false), [0, 255]);
@@ -89,13 +88,4 @@ test('entropy calibration clips a far outlier but keeps the bulk of the distribu
   assert.ok(th < 50 && th > 2, `threshold ${th}`);
   assert.equal(klDivergence([1, 1], [1, 1]), 0);
   assert.ok(klDivergence([1, 0], [0.5, 0.5]) > 0);
-});
-
-test('stratified sample: proportional per class, seeded, no duplicates', () => {
-  const labels = Uint8Array.from({ length: 300 }, (_, i) => (i < 200 ? 0 : 1));
-  const a = stratifiedIndices(labels, 30, 5);
-  assert.equal(new Set(a).size, 30);
-  assert.equal(Array.from(a).filter((i) => labels[i] === 0).length, 20);
-  assert.deepEqual(Array.from(stratifiedIndices(labels, 30, 5)), Array.from(a));
-  assert.notDeepEqual(Array.from(stratifiedIndices(labels, 30, 6)), Array.from(a));
 });

@@ -9,7 +9,7 @@ import { createOnnxSession } from '../../src/onnx/session.ts';
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
-import { stratifiedIndices } from '../quantize/sample.ts';
+import { stratifiedSample } from '../trainer/split.ts';
 import { argmaxRows, classificationMetrics, metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
 
 /** Logits [count, K] of an ONNX model (bytes or path) on every image of `set`, in batches. */
@@ -60,7 +60,7 @@ export async function loadTestSet(limit?: number, seed = 1): Promise<ImageSet> {
   const ds = await loadDataset({ onProgress: (m) => log.info(m) });
   if (limit === undefined || limit >= ds.test.count) return ds.test;
   if (!(limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${limit}`);
-  return subset(ds.test, stratifiedIndices(ds.test.labels, limit, seed));
+  return subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, limit, seed));
 }
 
 export interface EvaluateOptions {

@@ -112,11 +112,11 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
 /** Stratified, seeded sample of the test set as model input (count*784 in 0..1). */
 export async function parityImagesFromTestSet(count: number, seed = 7): Promise<Float32Array> {
   const { loadDataset } = await import('../data/load.ts');
-  const { stratifiedIndices } = await import('../quantize/sample.ts');
+  const { stratifiedSample } = await import('../trainer/split.ts');
   const { subset } = await import('../data/dataset.ts');
   const { toModelInput } = await import('../../src/preprocess.ts');
   const ds = await loadDataset({});
-  return toModelInput(subset(ds.test, stratifiedIndices(ds.test.labels, count, seed)).images);
+  return toModelInput(subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, count, seed)).images);
 }
 
 interface TrainReportJson {

@@ -11,7 +11,7 @@ import { predictOnnx } from '../eval/evaluate.ts';
 import type { QuantizationSettings } from '../../src/onnx/metadata.ts';
 import type { CalibrationMethod } from './histogram.ts';
 import { quantizeModel } from './quantize.ts';
-import { stratifiedIndices } from './sample.ts';
+import { stratifiedSample } from '../trainer/split.ts';
 
 export interface QuantizeCommandOptions {
   model: string;
@@ -48,7 +48,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const { loadDataset } = await import('../data/load.ts');
   const ds = await loadDataset({ onProgress: (m) => log.info(m) });
   // Calibrate on training images: the test set stays unseen for the accuracy check.
-  const calib = subset(ds.train, stratifiedIndices(ds.train.labels, calibrationSize, seed));
+  const calib = subset(ds.train, stratifiedSample(ds.train.labels, ds.train.classNames.length, calibrationSize, seed));
   log.info(`calibrating on ${calib.count} training images (${opts.method ?? 'percentile'}), target ${opts.target ?? 'cpu'}`);
   const q = await quantizeModel(fp32, toModelInput(calib.images), {
     target: opts.target ?? 'cpu',
@@ -62,7 +62,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   let check: QuantizeCommandResult['check'] = null;
   const checkSize = opts.checkSize ?? 1000;
   if (checkSize > 0) {
-    const test = subset(ds.test, stratifiedIndices(ds.test.labels, checkSize, seed + 1));
+    const test = subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, checkSize, seed + 1));
     const k = ds.test.classNames.length;
     const a = argmaxRows(await predictOnnx(fp32, test), k);
     const b = argmaxRows(await predictOnnx(q.bytes, test), k);
