@@ -1,0 +1,44 @@
+import { IMAGE_SIZE } from '../../../src/classes.ts';
+import { tf } from '../index.ts';
+
+export interface ReplicaOptions {
+  /** Architecture name from training/arch (models output logits). */
+  arch: string;
+  seed: number;
+  numClasses: number;
+  /** Back end for the worker thread: same as the main thread's. */
+  backend: string;
+  labelSmoothing: number;
+}
+
+export interface GradientRequest {
+  weights: Float32Array[];
+  xs: Float32Array; // count * 28 * 28, pixel / 255
+  ys: Float32Array; // count * numClasses, one-hot (or smoothed)
+  count: number;
+}
+
+export interface GradientResult {
+  loss: number;
+  count: number;
+  /** In model.trainableWeights order. */
+  grads: Float32Array[];
+}
+
+/** Mean softmax cross-entropy on logits and its gradients for every trainable weight. */
+export function halfBatchGradients(model: tf.LayersModel, xs: Float32Array, ys: Float32Array, count: number, labelSmoothing: number): GradientResult {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(xs, [count, IMAGE_SIZE, IMAGE_SIZE, 1]);
+    const y = tf.tensor2d(ys, [count, ys.length / count]);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.apply(x, { training: true }) as tf.Tensor;
+      return tf.losses.softmaxCrossEntropy(y, logits, undefined, labelSmoothing) as tf.Scalar;
+    }, variables);
+    return {
+      loss: value.dataSync()[0],
+      count,
+      grads: variables.map((v) => Float32Array.from(grads[v.name].dataSync())),
+    };
+  });
+}
