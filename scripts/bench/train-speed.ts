@@ -1,7 +1,7 @@
 /**
  * Training throughput (samples/s) of the reference models on every back end this machine has.
  *   node --import tsx scripts/bench/train-speed.ts [--steps 20] [--batch 64] [--backends wasm,cpu]
- *        [--models customnet,edgenet] [--runs 1] [--update-docs]
+ *        [--models customnet,edgenet] [--runs 1] [--no-parallel] [--update-docs]
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
 import { readFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
+import { DataParallelGradients } from '../../training/backend/parallel/index.ts';
 
 /** The project's own architectures (training/arch), built as `edgeloom train --arch` builds them. */
 const DEFAULT_MODELS = ['customnet', 'edgenet'];
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'node,wasm,cpu' },
     models: { type: 'string', default: DEFAULT_MODELS.join(',') },
     runs: { type: 'string', default: '1' },
+    parallel: { type: 'boolean', default: true },
     'update-docs': { type: 'boolean', default: false },
   },
 });
@@ -57,6 +59,36 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
   }
   const row = { model, params: net.countParams(), backend: tf.getBackend(), batch, steps, samplesPerSecond: (batch * steps) / seconds };
   tf.dispose([xs, ys]);
+  net.dispose();
+  return row;
+}
+
+/**
+ * The same measurement with gradients split over the main thread and os.cpus()-1 worker threads
+ * (DataParallelGradients), applying them with Adam in a plain loop.
+ */
+async function measureParallel(model: string, batch: number, warmup: number, steps: number, runs: number): Promise<Row> {
+  const net = getArchitecture(model).build({ seed: 1 });
+  const parallel = await DataParallelGradients.start(net, { arch: model, seed: 1, numClasses: 10, labelSmoothing: 0 });
+  const optimizer = tf.train.adam(1e-3);
+  const xs = Float32Array.from({ length: batch * 784 }, () => Math.random());
+  const ys = new Float32Array(batch * 10);
+  for (let i = 0; i < batch; i++) ys[i * 10 + (i % 10)] = 1;
+  const step = async (): Promise<void> => {
+    const { grads } = await parallel.computeGradients(xs, ys, batch);
+    optimizer.applyGradients(grads);
+    tf.dispose(grads.map((g) => g.tensor));
+  };
+  for (let i = 0; i < warmup; i++) await step();
+  let seconds = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) await step();
+    seconds = Math.min(seconds, (performance.now() - start) / 1000);
+  }
+  const row = { model, params: net.countParams(), backend: `${tf.getBackend()}, ${parallel.threads} threads (data-parallel)`, batch, steps, samplesPerSecond: (batch * steps) / seconds };
+  await parallel.close();
+  optimizer.dispose();
   net.dispose();
   return row;
 }
@@ -103,6 +135,14 @@ async function main(): Promise<void> {
       const row = await measure(model, b, w, s, r);
       process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
       rows.push(row);
+    }
+    // Only single-threaded back ends gain from worker threads (tfjs-node already uses every core).
+    if (backend === 'wasm' && values.parallel && os.cpus().length > 1) {
+      for (const model of values.models.split(',')) {
+        const row = await measureParallel(model, b, w, s, r);
+        process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
+        rows.push(row);
+      }
     }
   }
   const body = [
