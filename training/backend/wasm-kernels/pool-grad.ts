@@ -24,6 +24,10 @@ export interface PoolGeometry {
  * the inner loop, so memory is read contiguously.
  */
 export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
+  if (tilesExactly2x2(g)) {
+    maxPoolGrad2x2(x, dy, g, dx);
+    return;
+  }
   const C = g.channels;
   dx.fill(0, 0, g.batch * g.inHeight * g.inWidth * C);
   const best = new Float32Array(C);
@@ -54,6 +58,42 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
           }
         }
         for (let c = 0; c < C; c++) if (where[c] >= 0) dx[where[c]] += dy[o + c];
+      }
+    }
+  }
+}
+
+/** 2x2 windows with stride 2 that cover the input exactly, without padding (the usual CNN pooling). */
+function tilesExactly2x2(g: PoolGeometry): boolean {
+  return g.filterHeight === 2 && g.filterWidth === 2 && g.strideHeight === 2 && g.strideWidth === 2 &&
+    g.padTop === 0 && g.padLeft === 0 && g.inHeight === 2 * g.outHeight && g.inWidth === 2 * g.outWidth;
+}
+
+/** Every input pixel lies in exactly one window, so each is written once and nothing is cleared first. */
+function maxPoolGrad2x2(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
+  const C = g.channels;
+  const row = g.inWidth * C;
+  let o = 0;
+  for (let b = 0; b < g.batch; b++) {
+    for (let oh = 0; oh < g.outHeight; oh++) {
+      let p = (b * g.inHeight + 2 * oh) * row;
+      for (let ow = 0; ow < g.outWidth; ow++, p += 2 * C) {
+        for (let c = 0; c < C; c++, o++) {
+          const i0 = p + c;
+          const i1 = i0 + C;
+          const i2 = i0 + row;
+          const i3 = i2 + C;
+          // First maximum in row-major window order wins, as on cpu.
+          let best = i0;
+          if (x[i1] > x[best]) best = i1;
+          if (x[i2] > x[best]) best = i2;
+          if (x[i3] > x[best]) best = i3;
+          dx[i0] = 0;
+          dx[i1] = 0;
+          dx[i2] = 0;
+          dx[i3] = 0;
+          dx[best] = dy[o];
+        }
       }
     }
   }
