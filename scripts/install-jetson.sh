@@ -4,7 +4,7 @@
 # (see docs/device.md "CUDA and TensorRT on a Jetson") and set `ep: tensorrt` in agent.yaml.
 # Usage: sudo scripts/install-jetson.sh   Env: PREFIX=/opt/edgeloom, USE_DISTRO_NODE=1.
 set -euo pipefail
-. "$(dirname "$0")/../device/install/common.sh"
+. "$(dirname "$0")/lib/common.sh"
 need_root
 apt-get update
 install_node

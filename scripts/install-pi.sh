@@ -3,7 +3,7 @@
 # ships linux/arm64 binaries). Usage: sudo scripts/install-pi.sh   (from a checkout of edgeloom)
 # Env: PREFIX=/opt/edgeloom, USE_DISTRO_NODE=1 to skip NodeSource.
 set -euo pipefail
-. "$(dirname "$0")/../device/install/common.sh"
+. "$(dirname "$0")/lib/common.sh"
 need_root
 if [ "$(uname -m)" != aarch64 ]; then
   echo "warning: $(uname -m) detected; onnxruntime-node needs a 64-bit OS (aarch64)" >&2
