@@ -24,7 +24,7 @@ export const cameraSchema = z.object({
 export const agentConfigSchema = z.object({
   deviceId: topicId,
   model: z.string().default(DEFAULT_MODEL_PATH),
-  ep: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+  ep: z.enum(EXECUTION_PROVIDERS).default('auto'),
   threads: z.number().int().min(0).default(0),
   mqtt: z.object({
     url: z.string().regex(/^(mqtts?|wss?|tcp|tls):\/\//, 'expected mqtt://, mqtts://, ws:// or wss:// URL'),

@@ -25,6 +25,7 @@ describe('config', () => {
     assert.equal(c.mqtt.clientId, 'edgeloom-pi1');
     assert.equal(c.mqtt.qos.labels, 1);
     assert.equal(c.model, 'models/default.onnx');
+    assert.equal(c.ep, 'auto', 'the agent picks the best provider unless told otherwise');
   });
 
   test('YAML file with several cameras; env overrides the file and flags override env', async () => {
