@@ -1,31 +1,10 @@
 import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import type { TrainOptions } from '../../training/trainer/train.ts';
 
-interface TrainCliOptions {
-  arch?: string;
-  listArchs?: boolean;
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  optimizer?: string;
-  momentum?: number;
-  schedule?: string;
-  weightDecay?: number;
-  labelSmoothing?: number;
-  limit?: number;
-  valSplit?: number;
-  patience?: number;
-  seed?: number;
-  augment?: string;
-  backend?: string;
-  out?: string;
-  resume?: string;
-  data?: string;
-  dataDir?: string;
-  progress?: boolean;
-  json?: boolean;
-}
+// Type-only: erased at run time, so the trainer is still loaded lazily inside the action.
+type TrainCliOptions = TrainOptions & { listArchs?: boolean; json?: boolean };
 
 const TRAIN_EXAMPLES = `
 Examples:
