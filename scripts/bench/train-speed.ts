@@ -4,12 +4,9 @@
  *        [--models customnet,edgenet] [--runs 1] [--no-parallel] [--update-docs]
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../../src/fs-atomic.ts';
+import { describeMachine, isMain, machineInfo, replaceDocSection, updateBenchDoc } from './common.ts';
 import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { DataParallelGradients } from '../../training/backend/parallel/index.ts';
@@ -99,19 +96,9 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  const load = os.loadavg()[0].toFixed(1);
-  return `${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString().slice(0, 10)}, load average ${load} at the end`;
-}
-
-/** Replaces the section (up to the next "## " heading) or appends it. */
+/** Replaces the "Training throughput" section (up to the next "## " heading) or appends it. */
 export function replaceSection(doc: string, body: string): string {
-  const section = `${SECTION}\n\n${body.trim()}\n`;
-  const start = doc.indexOf(SECTION);
-  if (start < 0) return `${doc.trimEnd()}${doc.trim() ? '\n\n' : '# Benchmarks\n\n'}${section}`;
-  const next = doc.indexOf('\n## ', start + SECTION.length);
-  return doc.slice(0, start) + section + (next < 0 ? '' : doc.slice(next));
+  return replaceDocSection(doc, SECTION, body);
 }
 
 async function main(): Promise<void> {
@@ -148,7 +135,7 @@ async function main(): Promise<void> {
   const body = [
     `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,
     '',
-    `Machine: ${machine()}.`,
+    `Machine: ${describeMachine(machineInfo())}.`,
     '',
     table(rows),
     '',
@@ -156,14 +143,9 @@ async function main(): Promise<void> {
     ...described,
   ].join('\n');
   process.stdout.write(`${body}\n`);
-  if (values['update-docs']) {
-    const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'benchmarks.md');
-    const doc = await readFile(file, 'utf8').catch(() => '');
-    await writeFileAtomic(file, replaceSection(doc, body));
-    process.stderr.write(`updated ${file}\n`);
-  }
+  if (values['update-docs']) await updateBenchDoc(SECTION, body);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+if (isMain(import.meta.url)) {
   await main();
 }
