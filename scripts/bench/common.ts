@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BENCH_DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+/** docs/benchmarks.md, or EDGELOOM_BENCH_DOC (to try the bench without touching the real numbers). */
+export const BENCH_DOC = process.env.EDGELOOM_BENCH_DOC ? path.resolve(process.env.EDGELOOM_BENCH_DOC) : path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 
 /** True when `moduleUrl` is the script node was started with (not an import from a test). */
 export function isMain(moduleUrl: string): boolean {
