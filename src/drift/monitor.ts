@@ -130,7 +130,8 @@ export function evaluateWindow(ref: DriftReference, frames: readonly FrameObserv
   const cal = ref.calibration;
   const meanConf = frames.reduce((a, f) => a + f.calibratedConfidence, 0) / n;
   const se = Math.max(cal.stdConfidence, 1e-6) * Math.sqrt(scale);
-  out.accuracy = metric(meanConf, cal.meanConfidence - inverseNormalSf(alpha) * se, 1 - normalSf((meanConf - cal.meanConfidence) / se));
+  // Lower tail as normalSf(-z): 1 - normalSf(z) rounds to 0 for strong drops.
+  out.accuracy = metric(meanConf, cal.meanConfidence - inverseNormalSf(alpha) * se, normalSf((cal.meanConfidence - meanConf) / se));
 
   if (ref.ood) {
     const p0 = 1 - ref.ood.tpr;
