@@ -53,8 +53,12 @@ export function pairModels(entries: readonly ModelEntry[]): ModelPair[] {
     unique.push(sorted[0]);
     aliases.set(sorted[0].file, sorted.slice(1).map((e) => e.file));
   }
-  const fp32 = unique.filter((e) => !e.quantized);
-  const int8 = unique.filter((e) => e.quantized);
+  // A card's word beats the file's own metadata and name.
+  const cardInt8 = new Set(entries.flatMap((e) => (e.card?.int8 ? [path.basename(e.card.int8)] : [])));
+  const cardFp32 = new Set(entries.flatMap((e) => (e.card?.fp32 ? [path.basename(e.card.fp32)] : [])));
+  const isInt8 = (e: ModelEntry) => cardInt8.has(path.basename(e.file)) || (e.quantized && !cardFp32.has(path.basename(e.file)));
+  const fp32 = unique.filter((e) => !isInt8(e));
+  const int8 = unique.filter(isInt8);
   const partner = new Map<string, string>(); // int8 file -> fp32 file
   const taken = new Set<string>();
   const bind = (q: ModelEntry, f: ModelEntry | undefined) => {
