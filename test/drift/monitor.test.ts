@@ -1,0 +1,159 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRng } from '../../src/random.ts';
+import { UserError } from '../../src/errors.ts';
+import { DriftMonitor, evaluateWindow, metricNames, nextStatus, observeFrame, type FrameObservation } from '../../src/drift/monitor.ts';
+import { parseDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
+import { computeDriftReference } from '../../training/drift/reference.ts';
+
+/** Synthetic garments: a bright rectangle on black; a fixed linear "model" over 4×4 block means. */
+function synthImages(n: number, seed: number): Uint8Array {
+  const rng = createRng(seed);
+  const out = new Uint8Array(n * 784);
+  for (let i = 0; i < n; i++) {
+    const w = 8 + Math.floor(rng() * 14);
+    const h = 8 + Math.floor(rng() * 14);
+    const x0 = Math.floor(rng() * (28 - w));
+    const y0 = Math.floor(rng() * (28 - h));
+    const level = 120 + rng() * 135;
+    for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) out[i * 784 + y * 28 + x] = Math.min(255, Math.round(level + (rng() - 0.5) * 40));
+  }
+  return out;
+}
+
+const K = 4;
+const D = 16;
+const wRng = createRng(77);
+const W = Array.from({ length: K * D }, () => (wRng() - 0.5) * 8);
+
+function embed(img: Uint8Array): Float32Array {
+  const e = new Float32Array(D);
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) e[Math.floor(y / 7) * 4 + Math.floor(x / 7)] += img[y * 28 + x] / 255 / 49;
+  return e;
+}
+
+async function fakeRun(input: Float32Array, batch: number) {
+  const logits = new Float32Array(batch * K);
+  const embedding = new Float32Array(batch * D);
+  for (let b = 0; b < batch; b++) {
+    const img = Uint8Array.from(input.subarray(b * 784, (b + 1) * 784), (v) => Math.round(v * 255));
+    const e = embed(img);
+    embedding.set(e, b * D);
+    for (let c = 0; c < K; c++) for (let j = 0; j < D; j++) logits[b * K + c] += W[c * D + j] * e[j];
+  }
+  return { logits, embedding, embeddingSize: D };
+}
+
+function argmax(row: ArrayLike<number>): number {
+  let p = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[p]) p = i;
+  return p;
+}
+
+async function labelled(n: number, seed: number): Promise<{ images: Uint8Array; labels: Uint8Array }> {
+  const images = synthImages(n, seed);
+  const out = await fakeRun(Float32Array.from(images, (v) => v / 255), n);
+  const rng = createRng(seed + 1);
+  // The "truth" agrees with the model 80% of the time.
+  const labels = Uint8Array.from({ length: n }, (_, i) => (rng() < 0.8 ? argmax(out.logits.subarray(i * K, (i + 1) * K)) : Math.floor(rng() * K)));
+  return { images, labels };
+}
+
+let cached: DriftReference | null = null;
+async function reference(): Promise<DriftReference> {
+  if (cached) return cached;
+  const { images, labels } = await labelled(2000, 1);
+  cached = await computeDriftReference(fakeRun, images, labels, { classes: ['a', 'b', 'c', 'd'], source: { split: 'val', count: 2000, seed: 1, note: 'synthetic' } });
+  return cached;
+}
+
+async function observe(ref: DriftReference, images: Uint8Array): Promise<FrameObservation[]> {
+  const n = images.length / 784;
+  const out = await fakeRun(Float32Array.from(images, (v) => v / 255), n);
+  return Array.from({ length: n }, (_, i) => observeFrame(ref, images.subarray(i * 784, (i + 1) * 784), out.logits.subarray(i * K, (i + 1) * K), out.embedding.subarray(i * D, (i + 1) * D)));
+}
+
+test('reference profile: binned image statistics, output quantiles, calibration and OOD threshold at 95% TPR', async () => {
+  const ref = await reference();
+  assert.equal(ref.source.split, 'val');
+  for (const s of ['brightness', 'contrast', 'sharpness', 'foreground'] as const) {
+    assert.equal(ref.images[s].counts.reduce((a, b) => a + b, 0), 2000);
+    assert.equal(ref.images[s].counts.length, ref.images[s].edges.length + 1);
+  }
+  assert.equal(ref.outputs.confidence.quantiles.length, 201);
+  assert.equal(ref.predictedClasses.reduce((a, b) => a + b, 0), 2000);
+  assert.ok(ref.calibration.temperature > 0);
+  close(ref.calibration.accuracy, 0.8 + 0.2 / K, 0.04);
+  assert.equal(ref.ood?.whitening.length, (D * (D + 1)) / 2);
+  assert.equal(ref.ood?.tpr, 0.95);
+  // Held-out frames from the same distribution exceed the threshold about 5% of the time.
+  const fresh = await observe(ref, synthImages(2000, 99));
+  const rate = fresh.filter((f) => f.ood > ref.ood!.threshold).length / fresh.length;
+  assert.ok(rate > 0.025 && rate < 0.08, `held-out OOD rate ${rate}`);
+  assert.deepEqual(parseDriftReference(JSON.parse(JSON.stringify(ref)), 'x'), JSON.parse(JSON.stringify(ref)));
+});
+
+function close(a: number, b: number, tol: number): void {
+  assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+}
+
+test('tumbling and sliding windows report at the right frames with the report shape', async () => {
+  const ref = await reference();
+  const obs = await observe(ref, synthImages(600, 5));
+  const tumbling = new DriftMonitor(ref, { windowSize: 200 });
+  const reports = obs.map((o, i) => tumbling.push(o, 1000 + i)).filter((r) => r !== null);
+  assert.deepEqual(reports.map((r) => [r.window.first, r.window.last, r.window.size]), [[1000, 1199, 200], [1200, 1399, 200], [1400, 1599, 200]]);
+  const r = reports[0];
+  assert.deepEqual(Object.keys(r.metrics).sort(), metricNames(ref).sort());
+  for (const m of Object.values(r.metrics)) assert.ok(['ok', 'fail'].includes(m.verdict) && Number.isFinite(m.threshold));
+  assert.ok(Array.isArray(r.reasons) && ['ok', 'warn', 'alert'].includes(r.status));
+  assert.equal(r.alpha.perMetric, r.alpha.family / metricNames(ref).length);
+  const sliding = new DriftMonitor(ref, { windowSize: 200, mode: 'sliding', stride: 100 });
+  const sReports = obs.map((o) => sliding.push(o)).filter((x) => x !== null);
+  assert.deepEqual(sReports.map((x) => [x.window.first, x.window.last]), [[1, 200], [101, 300], [201, 400], [301, 500], [401, 600]]);
+  assert.throws(() => new DriftMonitor(ref, { windowSize: 5 }), /window size/);
+  assert.throws(() => new DriftMonitor(ref, { mode: 'sliding', stride: 500 }), /stride/);
+});
+
+test('thresholds shrink with the window size like sqrt(1/n + 1/m) and 1/n + 1/m', async () => {
+  const ref = await reference();
+  const obs = await observe(ref, synthImages(1000, 6));
+  const a = evaluateWindow(ref, obs.slice(0, 100), 1e-3);
+  const b = evaluateWindow(ref, obs, 1e-3);
+  const m = ref.source.count;
+  close(a['psi.brightness'].threshold / b['psi.brightness'].threshold, (1 / 100 + 1 / m) / (1 / 1000 + 1 / m), 1e-9);
+  close(a['ks.entropy'].threshold / b['ks.entropy'].threshold, Math.sqrt((1 / 100 + 1 / m) / (1 / 1000 + 1 / m)), 1e-9);
+});
+
+test('clean synthetic stream stays ok; inverted images alert in the first window with reasons', async () => {
+  const ref = await reference();
+  const clean = await observe(ref, synthImages(4000, 8));
+  const mon = new DriftMonitor(ref, { windowSize: 200 });
+  const statuses = clean.map((o) => mon.push(o)).filter((r) => r !== null).map((r) => r.status);
+  assert.equal(statuses.length, 20);
+  assert.ok(statuses.filter((s) => s !== 'ok').length <= 1, statuses.join(','));
+  const inverted = synthImages(200, 9).map((v) => 255 - v);
+  const drifted = await observe(ref, inverted);
+  const report = drifted.map((o) => mon.push(o)).filter((r) => r !== null)[0];
+  assert.equal(report.status, 'alert');
+  assert.ok(report.reasons.some((r) => r.startsWith('psi.brightness')), report.reasons.join('; '));
+  assert.equal(report.metrics['psi.brightness'].verdict, 'fail');
+});
+
+test('hysteresis: warn on one failing window, alert on two or one strong, back to ok after clean windows', () => {
+  assert.equal(nextStatus('ok', true, false, 1, 0), 'warn');
+  assert.equal(nextStatus('warn', true, false, 2, 0), 'alert');
+  assert.equal(nextStatus('ok', true, true, 1, 0), 'alert');
+  assert.equal(nextStatus('warn', false, false, 0, 1), 'ok');
+  assert.equal(nextStatus('alert', false, false, 0, 1), 'alert');
+  assert.equal(nextStatus('alert', false, false, 0, 2), 'ok');
+  assert.equal(nextStatus('alert', true, false, 1, 0), 'alert');
+});
+
+test('a malformed profile is a one-line UserError naming the field; sidecar path', async () => {
+  const ref = JSON.parse(JSON.stringify(await reference())) as Record<string, unknown>;
+  assert.throws(() => parseDriftReference({ ...ref, version: 2 }, 'm.onnx'), (e: Error) => e instanceof UserError && /^m\.onnx: drift reference version/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(() => parseDriftReference({ ...ref, predictedClasses: [1] }, 'm.onnx'), /predictedClasses/);
+  assert.throws(() => parseDriftReference({ ...ref, ood: { embeddingSize: 3, whitening: [1] } }, 'm.onnx'), /drift reference ood/);
+  assert.equal(sidecarPath('models/cnn.onnx'), 'models/cnn.onnx.drift.json');
+});
