@@ -33,6 +33,8 @@ const { values } = parseArgs({
     models: { type: 'string', default: DEFAULT_MODELS.join(',') },
     runs: { type: 'string', default: '1' },
     parallel: { type: 'boolean', default: true },
+    // Node 20's parseArgs has no --no-* negation: the documented --no-parallel is its own flag.
+    'no-parallel': { type: 'boolean', default: false },
     'update-docs': { type: 'boolean', default: false },
   },
 });
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
       rows.push(row);
     }
     // Only single-threaded back ends gain from worker threads (tfjs-node already uses every core).
-    if (backend === 'wasm' && values.parallel && os.cpus().length > 1) {
+    if (backend === 'wasm' && values.parallel && !values['no-parallel'] && os.cpus().length > 1) {
       for (const model of values.models.split(',')) {
         const row = await measureParallel(model, b, w, s, r);
         process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);

@@ -182,7 +182,7 @@ describe('npm run bench', () => {
     assert.deepEqual(benchCommand('agent', { quick: false, docs: false, model: 'm.onnx' }).slice(1), ['--model', 'm.onnx']);
     const train = benchCommand('train', { quick: false, docs: true });
     assert.match(train[0], /train-speed\.ts$/);
-    assert.deepEqual(train.slice(1), ['--update-docs']);
+    assert.deepEqual(train.slice(1), ['--update-docs', '--steps', '10', '--runs', '3']);
     assert.ok(benchCommand('train', { quick: true, docs: true }).includes('--steps'));
   });
 });
