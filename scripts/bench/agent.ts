@@ -40,6 +40,7 @@ export interface AgentBenchResult {
   framesPerSecond: number;
   stages: Record<'decode' | 'preprocess' | 'inference' | 'publish' | 'endToEnd', Summary>;
   rssEarlyMiB: number;
+  /** RSS when the last label arrived. */
   rssEndMiB: number;
   heapEndMiB: number;
 }
@@ -91,6 +92,7 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
   const series = { decode: [] as number[], preprocess: [] as number[], inference: [] as number[], publish: [] as number[], endToEnd: [] as number[] };
   let labels = 0;
   let rssEarly = 0;
+  let memAtLast: NodeJS.MemoryUsage | null = null;
   let firstAt = 0;
   let lastAt = 0;
   let done: () => void = () => {};
@@ -114,7 +116,10 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
       series.publish.push(Math.max(0, e2e - label.latencyMs.total));
       series.endToEnd.push(e2e);
     }
-    if (labels >= frameCount) done();
+    if (labels === frameCount) {
+      memAtLast = process.memoryUsage();
+      done();
+    }
   });
   await sub.subscribeAsync(topic, { qos: 0 });
   const config = await resolveAgentConfig({ deviceId, source: 'file:/unused', mqttUrl: broker.url, model, ep: 'cpu', threads: 1, maxFrames: frameCount, statsInterval: 3600 }, {});
@@ -128,7 +133,8 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
   } finally {
     await agent.stop({ drainTimeoutMs: 5000 });
   }
-  const mem = process.memoryUsage();
+  // Taken as the last label arrived, before stop() releases anything (later only if labels are missing).
+  const mem = memAtLast ?? process.memoryUsage();
   const errors = Object.values(agent.ctx.stats.errorsByReason).reduce((a, b) => a + b, 0);
   await sub.endAsync(true);
   await broker.close();
@@ -173,7 +179,7 @@ export function agentTable(results: readonly AgentBenchResult[]): string {
       { header: 'frame' }, { header: 'frames', align: 'right' },
       { header: 'decode ms', align: 'right' }, { header: 'preprocess ms', align: 'right' }, { header: 'inference ms', align: 'right' },
       { header: 'publish ms', align: 'right' }, { header: 'end to end ms', align: 'right' }, { header: 'frames/s', align: 'right' },
-      { header: `RSS after ${EARLY_RSS_FRAME} frames`, align: 'right' }, { header: 'RSS at the end', align: 'right' },
+      { header: `RSS after ${EARLY_RSS_FRAME} frames`, align: 'right' }, { header: 'RSS at the last frame', align: 'right' },
     ],
     results.map((r) => [
       FORMATS[r.format], r.labels.toLocaleString('en-US'),
