@@ -66,6 +66,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
 
   const ctx: AgentContext = {
     config, log, topics, mqtt, publisher, queue, model, stats, cameras, startedAt,
+    frameObservers: new Set(),
     info(): InfoPayload {
       const m = model.current;
       return {

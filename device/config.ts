@@ -7,6 +7,7 @@ import { UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
 import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
+import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -50,6 +51,7 @@ export const agentConfigSchema = z.object({
   statsIntervalS: z.number().positive().default(10),
   http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
   maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
   maxFrames: z.number().int().positive().nullable().default(null),
   cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),
 }).strict();

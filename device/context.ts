@@ -6,8 +6,20 @@ import type { DeviceMqttClient } from './mqtt/client.ts';
 import type { Publisher } from './mqtt/publisher.ts';
 import type { MessageQueue } from './queue/types.ts';
 import type { ModelHolder } from './model-holder.ts';
+import type { LoadedModel } from './model.ts';
 import type { AgentStats } from './stats.ts';
 import type { CameraRunner } from './camera.ts';
+
+/** What a camera hands to frame observers (the drift monitor) after each successful inference. */
+export interface FrameResult {
+  camera: string;
+  frameNo: number;
+  /** The preprocessed 28x28 8-bit image the model saw. */
+  pixels: Uint8Array;
+  logits: Float32Array;
+  embedding: Float32Array | null;
+  model: LoadedModel;
+}
 
 /** The one object every part of a running agent receives (no singletons, no long argument lists). */
 export interface AgentContext {
@@ -21,6 +33,8 @@ export interface AgentContext {
   readonly stats: AgentStats;
   readonly cameras: Map<string, CameraRunner>;
   readonly startedAt: Date;
+  /** Called synchronously after every labelled frame; must be cheap and must not throw. */
+  readonly frameObservers: Set<(frame: FrameResult) => void>;
   info(): InfoPayload;
   /** Publishes the retained info message again (after a model switch or fps change). */
   publishInfo(): Promise<void>;

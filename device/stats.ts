@@ -1,4 +1,4 @@
-import type { CameraStats, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -28,6 +28,8 @@ export class AgentStats {
   private readonly inference: number[] = [];
   inferenceCount = 0;
   labelsPublished = 0;
+  /** Latest drift status per camera (set by the drift feature on every status change). */
+  readonly drift: Record<string, DriftStatusSummary> = {};
   private lastReportAt = Date.now();
   private lastCpu = process.cpuUsage();
 
@@ -97,6 +99,7 @@ export class AgentStats {
       dropped: { total: queue.dropped.total + droppedOutside, byReason },
       rssBytes: process.memoryUsage().rss,
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
+      ...(Object.keys(this.drift).length > 0 ? { drift: { ...this.drift } } : {}),
     };
   }
 }

@@ -1,8 +1,9 @@
 import type { FeatureDefinition } from '../context.ts';
 import { commandsFeature } from './commands.ts';
+import { driftFeature } from './drift.ts';
 import { homeAssistantFeature } from './home-assistant.ts';
 import { httpFeature } from './http.ts';
 import { statsFeature } from './stats.ts';
 
 /** Every optional feature, in start order (stopped in reverse). Add new ones here. */
-export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature];
+export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature];

@@ -1,3 +1,5 @@
+import type { DriftStatus, WindowReport } from '../drift/monitor.ts';
+
 /**
  * Typed payloads, one per topic (see docs/mqtt.md). All are JSON except `status`, which is the
  * plain string `online` or `offline` so that the last will stays readable by any MQTT tool.
@@ -68,12 +70,22 @@ export interface StatsPayload {
   rssBytes: number;
   /** Process CPU use since the previous stats message, percent of one core. */
   cpuPercent: number;
+  /** Drift status per camera, when the drift monitor runs. */
+  drift?: Record<string, DriftStatusSummary>;
 }
 
-/** `<prefix>/<device>/<camera>/drift`: reserved for the drift monitor (a later issue). */
-export interface DriftPayload {
-  ts: string;
-  [key: string]: unknown;
+/**
+ * `<prefix>/<device>/<camera>/drift`, retained: one drift window report (see docs/drift.md) with
+ * the camera and the model it was measured against.
+ */
+export type DriftPayload = WindowReport & { camera: string; model: ModelRef };
+
+/** Per-camera drift state in the stats message (present once a camera has a drift monitor). */
+export interface DriftStatusSummary {
+  status: DriftStatus;
+  /** ISO time of the last status change. */
+  since: string;
+  reasons: string[];
 }
 
 /** Command request bodies (`<prefix>/<device>/cmd/<name>`); every field optional unless noted. */
