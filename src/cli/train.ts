@@ -15,9 +15,13 @@ Examples:
   $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+  $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
+  $ edgeloom train --arch lenet5 --epochs 1 --limit 500 --no-onnx --out runs/lenet5-tfjs-only
 
 Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
-Outputs in --out: model.json + weights.bin (tfjs), report.json, report.md, plots, checkpoint/.`;
+Outputs in --out: model.json + weights.bin (tfjs), model.onnx (parity-checked against tfjs),
+model.int8.onnx (static int8, calibrated on 512 training images), report.json, report.md, plots,
+checkpoint/. The int8 test accuracy uses the full test set, or a stratified 2,000 with --limit.`;
 
 async function listArchs(json: boolean | undefined): Promise<void> {
   const { summarizeArchitectures } = await import('../../training/arch/index.ts');
@@ -53,6 +57,9 @@ export function registerTrainCommands(program: Command): void {
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
+    .option('--workers <n>', 'threads computing each gradient (data-parallel, wasm/cpu back ends; ignored on node)', parseIntOption('--workers'))
+    .option('--no-onnx', 'skip model.onnx and model.int8.onnx')
+    .option('--no-quantize', 'skip model.int8.onnx (model.onnx is still written)')
     .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText('after', TRAIN_EXAMPLES)
@@ -67,7 +74,9 @@ export function registerTrainCommands(program: Command): void {
       printResult(opts.json, summary, () =>
         summary.interrupted
           ? `stopped after ${summary.epochsRun} complete epoch(s); checkpoint: ${summary.checkpoint}`
-          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ${summary.trainSeconds.toFixed(1)} s on ${summary.backend} (${summary.samplesPerSec.toFixed(0)} images/s)\nwrote ${summary.out}: ${summary.files.join(', ')}`,
+          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ${summary.trainSeconds.toFixed(1)} s on ${summary.backend}${summary.workers > 1 ? ` x${summary.workers} threads` : ''} (${summary.samplesPerSec.toFixed(0)} images/s)` +
+            (summary.onnx?.int8 ? `\nint8 ONNX: test accuracy ${(summary.onnx.int8.test.accuracy * 100).toFixed(2)}% on ${summary.onnx.int8.test.count} images, ${(summary.onnx.int8.sizeRatio * 100).toFixed(0)}% of the fp32 size` : '') +
+            `\nwrote ${summary.out}: ${summary.files.join(', ')}`,
       );
     }));
 

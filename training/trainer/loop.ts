@@ -10,6 +10,8 @@ import { ProgressLine, formatDuration } from './progress.ts';
 import { learningRateAt } from './schedules.ts';
 import { epochOrder, mixSeed } from './split.ts';
 import { predictTfjs } from './model-io.ts';
+import type { DataParallelGradients } from '../backend/parallel/index.ts';
+import { parallelTrainStep } from './parallel-step.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
 
 export type LoopState = Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>;
@@ -29,6 +31,8 @@ export interface LoopInput {
   shouldStop?: () => boolean;
   progress?: ProgressLine;
   log?: Logger;
+  /** Gradient replicas on worker threads (--workers N > 1); null/undefined: one thread. */
+  parallel?: DataParallelGradients | null;
 }
 
 export interface LoopResult {
@@ -137,7 +141,15 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       for (let i = 0; i < idx.length; i++) labels[i] = train.labels[idx[i]];
       lr = learningRateAt({ schedule: config.schedule, baseLr: config.lr, totalSteps, stepsPerEpoch: batches }, epoch * batches + b);
       setLearningRate(optimizer, lr);
-      const step = withSeededMathRandom(mixSeed(config.seed, 0xd0, epoch, b), () => trainStep(model, optimizer, pixels, labels, numClasses, config.labelSmoothing, vars));
+      const dropoutSeed = mixSeed(config.seed, 0xd0, epoch, b);
+      let step: { loss: number; correct: number };
+      if (input.parallel) {
+        const p = await parallelTrainStep(model, optimizer, input.parallel, pixels, labels, numClasses, dropoutSeed);
+        // Accuracy is measured on the main thread's share only; scaled to the whole batch.
+        step = { loss: p.loss, correct: p.measured ? (p.correct * idx.length) / p.measured : 0 };
+      } else {
+        step = withSeededMathRandom(dropoutSeed, () => trainStep(model, optimizer, pixels, labels, numClasses, config.labelSmoothing, vars));
+      }
       applyWeightDecay(decayVars, lr, config.weightDecay);
       lossSum += step.loss * idx.length;
       correct += step.correct;

@@ -5,14 +5,17 @@ import { backendDescription, parseBackendName, selectBackend } from '../backend/
 import { loadDataset } from '../data/load.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
-import { pickMisclassified, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { countMacs, getArchitecture } from '../arch/index.ts';
 import { parseAugment } from './augment.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
+import { DataParallelGradients } from '../backend/parallel/index.ts';
 import { predictTfjs, saveTfjsModel } from './model-io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
+import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
 import { SCHEDULES, type ScheduleName } from './schedules.ts';
 import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
 import type { TrainConfig } from './types.ts';
@@ -40,6 +43,12 @@ export interface TrainOptions {
   dataDir?: string;
   /** false: no live progress line, only one line per epoch on stderr (default true). */
   progress?: boolean;
+  /** Threads computing each batch's gradient (wasm/cpu back ends; default 1). */
+  workers?: number;
+  /** false: skip model.onnx and model.int8.onnx (default true). */
+  onnx?: boolean;
+  /** false: skip only model.int8.onnx (default true). */
+  quantize?: boolean;
 }
 
 export interface TrainSummary {
@@ -58,6 +67,9 @@ export interface TrainSummary {
   files: string[];
   interrupted: boolean;
   checkpoint: string;
+  workers: number;
+  /** null: interrupted, or --no-onnx. */
+  onnx: OnnxOutputs | null;
 }
 
 function check(cond: boolean, message: string): void {
@@ -83,6 +95,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     valSplit: opts.valSplit ?? 0,
     patience: opts.patience ?? 0,
     seed: opts.seed ?? 42,
+    workers: opts.workers ?? 1,
     augment: opts.augment ?? r.augment ?? 'none',
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
@@ -100,6 +113,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(Number.isInteger(cfg.patience) && cfg.patience >= 0, `--patience: expected an integer >= 0, got ${cfg.patience}`);
   check(cfg.patience === 0 || cfg.valSplit > 0, '--patience: early stopping needs a validation set (add --val-split, e.g. 0.1)');
   check(Number.isInteger(cfg.seed), `--seed: expected an integer, got ${cfg.seed}`);
+  check(Number.isInteger(cfg.workers) && cfg.workers! >= 1 && cfg.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${cfg.workers}`);
   parseAugment(cfg.augment);
   return cfg;
 }
@@ -124,7 +138,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
   let config: TrainConfig;
   if (checkpoint) {
-    config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs };
+    config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs, workers: opts.workers ?? checkpoint.state.config.workers ?? 1 };
+    check(Number.isInteger(config.workers) && config.workers! >= 1 && config.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${config.workers}`);
     const ignored = (['batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir'] as const).filter((k) => opts[k] !== undefined);
     if (ignored.length) log.warn(`--resume keeps the checkpoint's hyper-parameters; ignoring ${ignored.join(', ')}`);
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
@@ -132,6 +147,11 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   } else {
     config = resolveConfig(opts);
   }
+  if (config.workers! > 1 && backend.name === 'node') {
+    log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
+    config.workers = 1;
+  }
+  const workers = config.workers ?? 1;
   const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
   const arch = getArchitecture(config.arch);
 
@@ -154,8 +174,14 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   };
   process.once('SIGINT', onSigint);
   let result;
+  let parallel: DataParallelGradients | null = null;
   try {
+    if (workers > 1) {
+      log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
+      parallel = await DataParallelGradients.start(model, { arch: config.arch, seed: config.seed, numClasses: config.classNames.length, labelSmoothing: config.labelSmoothing }, workers - 1);
+    }
     result = await runTrainingLoop({
+      parallel,
       model,
       optimizer,
       config,
@@ -172,6 +198,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     });
   } finally {
     process.removeListener('SIGINT', onSigint);
+    await parallel?.close();
   }
   const ckptDir = join(out, CHECKPOINT_DIR);
   const trainSeconds = result.elapsedMs / 1000;
@@ -187,11 +214,12 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     samplesPerSec,
     out,
     checkpoint: ckptDir,
+    workers,
   };
   if (result.interrupted) {
     model.dispose();
     optimizer.dispose();
-    return { ...summaryBase, testAccuracy: null, macroF1: null, wallTimeSeconds: (performance.now() - wallStart) / 1000, files: [], interrupted: true };
+    return { ...summaryBase, testAccuracy: null, macroF1: null, wallTimeSeconds: (performance.now() - wallStart) / 1000, files: [], interrupted: true, onnx: null };
   }
 
   await saveTfjsModel(model, out, { arch: config.arch, classNames: config.classNames });
@@ -223,14 +251,32 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   };
   report.wallTimeSeconds = (performance.now() - wallStart) / 1000;
   const written = await writeTrainReport(out, report, pickMisclassified(ds.test.images, ds.test.labels, predicted));
-  model.dispose();
-  optimizer.dispose();
+  const stale = await removeStaleOnnx(out);
+  if (stale.length) log.info(`removed ONNX files of an earlier run: ${stale.join(', ')}`);
+  let onnx: OnnxOutputs | null = null;
+  try {
+    if (opts.onnx !== false) {
+      onnx = await writeOnnxOutputs({
+        model, out, arch: config.arch, train: ds.train, test: ds.test, tfjsPredicted: predicted,
+        quick: config.limit > 0 && config.limit < ds.train.count, quantize: opts.quantize !== false, log,
+      });
+      // report.json was needed first (its metrics go into the ONNX metadata); now it lists the files.
+      const full = { ...written, onnx };
+      await writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(full, null, 2)}\n`);
+      await writeFileAtomic(join(out, 'report.md'), `${reportMarkdown(full).trimEnd()}\n\n${onnxMarkdown(onnx)}`);
+    }
+  } finally {
+    model.dispose();
+    optimizer.dispose();
+  }
+  const onnxFiles = onnx ? ['model.onnx', ...(onnx.int8 ? ['model.int8.onnx'] : [])] : [];
   return {
     ...summaryBase,
     testAccuracy: test.accuracy,
     macroF1: test.macro.f1,
     wallTimeSeconds: (performance.now() - wallStart) / 1000,
-    files: ['model.json', 'weights.bin', 'report.json', 'report.md', ...written.plots, `${CHECKPOINT_DIR}/`],
+    files: ['model.json', 'weights.bin', ...onnxFiles, 'report.json', 'report.md', ...written.plots, `${CHECKPOINT_DIR}/`],
     interrupted: false,
+    onnx,
   };
 }

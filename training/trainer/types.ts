@@ -19,6 +19,11 @@ export interface TrainConfig {
   /** Early stopping on validation accuracy (0 = off); restores the best weights when it stops. */
   patience: number;
   seed: number;
+  /**
+   * Threads computing each batch's gradient (main + workers-1 replicas; absent in older
+   * checkpoints = 1). Recorded because it changes the numerics: BatchNorm statistics per part.
+   */
+  workers?: number;
   augment: string;
   data: string;
   classNames: string[];
