@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
@@ -62,11 +62,34 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
   return { bytes: writeModelMetadata(bytes, next), profile };
 }
 
+/**
+ * Profile for a model derived from one that had `previous` (the int8 model from its fp32 one): the
+ * same reference images (split, size, seed), through the new model's own outputs. Without a
+ * previous profile, `auto`. Failures leave the model without a profile (never a stale one) and are
+ * logged, so export and quantize still write their model.
+ */
+export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
+  const log = createLogger('drift');
+  const prev = previous as DriftReference | undefined;
+  try {
+    const choice: ReferenceChoice = prev?.source?.split === 'val' ? 'val' : prev?.source?.split === 'train-sample' ? 'train' : 'auto';
+    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? DEFAULT_REFERENCE_SIZE, prev?.source?.seed ?? 1);
+    log.info(`${origin}: drift reference profile on ${r.profile.source.count} ${r.profile.source.split} images (temperature ${r.profile.calibration.temperature.toFixed(3)})`);
+    return r;
+  } catch (err) {
+    log.warn(`${origin}: no drift reference profile (${(err as Error).message.split('\n')[0]}); add one later with \`edgeloom drift profile --model ${origin}\``);
+    const meta = parseModelMetadata(bytes, origin);
+    return { bytes: meta?.driftReference === undefined ? bytes : writeModelMetadata(bytes, { ...meta, driftReference: undefined }), profile: null };
+  }
+}
+
 /** Writes the model with its profile and the `<model>.drift.json` sidecar next to it. */
-export async function writeProfiledModel(out: string, bytes: Uint8Array, profile: DriftReference): Promise<string> {
+export async function writeProfiledModel(out: string, bytes: Uint8Array, profile: DriftReference | null): Promise<string> {
   await writeFileAtomic(out, bytes);
   const sidecar = sidecarPath(out);
-  await writeFileAtomic(sidecar, `${JSON.stringify(profile)}\n`);
+  // A sidecar left from an earlier model would describe the wrong outputs.
+  if (profile) await writeFileAtomic(sidecar, `${JSON.stringify(profile)}\n`);
+  else await rm(sidecar, { force: true });
   return sidecar;
 }
 

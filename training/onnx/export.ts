@@ -4,7 +4,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
-import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
@@ -179,6 +178,8 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportComma
   log.info(`converting ${opts.model} (${model.layers.length} layers); parity check on ${count} test images`);
   const parityInput = count > 0 ? await parityImagesFromTestSet(count) : undefined;
   const result = await exportToOnnx(model, { metadata: { arch: metadata.arch ?? model.name, ...metadata }, parityInput });
-  await writeFileAtomic(opts.out, result.bytes);
-  return { out: opts.out, bytes: result.bytes.length, arch: metadata.arch ?? model.name, numClasses: result.numClasses, embeddingSize: result.embeddingSize, parity: result.parity };
+  const { profileOrStrip, writeProfiledModel } = await import('../drift/profile-model.ts');
+  const profiled = await profileOrStrip(result.bytes, opts.out);
+  await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
+  return { out: opts.out, bytes: profiled.bytes.length, arch: metadata.arch ?? model.name, numClasses: result.numClasses, embeddingSize: result.embeddingSize, parity: result.parity };
 }

@@ -58,7 +58,11 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
     reduceRange: opts.reduceRange ?? false,
     calibrationSeed: seed,
   });
-  await writeFileAtomic(opts.out, q.bytes);
+  // The fp32 profile describes fp32 outputs: the int8 model gets its own, on the same reference images.
+  const { profileOrStrip, writeProfiledModel } = await import('../drift/profile-model.ts');
+  const profiled = info.metadata.driftReference === undefined ? null : await profileOrStrip(q.bytes, opts.out, info.metadata.driftReference);
+  if (profiled) await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
+  else await writeFileAtomic(opts.out, q.bytes);
   let check: QuantizeCommandResult['check'] = null;
   const checkSize = opts.checkSize ?? 1000;
   if (checkSize > 0) {
