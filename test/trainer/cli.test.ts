@@ -28,7 +28,7 @@ function edgeloom(args: string[], onStderr?: (text: string, child: ReturnType<ty
 test('train --help lists the flags with examples; archs --json lists every architecture', async () => {
   const help = await edgeloom(['train', '--help']);
   assert.equal(help.code, 0);
-  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', '--resume', '--backend', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', '--resume', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
   const archs = await edgeloom(['archs', '--json']);
   assert.equal(archs.code, 0);
   const list = JSON.parse(archs.stdout) as Array<{ name: string; parameters: number }>;
