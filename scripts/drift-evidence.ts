@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../training/data/load.ts';
 import { driftFixture } from '../test/drift/fixture.ts';
-import { cleanFalseAlarms, detectionDelay, driftStreams, observeImages } from '../test/drift/evidence.ts';
+import { cleanFalseAlarms, detectionDelay, driftStreams, mildStreams, observeImages } from '../test/drift/evidence.ts';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, replays: { type: 'string', default: '20' }, json: { type: 'boolean' } } });
 const model = values.model ?? (await driftFixture()).model;
@@ -21,7 +21,7 @@ for (const opts of [{ windowSize: 100 }, { windowSize: 200 }, { windowSize: 500 
   rows.push(cleanFalseAlarms(ref, obs, replays, opts));
 }
 const detections = [];
-const streams = driftStreams(ds.test, 1000);
+const streams = { ...driftStreams(ds.test, 2000), ...mildStreams(ds.test, 2000) };
 for (const [name, images] of Object.entries(streams)) {
   const drifted = (await observeImages(model, images)).obs;
   for (const windowSize of [100, 200]) detections.push({ windowSize, ...detectionDelay(name, ref, obs, drifted, { windowSize }) });

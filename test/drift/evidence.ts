@@ -4,7 +4,7 @@ import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { parseDriftReference, type DriftReference } from '../../src/drift/profile.ts';
 import { DriftMonitor, observeFrame, type DriftMonitorOptions, type FrameObservation, type WindowReport } from '../../src/drift/monitor.ts';
-import { CORRUPTIONS, mnistDigits, shuffledOrder } from './fixture.ts';
+import { CORRUPTIONS, MILD_CORRUPTIONS, mnistDigits, shuffledOrder } from './fixture.ts';
 
 /** Observations of a whole image set through a real onnxruntime session (one inference per image). */
 export async function observeImages(modelPath: string, images: Uint8Array): Promise<{ ref: DriftReference; obs: FrameObservation[] }> {
@@ -101,5 +101,25 @@ export function driftStreams(test: TestSet, count: number, shirtClass = 6): Reco
   const s = new Uint8Array(shirts.length * 784);
   shirts.forEach((idx, i) => s.set(test.images.subarray(idx * 784, (idx + 1) * 784), i * 784));
   streams['label-shift (shirts only)'] = s;
+  return streams;
+}
+
+/** Milder corruptions and a partial label shift (half of the frames are shirts). */
+export function mildStreams(test: TestSet, count: number, shirtClass = 6): Record<string, Uint8Array> {
+  const order = shuffledOrder(test.count, 13).slice(0, count);
+  const streams: Record<string, Uint8Array> = {};
+  for (const [name, f] of Object.entries(MILD_CORRUPTIONS)) {
+    const out = new Uint8Array(count * 784);
+    order.forEach((idx, i) => out.set(f(test.images.subarray(idx * 784, (idx + 1) * 784), i), i * 784));
+    streams[name] = out;
+  }
+  const shirts = shuffledOrder(test.count, 14).filter((i) => test.labels[i] === shirtClass);
+  const others = shuffledOrder(test.count, 15);
+  const mixed = new Uint8Array(count * 784);
+  for (let i = 0; i < count; i++) {
+    const idx = i % 2 === 0 ? shirts[(i / 2) % shirts.length] : others[i];
+    mixed.set(test.images.subarray(idx * 784, (idx + 1) * 784), i * 784);
+  }
+  streams['label-shift 50% shirts'] = mixed;
   return streams;
 }

@@ -146,3 +146,54 @@ export function shuffledOrder(n: number, seed: number): number[] {
 export async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
 }
+
+/** Rotation by `degrees` about the centre, bilinear, black outside. */
+export function rotate(img: Uint8Array, degrees: number): Uint8Array {
+  const out = new Uint8Array(img.length);
+  const a = (degrees * Math.PI) / 180;
+  const c = (S - 1) / 2;
+  const cos = Math.cos(a);
+  const sin = Math.sin(a);
+  const at = (x: number, y: number) => (x >= 0 && x < S && y >= 0 && y < S ? img[y * S + x] : 0);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const sx = cos * (x - c) + sin * (y - c) + c;
+      const sy = -sin * (x - c) + cos * (y - c) + c;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      out[y * S + x] = Math.round((1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) + fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)));
+    }
+  }
+  return out;
+}
+
+/** Milder versions, to show where detection needs more than two windows (evidence script only). */
+export const MILD_CORRUPTIONS: Record<string, Corruption> = {
+  'blur, 1 pass 3x3': (img) => {
+    const out = new Uint8Array(img.length);
+    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
+      let s = 0;
+      let n = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const yy = y + dy;
+        const xx = x + dx;
+        if (yy >= 0 && yy < S && xx >= 0 && xx < S) { s += img[yy * S + xx]; n++; }
+      }
+      out[y * S + x] = Math.round(s / n);
+    }
+    return out;
+  },
+  'contrast x0.7': (img) => img.map((v) => Math.round(v * 0.7)),
+  'contrast x0.85': (img) => img.map((v) => Math.round(v * 0.85)),
+  'rotation 15°': (img) => rotate(img, 15),
+  'occlusion 6x6': (img, index) => {
+    const out = Uint8Array.from(img);
+    const rng = createRng(2000 + index);
+    const x0 = 6 + Math.floor(rng() * 16);
+    const y0 = 6 + Math.floor(rng() * 16);
+    for (let y = y0; y < y0 + 6; y++) for (let x = x0; x < x0 + 6; x++) out[y * S + x] = 128;
+    return out;
+  },
+};
