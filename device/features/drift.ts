@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { UserError } from '../../src/errors.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { parseDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import { DriftMonitor, observeFrame, type WindowReport } from '../../src/drift/monitor.ts';
@@ -16,10 +17,23 @@ export async function loadDriftReference(model: LoadedModel): Promise<{ ref: Dri
   const bytes = await readFile(model.path);
   if (createHash('sha256').update(bytes).digest('hex') !== model.ref.sha256) return { ref: null, from: `${model.path} changed on disk since it was loaded` };
   const embedded = parseModelMetadata(bytes, model.path)?.driftReference;
-  if (embedded !== undefined) return { ref: parseDriftReference(embedded, model.path), from: 'model metadata' };
+  if (embedded !== undefined) return { ref: matching(parseDriftReference(embedded, model.path), model, model.path), from: 'model metadata' };
   const sidecar = sidecarPath(model.path);
-  if (existsSync(sidecar)) return { ref: parseDriftReference(JSON.parse(await readFile(sidecar, 'utf8')), sidecar), from: sidecar };
+  if (existsSync(sidecar)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(sidecar, 'utf8'));
+    } catch {
+      throw new UserError(`${sidecar}: not valid JSON`);
+    }
+    return { ref: matching(parseDriftReference(parsed, sidecar), model, sidecar), from: sidecar };
+  }
   return { ref: null, from: `${model.path} has no drift reference (run \`edgeloom drift profile --model ${model.path}\`)` };
+}
+
+function matching(ref: DriftReference, model: LoadedModel, origin: string): DriftReference {
+  if (ref.classes.length !== model.metadata.classes.length) throw new UserError(`${origin}: drift reference lists ${ref.classes.length} classes, the model ${model.metadata.classes.length}`);
+  return ref;
 }
 
 /**
@@ -64,7 +78,17 @@ class DriftFeature implements Feature {
     }
   }
 
+  /** Runs inside the camera's frame loop: never throws, so a drift problem cannot cost a label. */
   private onFrame(f: FrameResult): void {
+    try {
+      this.observe(f);
+    } catch (err) {
+      this.ref = null;
+      this.ctx.log.warn(`drift: ${(err as Error).message.split('\n')[0]}; drift monitoring off for this model`);
+    }
+  }
+
+  private observe(f: FrameResult): void {
     if (f.model.ref.id !== this.modelId) {
       this.loading = this.useModel(f.model).catch((err: Error) => this.ctx.log.warn(`drift: ${err.message}`));
       return;

@@ -94,3 +94,28 @@ test('drift: false in the config, or a model without a profile: no drift reports
   assert.deepEqual(agent2.ctx.stats.drift, {});
   await rec.close();
 });
+
+test('the agent falls back to <model>.drift.json; a profile for other classes is refused in one line', async () => {
+  const { loadDriftReference } = await import('../../device/features/drift.ts');
+  const { loadModel } = await import('../../device/model.ts');
+  const { parseModelMetadata, writeModelMetadata } = await import('../../src/onnx/metadata.ts');
+  const { sidecarPath } = await import('../../src/drift/profile.ts');
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const bytes = await readFile(model);
+  const meta = parseModelMetadata(bytes)!;
+  const bare = join(ws.dir, 'bare.onnx');
+  await writeFile(bare, writeModelMetadata(bytes, { ...meta, driftReference: undefined }));
+  const loaded = await loadModel(bare);
+  try {
+    assert.equal((await loadDriftReference(loaded)).ref, null);
+    await writeFile(sidecarPath(bare), JSON.stringify(meta.driftReference));
+    const { ref, from } = await loadDriftReference(loaded);
+    assert.equal(from, sidecarPath(bare));
+    assert.deepEqual(ref, meta.driftReference);
+    const other = { ...(meta.driftReference as Record<string, unknown>), classes: ['a', 'b'], predictedClasses: [1, 1] };
+    await writeFile(sidecarPath(bare), JSON.stringify(other));
+    await assert.rejects(loadDriftReference(loaded), (e: Error) => /drift reference lists 2 classes, the model 10$/.test(e.message));
+  } finally {
+    await loaded.session.close();
+  }
+});
