@@ -71,7 +71,7 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume finishes the run', async
   assert.ok(state.epoch >= 1 && state.epoch < 40);
   assert.equal(JSON.parse(r.stdout).interrupted, true);
 
-  const resumed = await edgeloom(['train', '--resume', out, '--epochs', String(state.epoch + 1), '--json']);
+  const resumed = await edgeloom(['train', '--resume', out, '--epochs', String(state.epoch + 1), '--no-onnx', '--json']);
   assert.equal(resumed.code, 0, resumed.stderr);
   const summary = JSON.parse(resumed.stdout);
   assert.equal(summary.epochsRun, state.epoch + 1);

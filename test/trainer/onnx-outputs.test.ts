@@ -66,16 +66,23 @@ test('train ends with model.onnx and model.int8.onnx: loadable, with metadata, l
     }
   }
   assert.equal((await readModelMetadata(join(out, 'model.int8.onnx')))?.quantization?.format, 'QDQ');
+  // Same drift profiles as `edgeloom export` / `quantize` write: inside the model and beside it.
+  for (const file of ['model.onnx', 'model.int8.onnx']) {
+    assert.ok((await readModelMetadata(join(out, file)))?.driftReference, file);
+    assert.ok(existsSync(join(out, `${file}.drift.json`)), file);
+  }
+  assert.equal(report.onnx.fp32.driftProfile, true);
 });
 
 test('--no-onnx writes no ONNX file (and removes an earlier run\'s); --no-quantize skips only int8', async () => {
   const out = await mkdtemp(join(tmpdir(), 'el-noonnx-'));
   await writeFile(join(out, 'model.int8.onnx'), 'stale');
+  await writeFile(join(out, 'model.onnx.drift.json'), 'stale');
   const r = await edgeloom([...TINY, '--out', out, '--no-onnx']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).onnx, null);
   assert.ok(existsSync(join(out, 'model.json')));
-  assert.ok(!existsSync(join(out, 'model.onnx')) && !existsSync(join(out, 'model.int8.onnx')));
+  assert.ok(!existsSync(join(out, 'model.onnx')) && !existsSync(join(out, 'model.int8.onnx')) && !existsSync(join(out, 'model.onnx.drift.json')));
   assert.equal(JSON.parse(await readFile(join(out, 'report.json'), 'utf8')).onnx, undefined);
 
   const q = await edgeloom([...TINY, '--out', out, '--no-quantize']);

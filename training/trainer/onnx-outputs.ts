@@ -2,9 +2,10 @@ import type * as tf from '@tensorflow/tfjs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.ts';
-import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import type { Logger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata } from '../../src/onnx/metadata.ts';
+import { sidecarPath } from '../../src/drift/profile.ts';
+import { profileOrStrip, writeProfiledModel } from '../drift/profile-model.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { predictOnnx } from '../eval/evaluate.ts';
@@ -22,24 +23,24 @@ export const QUICK_INT8_TEST_IMAGES = 2000;
 export const INT8_TEST_SEED = 1;
 
 export interface OnnxOutputs {
-  fp32: { path: string; bytes: number; parityImages: number; parityMaxAbsDiff: number; parityRelativeError: number };
+  fp32: { path: string; bytes: number; parityImages: number; parityMaxAbsDiff: number; parityRelativeError: number; driftProfile: boolean };
   int8: {
     path: string;
     bytes: number;
-    /** int8 bytes / fp32 bytes. */
+    /** int8 / fp32 model size, both without the drift profile (`bytes` is the file, profile included). */
     sizeRatio: number;
     calibrationImages: number;
+    driftProfile: boolean;
     test: { count: number; accuracy: number; macroF1: number; tfjsAccuracy: number; agreement: number };
   } | null;
 }
 
 export const ONNX_FILES = ['model.onnx', 'model.int8.onnx'] as const;
 
-/** Removes ONNX files of an earlier run in `out`: they would not match the new tfjs model. */
+/** Removes ONNX files (and drift sidecars) of an earlier run in `out`: they would not match the new tfjs model. */
 export async function removeStaleOnnx(out: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const f of ONNX_FILES) {
-    const path = join(out, f);
+  for (const path of ONNX_FILES.flatMap((f) => [join(out, f), sidecarPath(join(out, f))])) {
     try {
       await rm(path);
       removed.push(path);
@@ -86,11 +87,14 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   } catch (err) {
     throw new UserError(`ONNX export failed (${oneLine(err)}); the tfjs model and report in ${out} are kept`);
   }
-  await writeFileAtomic(fp32Path, fp32.bytes);
+  // As `edgeloom export` does: a drift reference profile inside the model and beside it (a failure
+  // there is only logged: the model is still written, without a profile).
+  const fp32Profiled = await profileOrStrip(fp32.bytes, fp32Path);
+  await writeProfiledModel(fp32Path, fp32Profiled.bytes, fp32Profiled.profile);
   const parity = fp32.parity!;
-  log.info(`wrote ${fp32Path} (${(fp32.bytes.length / 1024).toFixed(1)} KiB); parity max |logit diff| ${parity.maxAbsDiffLogits.toExponential(2)}`);
+  log.info(`wrote ${fp32Path} (${(fp32Profiled.bytes.length / 1024).toFixed(1)} KiB); parity max |logit diff| ${parity.maxAbsDiffLogits.toExponential(2)}`);
   const result: OnnxOutputs = {
-    fp32: { path: fp32Path, bytes: fp32.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError },
+    fp32: { path: fp32Path, bytes: fp32Profiled.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError, driftProfile: fp32Profiled.profile !== null },
     int8: null,
   };
   if (!input.quantize) return result;
@@ -118,13 +122,18 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
     }
     // The float model's metrics would misdescribe the int8 file; it carries its own.
     const meta = parseModelMetadata(q.bytes) ?? {};
-    const bytes = writeModelMetadata(q.bytes, { ...meta, metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
-    await writeFileAtomic(int8Path, bytes);
+    const withMetrics = writeModelMetadata(q.bytes, { ...meta, driftReference: undefined, metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
+    // As `edgeloom quantize` does: its own profile (int8 outputs) on the fp32 profile's reference images.
+    const profiled = await profileOrStrip(withMetrics, int8Path, fp32Profiled.profile ?? undefined);
+    await writeProfiledModel(int8Path, profiled.bytes, profiled.profile);
+    const bytes = profiled.bytes;
     result.int8 = {
       path: int8Path,
       bytes: bytes.length,
-      sizeRatio: bytes.length / fp32.bytes.length,
+      // Models without their drift profiles (tens of KiB of JSON in both, whatever the weights).
+      sizeRatio: q.bytes.length / fp32.bytes.length,
       calibrationImages: calib.count,
+      driftProfile: profiled.profile !== null,
       test: { count: metrics.count, accuracy: metrics.accuracy, macroF1: metrics.macro.f1, tfjsAccuracy: tfjsCorrect / evalIdx.length, agreement: agree / evalIdx.length },
     };
   } catch (err) {
