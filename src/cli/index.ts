@@ -4,6 +4,7 @@ import { registerDataCommands } from './data.ts';
 import { registerTrainCommands } from './train.ts';
 import { registerModelCommands } from './model.ts';
 import { registerDeviceCommands } from './device.ts';
+import { registerDriftCommands } from './drift.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -24,6 +25,7 @@ Examples:
   registerTrainCommands(program);
   registerModelCommands(program);
   registerDeviceCommands(program);
+  registerDriftCommands(program);
   return program;
 }
 

@@ -1,4 +1,7 @@
 import * as ort from 'onnxruntime-node';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 
@@ -47,10 +50,14 @@ export function availableProviders(): string[] {
  * choices are tried then fall back to cpu; auto keeps the preferred order, filtered by availability.
  * (webgpu is left out of auto: in Node it needs a GPU adapter and is slower than cpu for a 28x28 CNN.)
  */
-export function providerCandidates(choice: ExecutionProviderChoice, available: readonly string[]): string[] {
+export function providerCandidates(
+  choice: ExecutionProviderChoice,
+  available: readonly string[],
+  installed: (provider: string) => boolean = () => true,
+): string[] {
   if (choice === 'cpu') return ['cpu'];
   if (choice === 'auto') {
-    const list = AUTO_PROVIDER_ORDER.filter((p) => p === 'cpu' || available.includes(p));
+    const list = AUTO_PROVIDER_ORDER.filter((p) => p === 'cpu' || (available.includes(p) && installed(p)));
     return [...new Set(list)];
   }
   return [choice, 'cpu'];
@@ -58,12 +65,38 @@ export function providerCandidates(choice: ExecutionProviderChoice, available: r
 
 const log = createLogger('onnx');
 
+/** Shared libraries a provider needs beside the binding; the npm build lists cuda/tensorrt without shipping them. */
+const PROVIDER_LIBRARIES: Record<string, string[]> = {
+  cuda: ['libonnxruntime_providers_cuda.so', 'onnxruntime_providers_cuda.dll'],
+  tensorrt: ['libonnxruntime_providers_tensorrt.so', 'onnxruntime_providers_tensorrt.dll'],
+};
+
+/**
+ * Whether a provider's add-on library is installed beside onnxruntime-node's binding. `auto` skips
+ * providers that are not, so a CPU-only install does not print native load errors on every start.
+ */
+export function providerInstalled(provider: string, bindingFiles: readonly string[]): boolean {
+  const libs = PROVIDER_LIBRARIES[provider];
+  return !libs || libs.some((lib) => bindingFiles.includes(lib));
+}
+
+function bindingFiles(): string[] {
+  try {
+    const require = createRequire(import.meta.url);
+    const dir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 export async function createOnnxSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OnnxModelSession> {
   const choice = opts.ep ?? 'cpu';
   if (!EXECUTION_PROVIDERS.includes(choice)) {
     throw new UserError(`--ep: expected one of ${EXECUTION_PROVIDERS.join('|')}, got "${String(choice)}"`);
   }
-  const candidates = providerCandidates(choice, availableProviders());
+  const files = choice === 'auto' ? bindingFiles() : [];
+  const candidates = providerCandidates(choice, availableProviders(), (p) => providerInstalled(p, files));
   let session: ort.InferenceSession | null = null;
   let provider = 'cpu';
   const failures: string[] = [];

@@ -8,7 +8,7 @@ import { resolveAgentConfig } from '../../device/config.ts';
 import { loadModel, softmax, topK } from '../../device/model.ts';
 import { percentile } from '../../device/stats.ts';
 import { classifyFrameError } from '../../device/camera.ts';
-import { createOnnxSession, providerCandidates } from '../../src/onnx/session.ts';
+import { createOnnxSession, providerCandidates, providerInstalled } from '../../src/onnx/session.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
 import { UserError } from '../../src/errors.ts';
 import { buildTinyModel } from './tiny-model.ts';
@@ -62,6 +62,18 @@ describe('onnx session: execution providers', () => {
     assert.deepEqual(providerCandidates('cuda', ['cpu']), ['cuda', 'cpu']);
     assert.deepEqual(providerCandidates('auto', ['cpu', 'webgpu', 'cuda', 'tensorrt']), ['tensorrt', 'cuda', 'cpu']);
     assert.deepEqual(providerCandidates('auto', ['cpu']), ['cpu']);
+  });
+
+  test('auto skips GPU providers whose add-on library is not installed beside the binding', () => {
+    const cpuOnly = ['libonnxruntime.so.1', 'onnxruntime_binding.node'];
+    const withCuda = [...cpuOnly, 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'];
+    assert.equal(providerInstalled('cuda', cpuOnly), false);
+    assert.equal(providerInstalled('cuda', withCuda), true);
+    assert.equal(providerInstalled('coreml', cpuOnly), true, 'providers built into the binding need no add-on');
+    const all = ['cpu', 'cuda', 'tensorrt'];
+    assert.deepEqual(providerCandidates('auto', all, (p) => providerInstalled(p, cpuOnly)), ['cpu']);
+    assert.deepEqual(providerCandidates('auto', all, (p) => providerInstalled(p, withCuda)), ['cuda', 'cpu']);
+    assert.deepEqual(providerCandidates('cuda', all, (p) => providerInstalled(p, cpuOnly)), ['cuda', 'cpu'], 'an explicit choice is still tried');
   });
 
   test('an unavailable provider falls back to cpu and reports the provider in use', async () => {
