@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { action, parseIntOption, printResult } from './output.ts';
+
+/** `edgeloom robustness`: the seed study's six input filters against a trained model. */
+export function registerRobustnessCommands(program: Command): void {
+  program.command('robustness')
+    .description('Accuracy, macro precision/recall/F1 and drop from clean under the study\'s input filters (cut, rotate, occlusion, contrast, blur, rain) at severities 1-5')
+    .requiredOption('--model <path>', '.onnx file (fp32 or int8) or tfjs model directory')
+    .option('--filters <list>', 'comma-separated filters (default: cut,rotate,occlusion,contrast,blur,rain)')
+    .option('--severities <spec>', 'severities 1..5: "1-5", "3" or "1,3,5" (default 1-5)')
+    .option('--limit <n>', 'stratified subset of n test images (default: all 10,000)', parseIntOption('--limit'))
+    .option('--seed <n>', 'seed of the subset and of the filters\' random choices', parseIntOption('--seed'), 1)
+    .option('--out <dir>', 'write report.md, report.json, accuracy-vs-severity.png and examples.png here')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom robustness --model models/default.onnx --severities 3\n  $ edgeloom robustness --model cnn.int8.onnx --filters rotate,blur --limit 2000 --out robustness/cnn\n  $ edgeloom robustness --model runs/cnn --json')
+    .action(action(async (opts: { model: string; filters?: string; severities?: string; limit?: number; seed: number; out?: string; json?: boolean }) => {
+      const { runRobustness } = await import('../../training/robustness/run.ts');
+      const { formatRobustness } = await import('../../training/robustness/report.ts');
+      const r = await runRobustness(opts);
+      printResult(opts.json, r, () => formatRobustness(r));
+    }));
+}
