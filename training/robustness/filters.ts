@@ -28,8 +28,12 @@ export const FILTER_PARAMS = {
   occlusion: [6, 9, 12, 15, 18],
   /** CIFAR-10-C contrast factor c: x' = (x - mean(x)) * c + mean(x). */
   contrast: [0.75, 0.5, 0.4, 0.3, 0.15],
-  /** CIFAR-10-C gaussian_blur sigma in pixels (kernel truncated at 4 sigma, edges clamped as skimage). */
-  blur: [0.4, 0.6, 0.7, 0.8, 1.0],
+  /**
+   * ImageNet-C gaussian_blur sigma in pixels (kernel truncated at 4 sigma, edges clamped as skimage).
+   * Not CIFAR-10-C's [0.4, 0.6, 0.7, 0.8, 1]: on 28x28 garments those barely register (a 77% test
+   * model kept 75.6% at sigma 1), while the study's blur cost 41 points.
+   */
+  blur: [1, 2, 3, 4, 6],
   /** Number of rain streaks (1 px wide, 4-9 px long, slanted, bright, drawn over the image). */
   rain: [6, 12, 18, 24, 36],
 } as const satisfies Record<FilterName, readonly number[]>;
@@ -40,7 +44,7 @@ export const FILTER_DESCRIPTIONS: Record<FilterName, string> = {
   rotate: 'rotation angle (degrees)',
   occlusion: 'side of a grey square patch (px)',
   contrast: 'contrast factor c (CIFAR-10-C)',
-  blur: 'Gaussian sigma (px, CIFAR-10-C)',
+  blur: 'Gaussian sigma (px, ImageNet-C)',
   rain: 'number of rain streaks',
 };
 
