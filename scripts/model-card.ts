@@ -1,0 +1,94 @@
+/**
+ * Writes the `.json` model card of a shipped model from measurements, never by hand:
+ *   node --import tsx scripts/model-card.ts --model models/edgenet.int8.onnx [--parent models/edgenet.onnx]
+ *     [--train-dir runs/default-edgenet] [--reproduce "commands..."] [--out models/edgenet.int8.json]
+ * It evaluates the model (and its fp32 parent) on the full official test set with onnxruntime-node,
+ * reads the training report and the model's own metadata, and writes the card atomically.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readModelMetadata } from '../src/onnx/metadata.ts';
+import { writeFileAtomic } from '../src/fs-atomic.ts';
+import { runEvaluate } from '../training/eval/evaluate.ts';
+import { runCompare } from '../training/eval/compare.ts';
+import type { TrainReport } from '../training/eval/report.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    parent: { type: 'string' },
+    'train-dir': { type: 'string' },
+    reproduce: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+if (!values.model) throw new Error('--model FILE.onnx is required');
+const modelPath = values.model;
+const outPath = values.out ?? modelPath.replace(/\.onnx$/, '.json');
+
+const bytes = await readFile(modelPath);
+const meta = await readModelMetadata(bytes);
+const evaluation = await runEvaluate({ model: modelPath });
+const m = evaluation.metrics;
+const round = (x: number) => Math.round(x * 10000) / 10000;
+
+let parent: Record<string, unknown> | undefined;
+if (values.parent) {
+  const cmp = await runCompare({ a: values.parent, b: modelPath, runs: 300 });
+  const [a, b] = cmp.models;
+  parent = {
+    file: basename(values.parent),
+    accuracy: round(a.accuracy),
+    accuracyDropPoints: round((a.accuracy - b.accuracy) * 100),
+    agreement: round(cmp.agreement),
+    sizeRatio: round(b.sizeBytes / a.sizeBytes),
+    latencyBatch1Ms: { fp32P50: round(a.latencyMs.p50), int8P50: round(b.latencyMs.p50) },
+  };
+}
+
+let training: Record<string, unknown> | undefined;
+if (values['train-dir'] && existsSync(join(values['train-dir'], 'report.json'))) {
+  const report = JSON.parse(await readFile(join(values['train-dir'], 'report.json'), 'utf8')) as TrainReport;
+  training = {
+    backend: report.backend.description,
+    data: report.data,
+    parameters: report.parameters,
+    macs: report.macs,
+    config: report.config,
+    wallTimeSeconds: Math.round(report.wallTimeSeconds),
+    samplesPerSec: Math.round(report.samplesPerSec),
+    epochsRun: report.epochsRun,
+    bestEpoch: report.bestEpoch,
+    tfjsTestAccuracy: round(report.test.accuracy),
+  };
+}
+
+const card = {
+  name: basename(modelPath, '.onnx'),
+  file: basename(modelPath),
+  sha256: createHash('sha256').update(bytes).digest('hex'),
+  bytes: (await stat(modelPath)).size,
+  arch: meta?.arch,
+  edgeloomVersion: meta?.version,
+  classes: meta?.classes,
+  contract: 'input float32 [N,1,28,28] (pixel/255, bright garment on black); outputs logits [N,10], embedding [N,D]',
+  quantization: meta?.quantization ?? null,
+  driftProfile: meta?.driftReference ? 'embedded (edgeloom.drift_reference)' : 'none',
+  test: {
+    dataset: 'Fashion-MNIST official test set (10,000 images)',
+    evaluatedWith: 'edgeloom evaluate (onnxruntime-node, cpu)',
+    accuracy: round(m.accuracy),
+    macro: { precision: round(m.macro.precision), recall: round(m.macro.recall), f1: round(m.macro.f1) },
+    perClass: m.perClass.map((p) => ({ label: p.label, precision: round(p.precision), recall: round(p.recall), f1: round(p.f1), support: p.support })),
+    confusion: m.confusion,
+  },
+  ...(parent ? { parent } : {}),
+  ...(training ? { training } : {}),
+  reproduce: values.reproduce ?? null,
+  measuredAt: new Date().toISOString(),
+};
+await writeFileAtomic(outPath, `${JSON.stringify(card, null, 2)}\n`);
+process.stderr.write(`wrote ${outPath}: accuracy ${(m.accuracy * 100).toFixed(2)}%\n`);
