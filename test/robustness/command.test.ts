@@ -105,3 +105,23 @@ test('summarise: per-filter means, mean corruption accuracy and the worst filter
   assert.equal(s.worstFilter.filter, 'cut');
   assert.ok(Math.abs(s.worstFilter.drop - 0.5) < 1e-12);
 });
+
+test('robustness on a tfjs model directory: same clean accuracy as `evaluate` on the same subset', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const { saveTfjsModel } = await import('../../training/trainer/model-io.ts');
+  const { runEvaluate } = await import('../../training/eval/evaluate.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-robustness-tfjs-'));
+  try {
+    const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.randomNormal({ seed: 4 }) })] });
+    await saveTfjsModel(model, dir, { arch: 'test-linear', classNames: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] });
+    const r = await runRobustness({ model: dir, filters: 'contrast', severities: '5', limit: 100 });
+    assert.equal(r.kind, 'tfjs');
+    const ev = await runEvaluate({ model: dir, limit: 100 });
+    assert.equal(r.clean.accuracy, ev.metrics.accuracy);
+    assert.equal(r.clean.f1, ev.metrics.macro.f1);
+    assert.equal(r.results[0].drop, r.clean.accuracy - r.results[0].accuracy);
+    model.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
