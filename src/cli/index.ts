@@ -5,6 +5,7 @@ import { registerTrainCommands } from './train.ts';
 import { registerModelCommands } from './model.ts';
 import { registerDeviceCommands } from './device.ts';
 import { registerDriftCommands } from './drift.ts';
+import { registerRobustnessCommands } from './robustness.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -26,6 +27,7 @@ Examples:
   registerModelCommands(program);
   registerDeviceCommands(program);
   registerDriftCommands(program);
+  registerRobustnessCommands(program);
   return program;
 }
 
