@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createLogger } from '../src/log.ts';
+import { UserError } from '../src/errors.ts';
+import { untilStopSignal } from './run.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { startAgent, type Agent } from './agent.ts';
 import { startBroker, type EmbeddedBroker } from './broker.ts';
@@ -38,4 +41,39 @@ export async function runDemo(flags: AgentFlags & { port?: number; wsPort?: numb
     await broker.close();
     throw err;
   }
+}
+
+export interface DemoOptions {
+  model: string;
+  fps?: number;
+  port: number;
+  wsPort: number;
+  maxFrames?: number;
+}
+
+/** `edgeloom demo` (`npm start`): runs until Ctrl-C/SIGTERM or --max-frames, then stops cleanly. */
+export async function runDemoCommand(opts: DemoOptions): Promise<void> {
+  if (!existsSync(opts.model)) {
+    throw new UserError(`${opts.model} not found: the demo needs a model; train one and export it (edgeloom train --arch edgenet --out runs/edgenet && edgeloom export --model runs/edgenet --out models/edgenet.onnx && edgeloom quantize --model models/edgenet.onnx --out models/default.onnx) or pass --model FILE`);
+  }
+  const demo = await runDemo({
+    model: opts.model,
+    port: opts.port,
+    wsPort: opts.wsPort,
+    ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
+    ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
+  });
+  const { broker, agent } = demo;
+  const cam = agent.ctx.config.cameras[0];
+  process.stderr.write([
+    '',
+    `edgeloom demo: agent "${agent.ctx.config.deviceId}" classifies the Fashion-MNIST test set with ${opts.model} at ${cam.fps} fps`,
+    `  watch the labels:  mosquitto_sub -h localhost -p ${broker.port} -t 'edgeloom/#' -v`,
+    `  MQTT over WebSocket (browser dashboards, MQTT Explorer): ws://localhost:${broker.wsPort}`,
+    `  labels on ${agent.ctx.topics.label(cam.id)}; Ctrl-C to stop`,
+    '',
+  ].join('\n'));
+  const signal = await untilStopSignal(agent.finished());
+  process.stderr.write(`edgeloom demo: ${signal ? `${signal}, stopping` : 'all frames done, stopping'}\n`);
+  await demo.stop();
 }

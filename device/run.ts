@@ -4,15 +4,8 @@ import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { startAgent } from './agent.ts';
 import { startBroker, type BrokerOptions } from './broker.ts';
 
-/**
- * `edgeloom agent`: runs until SIGTERM/SIGINT, or until every camera ended (finite sources,
- * --max-frames). Either way it finishes the frame in flight, delivers queued labels for a few
- * seconds, and publishes `offline`.
- */
-export async function runAgentCommand(flags: AgentFlags): Promise<void> {
-  const log = createLogger('agent');
-  const config = await resolveAgentConfig(flags);
-  const agent = await startAgent(config, log);
+/** Resolves with the signal's name on SIGTERM/SIGINT, or with null once `finished` settles. */
+export async function untilStopSignal(finished: Promise<void>): Promise<string | null> {
   let signal: string | null = null;
   const stopOn = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -22,7 +15,20 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
       });
     }
   });
-  await Promise.race([stopOn, agent.finished()]);
+  await Promise.race([stopOn, finished]);
+  return signal;
+}
+
+/**
+ * `edgeloom agent`: runs until SIGTERM/SIGINT, or until every camera ended (finite sources,
+ * --max-frames). Either way it finishes the frame in flight, delivers queued labels for a few
+ * seconds, and publishes `offline`.
+ */
+export async function runAgentCommand(flags: AgentFlags): Promise<void> {
+  const log = createLogger('agent');
+  const config = await resolveAgentConfig(flags);
+  const agent = await startAgent(config, log);
+  const signal = await untilStopSignal(agent.finished());
   log.info(signal ? `${signal}: stopping` : 'all cameras finished: stopping');
   await agent.stop({ drainTimeoutMs: signal ? 5000 : 15_000 });
   const cameras = [...agent.ctx.cameras.values()];

@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { UserError } from '../errors.ts';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
+import type { DemoOptions } from '../../device/demo.ts';
 
 const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
 
@@ -58,52 +57,8 @@ Examples:
   $ edgeloom demo                      # then: mosquitto_sub -h localhost -t 'edgeloom/#' -v
   $ edgeloom demo --model models/edgenet.int8.onnx --fps 10
   $ edgeloom demo --port 1884 --ws-port 9001 --max-frames 100`)
-    .action(action(runDemoCommand));
-}
-
-interface DemoOptions {
-  model: string;
-  fps?: number;
-  port: number;
-  wsPort: number;
-  maxFrames?: number;
-}
-
-/** `edgeloom demo` (`npm start`): runs until Ctrl-C/SIGTERM or --max-frames, then stops cleanly. */
-async function runDemoCommand(opts: DemoOptions): Promise<void> {
-  if (!existsSync(opts.model)) {
-    throw new UserError(`${opts.model} not found: the demo needs a model; train one and export it (edgeloom train --arch edgenet --out runs/edgenet && edgeloom export --model runs/edgenet --out models/edgenet.onnx && edgeloom quantize --model models/edgenet.onnx --out models/default.onnx) or pass --model FILE`);
-  }
-  const { runDemo } = await import('../../device/demo.ts');
-  const demo = await runDemo({
-    model: opts.model,
-    // cpu unless EDGELOOM_EP says otherwise: probing GPU providers prints native errors on most machines.
-    ...(process.env.EDGELOOM_EP ? {} : { ep: 'cpu' }),
-    port: opts.port,
-    wsPort: opts.wsPort,
-    ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
-    ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
-  });
-  const { broker, agent } = demo;
-  const cam = agent.ctx.config.cameras[0];
-  process.stderr.write([
-    '',
-    `edgeloom demo: agent "${agent.ctx.config.deviceId}" classifies the Fashion-MNIST test set with ${opts.model} at ${cam.fps} fps`,
-    `  watch the labels:  mosquitto_sub -h localhost -p ${broker.port} -t 'edgeloom/#' -v`,
-    `  MQTT over WebSocket (browser dashboards, MQTT Explorer): ws://localhost:${broker.wsPort}`,
-    `  labels on ${agent.ctx.topics.label(cam.id)}; Ctrl-C to stop`,
-    '',
-  ].join('\n'));
-  let signal: string | null = null;
-  const stopOn = new Promise<void>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
-        signal = sig;
-        resolve();
-      });
-    }
-  });
-  await Promise.race([stopOn, agent.finished()]);
-  process.stderr.write(`edgeloom demo: ${signal ? `${signal}, stopping` : 'all frames done, stopping'}\n`);
-  await demo.stop();
+    .action(action(async (opts: DemoOptions) => {
+      const { runDemoCommand } = await import('../../device/demo.ts');
+      await runDemoCommand(opts);
+    }));
 }
