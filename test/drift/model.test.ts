@@ -14,6 +14,7 @@ import type { FrameObservation } from '../../src/drift/monitor.ts';
 import { registerDriftCommands } from '../../src/cli/drift.ts';
 import { driftFixture, shuffledOrder, type DriftFixture } from './fixture.ts';
 import { cleanFalseAlarms, detectionDelay, driftStreams, observeImages } from './evidence.ts';
+import { captureStdout as capture } from '../helpers/capture-stdout.ts';
 
 /**
  * The drift monitor on a real model (LeNet-5 trained in the fixture, exported with its profile)
@@ -80,20 +81,6 @@ test('quantize gives the int8 model a profile of its own outputs on the same ref
   }
 });
 
-async function capture(fn: () => Promise<void>): Promise<string> {
-  const write = process.stdout.write.bind(process.stdout);
-  let text = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    text += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-  return text;
-}
 
 test('`edgeloom drift --source dir:` replays PNG frames through preprocessing and prints JSON window reports', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-drift-cli-'));

@@ -8,21 +8,8 @@ import { Command } from 'commander';
 import { registerRobustnessCommands } from '../../src/cli/robustness.ts';
 import { buildTinyModel } from '../device/tiny-model.ts';
 import { runRobustness, summarise, type RobustnessReport, type SeverityResult } from '../../training/robustness/run.ts';
+import { captureStdout as capture } from '../helpers/capture-stdout.ts';
 
-async function capture(fn: () => Promise<void>): Promise<string> {
-  const write = process.stdout.write.bind(process.stdout);
-  let text = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-  return text;
-}
 
 test('`edgeloom robustness --json --out` on a contract model: report fields, drops and files', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-robustness-'));
