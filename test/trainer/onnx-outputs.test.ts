@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,20 +14,9 @@ import { selectBackend } from '../../training/backend/index.ts';
 import type { ImageSet } from '../../training/data/dataset.ts';
 import { saveTfjsModel } from '../../training/trainer/model-io.ts';
 import { writeOnnxOutputs } from '../../training/trainer/onnx-outputs.ts';
+import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
-const BIN = new URL('../../bin/edgeloom.js', import.meta.url).pathname;
 
-function edgeloom(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const TINY = ['train', '--arch', 'lenet5', '--epochs', '1', '--limit', '500', '--json'];
 

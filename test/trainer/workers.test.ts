@@ -1,6 +1,5 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,20 +12,9 @@ import { trainStep, trainableVariables } from '../../training/trainer/loop.ts';
 import { parallelTrainStep } from '../../training/trainer/parallel-step.ts';
 import { resolveConfig } from '../../training/trainer/train.ts';
 import { UserError } from '../../src/errors.ts';
+import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
-const BIN = new URL('../../bin/edgeloom.js', import.meta.url).pathname;
 
-function edgeloom(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 before(async () => {
   await selectBackend('wasm');
