@@ -10,26 +10,9 @@ import {
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { allocate, callShipped, heapF32, release, view } from './call.ts';
-import { col2im, flipTransposeFilter, im2colTransposed, patchLength, patchRows, type ConvGeometry } from './im2col.ts';
+import { col2im, flipTransposeFilter, geometryOf, im2colTransposed, patchLength, patchRows } from './im2col.ts';
 
 type Shape4D = [number, number, number, number];
-
-function geometry(info: backend_util.Conv2DInfo): ConvGeometry {
-  return {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-  };
-}
 
 function requireNhwc(kernel: string, dataFormat: string): void {
   if (dataFormat !== 'NHWC') throw new Error(`${kernel} on wasm supports only NHWC, got ${dataFormat}`);
@@ -80,7 +63,7 @@ function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
  * order, and the product [fh*fw*inC, N] x [N, outC] is the filter gradient in filter layout.
  */
 function filterGradByPatches(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo, filterShape: Shape4D): TensorInfo {
-  const g = geometry(info);
+  const g = geometryOf(info);
   const rows = patchRows(g);
   const len = patchLength(g);
   const xT = g.inChannels === 1 ? x : callShipped(backend, 'Transpose', { x }, { perm: [3, 0, 1, 2] });
@@ -131,7 +114,7 @@ function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInf
     return dx;
   }
 
-  const g = geometry(info);
+  const g = geometryOf(info);
   const rows = patchRows(g);
   const len = patchLength(g);
   const wT = callShipped(backend, 'Transpose', { x: view(filter, [len, outC]) }, { perm: [1, 0] });

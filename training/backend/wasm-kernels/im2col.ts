@@ -1,3 +1,4 @@
+import type { backend_util } from '@tensorflow/tfjs';
 /**
  * Pure loops that turn an NHWC image into convolution patches (im2col) and back (col2im). They work
  * on plain Float32Arrays so they can be pinned by tests without any back end; the wasm kernels call
@@ -18,6 +19,24 @@ export interface ConvGeometry {
   strideWidth: number;
   padTop: number;
   padLeft: number;
+}
+
+/** The geometry tfjs computed for a convolution or pooling, in the shape these loops take. */
+export function geometryOf(info: backend_util.Conv2DInfo): ConvGeometry {
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
 }
 
 /** Number of rows of the patch matrix: one per output pixel. */

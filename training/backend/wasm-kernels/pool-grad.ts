@@ -1,22 +1,10 @@
 import { backend_util, MaxPoolGrad, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { allocate, heapF32 } from './call.ts';
+import { geometryOf, type ConvGeometry } from './im2col.ts';
 
-/** The geometry of a 2-D pooling in NHWC layout (dilation 1). */
-export interface PoolGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  channels: number;
-  outHeight: number;
-  outWidth: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-}
+/** A pooling window has the geometry of a convolution without weights (inChannels = channels). */
+export type PoolGeometry = ConvGeometry;
 
 /**
  * dx of max pooling: each window sends its dy to the first position (row-major) holding the window's
@@ -28,7 +16,7 @@ export function maxPoolGradInto(x: Float32Array, dy: Float32Array, g: PoolGeomet
     maxPoolGrad2x2(x, dy, g, dx);
     return;
   }
-  const C = g.channels;
+  const C = g.inChannels;
   dx.fill(0, 0, g.batch * g.inHeight * g.inWidth * C);
   const best = new Float32Array(C);
   const where = new Int32Array(C);
@@ -71,7 +59,7 @@ function tilesExactly2x2(g: PoolGeometry): boolean {
 
 /** Every input pixel lies in exactly one window, so each is written once and nothing is cleared first. */
 function maxPoolGrad2x2(x: Float32Array, dy: Float32Array, g: PoolGeometry, dx: Float32Array): void {
-  const C = g.channels;
+  const C = g.inChannels;
   const row = g.inWidth * C;
   let o = 0;
   for (let b = 0; b < g.batch; b++) {
@@ -104,20 +92,7 @@ function maxPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo; output
   const { dy, input } = inputs;
   const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   const dx = allocate(backend, input.shape);
-  maxPoolGradInto(heapF32(backend, input), heapF32(backend, dy), {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    channels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-  }, heapF32(backend, dx));
+  maxPoolGradInto(heapF32(backend, input), heapF32(backend, dy), geometryOf(info), heapF32(backend, dx));
   return dx;
 }
 
