@@ -15,6 +15,7 @@ Examples:
   $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+  $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
   $ edgeloom train --arch lenet5 --epochs 1 --limit 500 --no-onnx --out runs/lenet5-tfjs-only
 
@@ -53,10 +54,11 @@ export function registerTrainCommands(program: Command): void {
     .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
     .option('--seed <n>', 'seed for init, subsets, shuffling and augmentation (default 42)', parseIntOption('--seed'))
-    .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard (comma-separated)')
+    .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust (comma-separated)')
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
+    .option('--init <dir>', 'fine-tune: start from the weights of a trained tfjs model directory (--arch defaults to its architecture)')
     .option('--workers <n>', 'threads computing each gradient (data-parallel, wasm/cpu back ends; ignored on node)', parseIntOption('--workers'))
     .option('--no-onnx', 'skip model.onnx and model.int8.onnx')
     .option('--no-quantize', 'skip model.int8.onnx (model.onnx is still written)')

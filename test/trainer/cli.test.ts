@@ -12,7 +12,7 @@ import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 test('train --help lists the flags with examples; archs --json lists every architecture', async () => {
   const help = await edgeloom(['train', '--help']);
   assert.equal(help.code, 0);
-  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', '--resume', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', 'robust', '--resume', '--init', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
   const archs = await edgeloom(['archs', '--json']);
   assert.equal(archs.code, 0);
   const list = JSON.parse(archs.stdout) as Array<{ name: string; parameters: number }>;
@@ -60,4 +60,31 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume finishes the run', async
   const summary = JSON.parse(resumed.stdout);
   assert.equal(summary.epochsRun, state.epoch + 1);
   assert.ok(existsSync(join(out, 'report.json')));
+});
+
+test('--init fine-tunes from a trained model: its weights are the start, --arch defaults to its own', async () => {
+  const parent = await mkdtemp(join(tmpdir(), 'el-init-parent-'));
+  const p = await edgeloom(['train', '--arch', 'mlp', '--epochs', '1', '--limit', '500', '--batch-size', '50', '--optimizer', 'adam', '--lr', '0.003', '--no-onnx', '--out', parent, '--json']);
+  assert.equal(p.code, 0, p.stderr);
+  const parentAcc = JSON.parse(p.stdout).testAccuracy as number;
+  assert.ok(parentAcc > 0.5);
+
+  // A learning rate of 1e-9 leaves the weights where they started: the child scores like its
+  // parent, which a fresh initialisation (about 10%) could not.
+  const child = await mkdtemp(join(tmpdir(), 'el-init-child-'));
+  const c = await edgeloom(['train', '--init', parent, '--epochs', '1', '--limit', '500', '--optimizer', 'sgd', '--momentum', '0', '--lr', '1e-9', '--no-onnx', '--out', child, '--json']);
+  assert.equal(c.code, 0, c.stderr);
+  const summary = JSON.parse(c.stdout);
+  assert.equal(summary.arch, 'mlp');
+  assert.ok(Math.abs(summary.testAccuracy - parentAcc) < 0.005, `child ${summary.testAccuracy} vs parent ${parentAcc}`);
+  assert.match(c.stderr, /fine-tuning: starting from the weights of/);
+  const report = JSON.parse(await readFile(join(child, 'report.json'), 'utf8'));
+  assert.equal(report.config.init, parent);
+
+  const wrong = await edgeloom(['train', '--init', parent, '--arch', 'cnn', '--epochs', '1']);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /^edgeloom: --init .*: the model is mlp, but --arch is cnn$/m);
+  const missing = await edgeloom(['train', '--init', join(child, 'nope'), '--epochs', '1']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^edgeloom: .*nope/m);
 });

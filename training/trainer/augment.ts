@@ -19,9 +19,14 @@ export interface AugmentConfig {
   hflip: number;
   /** Probability of random erasing (Zhong et al. 2020): one rectangle of noise, 2-33% of the area. */
   erase: number;
+  /**
+   * Probability that a sample gets one random corruption (cut, rotation, occlusion, contrast, blur,
+   * rain or noise; training/robustness/corrupt.ts), applied before the geometric augmentation.
+   */
+  corruption: number;
 }
 
-export const NO_AUGMENT: AugmentConfig = { rotation: 0, widthShift: 0, heightShift: 0, shear: 0, zoom: 0, hflip: 0, erase: 0 };
+export const NO_AUGMENT: AugmentConfig = { rotation: 0, widthShift: 0, heightShift: 0, shear: 0, zoom: 0, hflip: 0, erase: 0, corruption: 0 };
 
 /** Presets for `--augment`; several may be joined with commas ("safaei,flip"). */
 export const AUGMENT_PRESETS: Readonly<Record<string, Partial<AugmentConfig>>> = {
@@ -33,6 +38,9 @@ export const AUGMENT_PRESETS: Readonly<Record<string, Partial<AugmentConfig>>> =
   erase: { erase: 0.5 },
   // What edgenet's recipe uses: light geometry, flips and erasing.
   standard: { widthShift: 0.08, heightShift: 0.08, hflip: 0.5, erase: 0.3 },
+  // Robust training: half the samples corrupted (see training/robustness/corrupt.ts), plus light
+  // shifts and flips on all of them.
+  robust: { widthShift: 0.08, heightShift: 0.08, hflip: 0.5, corruption: 0.5 },
 };
 
 export function parseAugment(spec: string | undefined): AugmentConfig {
@@ -131,16 +139,20 @@ export function augmentImage(src: Float32Array, cfg: AugmentConfig, rng: () => n
   return img === src ? Float32Array.from(src) : img;
 }
 
+/** Corrupts one 28x28 byte image (returns it unchanged or a fresh array). */
+export type Corrupter = (img: Uint8Array, rng: () => number) => Uint8Array;
+
 /**
  * Builds the model input for a batch: images `indices` of `images` (784 bytes each) as pixel/255,
- * augmented when `cfg` is given.
+ * augmented when `cfg` is given; `corrupt` (for cfg.corruption > 0) runs first, on the bytes.
  */
-export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg: AugmentConfig | null, rng: () => number): Float32Array {
+export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg: AugmentConfig | null, rng: () => number, corrupt?: Corrupter): Float32Array {
   const out = new Float32Array(indices.length * IMAGE_PIXELS);
   const tmp = new Float32Array(IMAGE_PIXELS);
   for (let i = 0; i < indices.length; i++) {
     const off = indices[i] * IMAGE_PIXELS;
-    for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = images[off + p] / 255;
+    const bytes = corrupt ? corrupt(images.subarray(off, off + IMAGE_PIXELS), rng) : images.subarray(off, off + IMAGE_PIXELS);
+    for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = bytes[p] / 255;
     out.set(cfg && !isIdentity(cfg) ? augmentImage(tmp, cfg, rng) : tmp, i * IMAGE_PIXELS);
   }
   return out;

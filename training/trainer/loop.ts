@@ -3,7 +3,8 @@ import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { createRng } from '../../src/random.ts';
 import type { Logger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
-import { batchPixels, isIdentity, parseAugment } from './augment.ts';
+import { batchPixels, isIdentity, parseAugment, type Corrupter } from './augment.ts';
+import { randomCorruption } from '../robustness/corrupt.ts';
 import type { CheckpointState } from './checkpoint.ts';
 import { applyWeightDecay, decayedVariables, setLearningRate } from './optim.ts';
 import { ProgressLine, formatDuration } from './progress.ts';
@@ -136,7 +137,9 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
     for (let b = state.batch; b < batches; b++) {
       const idx = order.subarray(b * config.batchSize, Math.min(train.count, (b + 1) * config.batchSize));
       const rng = createRng(mixSeed(config.seed, 0xa06, epoch, b));
-      const pixels = batchPixels(train.images, idx, augCfg, rng);
+      const progressFraction = (epoch * batches + b) / totalSteps;
+      const corrupt: Corrupter | undefined = aug.corruption > 0 ? (img, r) => randomCorruption(img, aug.corruption, progressFraction, r) : undefined;
+      const pixels = batchPixels(train.images, idx, augCfg, rng, corrupt);
       const labels = new Int32Array(idx.length);
       for (let i = 0; i < idx.length; i++) labels[i] = train.labels[idx[i]];
       lr = learningRateAt({ schedule: config.schedule, baseLr: config.lr, totalSteps, stepsPerEpoch: batches }, epoch * batches + b);

@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { backendDescription, parseBackendName, selectBackend } from '../backend/index.ts';
@@ -12,7 +13,7 @@ import { parseAugment } from './augment.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
-import { predictTfjs, saveTfjsModel } from './model-io.ts';
+import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from './model-io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
@@ -39,6 +40,8 @@ export interface TrainOptions {
   backend?: string;
   out?: string;
   resume?: string;
+  /** Start from the weights of this trained tfjs model directory (fine-tuning) instead of a fresh init. */
+  init?: string;
   data?: string;
   dataDir?: string;
   /** false: no live progress line, only one line per epoch on stderr (default true). */
@@ -99,6 +102,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     augment: opts.augment ?? r.augment ?? 'none',
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
+    ...(opts.init ? { init: resolve(opts.init) } : {}),
   };
   check(Number.isInteger(cfg.epochs) && cfg.epochs >= 1, `--epochs: expected an integer >= 1, got ${cfg.epochs}`);
   check(Number.isInteger(cfg.batchSize) && cfg.batchSize >= 1, `--batch-size: expected an integer >= 1, got ${cfg.batchSize}`);
@@ -128,6 +132,15 @@ export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: Image
   return { train: subset(base, s.train), val: subset(base, s.val) };
 }
 
+/** The model to fine-tune from `--init`, checked against the run's architecture and classes. */
+async function loadInitModel(dir: string, arch: string, classNames: readonly string[]): Promise<tf.LayersModel> {
+  const meta = await readTfjsModelMeta(dir);
+  if (!meta) throw new UserError(`--init ${dir}: not an edgeloom tfjs model directory (model.json without edgeloom metadata)`);
+  if (meta.arch !== arch) throw new UserError(`--init ${dir}: the model is ${meta.arch}, but --arch is ${arch}`);
+  if (meta.classNames.join('|') !== classNames.join('|')) throw new UserError(`--init ${dir}: its classes (${meta.classNames.join(', ')}) differ from the data set's`);
+  return loadTfjsModel(dir);
+}
+
 export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
   const wallStart = performance.now();
@@ -140,12 +153,12 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   if (checkpoint) {
     config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs, workers: opts.workers ?? checkpoint.state.config.workers ?? 1 };
     check(Number.isInteger(config.workers) && config.workers! >= 1 && config.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${config.workers}`);
-    const ignored = (['batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir'] as const).filter((k) => opts[k] !== undefined);
+    const ignored = (['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir'] as const).filter((k) => opts[k] !== undefined);
     if (ignored.length) log.warn(`--resume keeps the checkpoint's hyper-parameters; ignoring ${ignored.join(', ')}`);
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
     log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
   } else {
-    config = resolveConfig(opts);
+    config = resolveConfig({ ...opts, arch: opts.arch ?? (opts.init ? (await readTfjsModelMeta(opts.init))?.arch : undefined) });
   }
   if (config.workers! > 1 && backend.name === 'node') {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
@@ -160,7 +173,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   const { train, val } = prepareSplits(ds.train, config);
   log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${ds.test.count} test images`);
 
-  const model = checkpoint ? checkpoint.model : arch.build({ seed: config.seed, numClasses: config.classNames.length });
+  const model = checkpoint ? checkpoint.model : config.init ? await loadInitModel(config.init, config.arch, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
+  if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}`);
   const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
   if (checkpoint) await optimizer.setWeights(checkpoint.optimizerWeights);
   const parameters = model.countParams();

@@ -25,6 +25,8 @@ export interface TrainConfig {
    */
   workers?: number;
   augment: string;
+  /** Fine-tuning: the tfjs model directory whose weights the run started from (absent = fresh init). */
+  init?: string;
   data: string;
   classNames: string[];
 }
