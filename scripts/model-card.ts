@@ -2,8 +2,10 @@
  * Writes the `.json` model card of a shipped model from measurements, never by hand:
  *   node --import tsx scripts/model-card.ts --model models/edgenet.int8.onnx [--parent models/edgenet.onnx]
  *     [--train-dir runs/default-edgenet] [--reproduce "commands..."] [--out models/edgenet.int8.json]
+ *     [--no-robustness]
  * It evaluates the model (and its fp32 parent) on the full official test set with onnxruntime-node,
- * reads the training report and the model's own metadata, and writes the card atomically.
+ * runs the robustness test (six filters x five severities, seed 1), reads the training report and
+ * the model's own metadata, and writes the card atomically.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { writeFileAtomic } from '../src/fs-atomic.ts';
 import { runEvaluate } from '../training/eval/evaluate.ts';
 import { runCompare } from '../training/eval/compare.ts';
 import type { TrainReport } from '../training/eval/report.ts';
+import { runRobustness } from '../training/robustness/run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     'train-dir': { type: 'string' },
     reproduce: { type: 'string' },
     out: { type: 'string' },
+    'no-robustness': { type: 'boolean' },
   },
 });
 if (!values.model) throw new Error('--model FILE.onnx is required');
@@ -66,6 +70,26 @@ if (values['train-dir'] && existsSync(join(values['train-dir'], 'report.json')))
   };
 }
 
+let robustness: Record<string, unknown> | undefined;
+if (!values['no-robustness']) {
+  const r = await runRobustness({ model: modelPath });
+  const at3 = r.results.filter((x) => x.severity === 3);
+  const worst3 = at3.reduce((w, x) => (x.accuracy < w.accuracy ? x : w));
+  robustness = {
+    command: `edgeloom robustness --model ${modelPath}`,
+    seed: r.seed,
+    count: r.count,
+    clean: round(r.clean.accuracy),
+    severity3: {
+      meanAccuracy: round(at3.reduce((s, x) => s + x.accuracy, 0) / at3.length),
+      worstFilter: { filter: worst3.filter, accuracy: round(worst3.accuracy) },
+      accuracy: Object.fromEntries(at3.map((x) => [x.filter, round(x.accuracy)])),
+    },
+    meanCorruptionAccuracy: round(r.meanCorruptionAccuracy),
+    accuracyBySeverity: Object.fromEntries(r.summary.map((f) => [f.filter, r.results.filter((x) => x.filter === f.filter).map((x) => round(x.accuracy))])),
+  };
+}
+
 const card = {
   name: basename(modelPath, '.onnx'),
   file: basename(modelPath),
@@ -86,6 +110,7 @@ const card = {
     confusion: m.confusion,
   },
   ...(parent ? { parent } : {}),
+  ...(robustness ? { robustness } : {}),
   ...(training ? { training } : {}),
   reproduce: values.reproduce ?? null,
   measuredAt: new Date().toISOString(),

@@ -1,11 +1,14 @@
 import { UserError } from '../errors.ts';
 import { IMAGE_STAT_NAMES, type ImageStatName } from './math.ts';
+import { packFloat16, roundToFloat16, unpackFloat16 } from './float16.ts';
 
 /**
  * The drift reference profile: what the model's inputs and outputs look like on held-out data it
  * was not trained on. Stored in the model (`edgeloom.drift_reference`) and as `<model>.drift.json`.
  */
-export const DRIFT_PROFILE_VERSION = 1;
+export const DRIFT_PROFILE_VERSION = 2;
+/** Version 1 stored the OOD arrays as JSON numbers; still read, never written. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 export interface BinnedReference {
   /** Inner bin edges (bins = edges + 1; a value v falls in the bin of the number of edges <= v). */
@@ -80,7 +83,7 @@ function isNumArray(v: unknown, len?: number): v is number[] {
 export function parseDriftReference(value: unknown, origin: string): DriftReference {
   if (!value || typeof value !== 'object') fail(origin, '(top level)', 'a JSON object');
   const r = value as Record<string, unknown>;
-  if (r.version !== DRIFT_PROFILE_VERSION) fail(origin, 'version', `${DRIFT_PROFILE_VERSION} (found ${JSON.stringify(r.version)})`);
+  if (!READABLE_VERSIONS.includes(r.version as number)) fail(origin, 'version', `${READABLE_VERSIONS.join(' or ')} (found ${JSON.stringify(r.version)})`);
   const src = r.source as Record<string, unknown> | undefined;
   if (!src || !(typeof src.count === 'number' && src.count > 0)) fail(origin, 'source.count', 'a positive number');
   if (src.split !== 'val' && src.split !== 'train-sample') fail(origin, 'source.split', '"val" or "train-sample"');
@@ -98,19 +101,59 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
   if (!isNumArray(r.predictedClasses, (r.classes as unknown[]).length)) fail(origin, 'predictedClasses', 'one count per class');
   const cal = r.calibration as Record<string, unknown> | undefined;
   if (!cal || !(typeof cal.temperature === 'number' && cal.temperature > 0) || typeof cal.meanConfidence !== 'number' || typeof cal.stdConfidence !== 'number') fail(origin, 'calibration', '{temperature > 0, meanConfidence, stdConfidence}');
-  const ood = r.ood as DriftReference['ood'] | undefined;
-  if (ood !== null) {
-    const d = ood?.embeddingSize ?? 0;
-    if (!ood || !(d > 0) || !isNumArray(ood.whitening, (d * (d + 1)) / 2) || !Array.isArray(ood.whitenedMeans) || !ood.whitenedMeans.every((m) => isNumArray(m, d)) || typeof ood.threshold !== 'number') {
-      fail(origin, 'ood', `{embeddingSize D, whitening of D(D+1)/2 numbers, whitenedMeans of D numbers each, threshold}`);
+  const stored = r.ood as Record<string, unknown> | null | undefined;
+  let ood: DriftReference['ood'] = null;
+  if (stored !== null) {
+    const d = typeof stored?.embeddingSize === 'number' ? stored.embeddingSize : 0;
+    const whitening = readFloats(stored?.whitening, (d * (d + 1)) / 2);
+    const means = readMeans(stored?.whitenedMeans, d);
+    if (!stored || !(d > 0) || !whitening || !means || typeof stored.threshold !== 'number') {
+      fail(origin, 'ood', '{embeddingSize D, whitening: D(D+1)/2 numbers (base64 float16), whitenedMeans: D numbers per class, threshold}');
     }
+    ood = { ...(stored as unknown as NonNullable<DriftReference['ood']>), whitening, whitenedMeans: means };
   }
-  return value as DriftReference;
+  return { ...(value as DriftReference), version: DRIFT_PROFILE_VERSION, ood };
 }
 
-/** Rounds every number to 7 significant digits so the profile stays compact in the model file. */
+/** number[] (version 1) or base64 float16 (version 2) of exactly `length` values, else null. */
+function readFloats(v: unknown, length: number): number[] | null {
+  if (typeof v === 'string') return unpackFloat16(v, length);
+  return isNumArray(v, length) ? v : null;
+}
+
+/** Version 1: an array of D-number arrays; version 2: { classes K, data: base64 float16 of K x D }. */
+function readMeans(v: unknown, d: number): number[][] | null {
+  if (Array.isArray(v)) return v.every((m) => isNumArray(m, d)) ? (v as number[][]) : null;
+  const packed = v as { classes?: unknown; data?: unknown } | null | undefined;
+  const k = packed?.classes;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) return null;
+  const flat = readFloats(packed?.data, k * d);
+  return flat && Array.from({ length: k }, (_, c) => flat.slice(c * d, (c + 1) * d));
+}
+
+/** The JSON stored in the model and the sidecar: the OOD arrays packed as base64 float16. */
+export function serializeDriftReference(ref: DriftReference): unknown {
+  if (!ref.ood) return ref;
+  return {
+    ...ref,
+    ood: {
+      ...ref.ood,
+      whitening: packFloat16(ref.ood.whitening),
+      whitenedMeans: { classes: ref.ood.whitenedMeans.length, data: packFloat16(ref.ood.whitenedMeans.flat()) },
+    },
+  };
+}
+
+/**
+ * Rounds the profile to what is stored: OOD arrays to float16, every other number to 7 significant
+ * digits. The monitor then runs on exactly the numbers a board reads back from the model file.
+ */
 export function compactProfile(ref: DriftReference): DriftReference {
-  return JSON.parse(JSON.stringify(ref, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as DriftReference;
+  const rounded = JSON.parse(JSON.stringify({ ...ref, ood: null }, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as DriftReference;
+  if (!ref.ood) return rounded;
+  const { whitening, whitenedMeans, ...scalars } = ref.ood;
+  const small = JSON.parse(JSON.stringify(scalars, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as typeof scalars;
+  return { ...rounded, ood: { ...small, whitening: roundToFloat16(whitening), whitenedMeans: whitenedMeans.map((m) => roundToFloat16(m)) } };
 }
 
 /** `models/cnn.onnx` -> `models/cnn.onnx.drift.json`. */

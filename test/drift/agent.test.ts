@@ -99,7 +99,7 @@ test('the agent falls back to <model>.drift.json; a profile for other classes is
   const { loadDriftReference } = await import('../../device/features/drift.ts');
   const { loadModel } = await import('../../device/model.ts');
   const { parseModelMetadata, writeModelMetadata } = await import('../../src/onnx/metadata.ts');
-  const { sidecarPath } = await import('../../src/drift/profile.ts');
+  const { parseDriftReference, sidecarPath } = await import('../../src/drift/profile.ts');
   const { readFile, writeFile } = await import('node:fs/promises');
   const bytes = await readFile(model);
   const meta = parseModelMetadata(bytes)!;
@@ -111,7 +111,7 @@ test('the agent falls back to <model>.drift.json; a profile for other classes is
     await writeFile(sidecarPath(bare), JSON.stringify(meta.driftReference));
     const { ref, from } = await loadDriftReference(loaded);
     assert.equal(from, sidecarPath(bare));
-    assert.deepEqual(ref, meta.driftReference);
+    assert.deepEqual(ref, parseDriftReference(meta.driftReference, 'metadata'));
     const other = { ...(meta.driftReference as Record<string, unknown>), classes: ['a', 'b'], predictedClasses: [1, 1] };
     await writeFile(sidecarPath(bare), JSON.stringify(other));
     await assert.rejects(loadDriftReference(loaded), (e: Error) => /drift reference lists 2 classes, the model 10$/.test(e.message));

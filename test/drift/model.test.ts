@@ -39,7 +39,7 @@ test('export embeds a profile computed on the validation split, and writes the s
   assert.equal(embedded.source.split, 'val');
   assert.equal(embedded.source.count, 2000, '25% of the 8,000-image training subset');
   assert.match(embedded.source.note, /validation split/);
-  assert.deepEqual(JSON.parse(await readFile(sidecarPath(fx.model), 'utf8')), embedded);
+  assert.deepEqual(parseDriftReference(JSON.parse(await readFile(sidecarPath(fx.model), 'utf8')), 'sidecar'), embedded);
   assert.equal(embedded.ood?.embeddingSize, 84);
   assert.ok(embedded.calibration.temperature > 0.2 && embedded.calibration.temperature < 5);
 });
@@ -75,7 +75,7 @@ test('quantize gives the int8 model a profile of its own outputs on the same ref
     assert.deepEqual(q.source, ref.source);
     assert.deepEqual(q.images, ref.images, 'same reference images, same image statistics');
     assert.notDeepEqual(q.outputs.energy.quantiles, ref.outputs.energy.quantiles, 'int8 outputs, not the fp32 ones');
-    assert.deepEqual(JSON.parse(await readFile(sidecarPath(out), 'utf8')), q);
+    assert.deepEqual(parseDriftReference(JSON.parse(await readFile(sidecarPath(out), 'utf8')), 'sidecar'), q);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

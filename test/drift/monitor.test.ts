@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createRng } from '../../src/random.ts';
 import { UserError } from '../../src/errors.ts';
 import { DriftMonitor, evaluateWindow, metricNames, nextStatus, observeFrame, type FrameObservation } from '../../src/drift/monitor.ts';
-import { parseDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
+import { parseDriftReference, serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
+import { packFloat16, roundToFloat16, unpackFloat16 } from '../../src/drift/float16.ts';
+import { mahalanobisMin } from '../../src/drift/math.ts';
 import { computeDriftReference } from '../../training/drift/reference.ts';
 
 /** Synthetic garments: a bright rectangle on black; a fixed linear "model" over 4×4 block means. */
@@ -90,7 +92,44 @@ test('reference profile: binned image statistics, output quantiles, calibration 
   const fresh = await observe(ref, synthImages(2000, 99));
   const rate = fresh.filter((f) => f.ood > ref.ood!.threshold).length / fresh.length;
   assert.ok(rate > 0.025 && rate < 0.08, `held-out OOD rate ${rate}`);
-  assert.deepEqual(parseDriftReference(JSON.parse(JSON.stringify(ref)), 'x'), JSON.parse(JSON.stringify(ref)));
+  // What is stored (OOD arrays as base64 float16) reads back to exactly the in-memory profile.
+  const stored = JSON.parse(JSON.stringify(serializeDriftReference(ref)));
+  assert.equal(typeof stored.ood.whitening, 'string');
+  assert.deepEqual(parseDriftReference(stored, 'x'), ref);
+});
+
+test('stored profiles: float16 OOD arrays cost a fraction of JSON numbers and barely move the scores; version 1 still reads', async () => {
+  const ref = await reference();
+  const { images, labels } = await labelled(2000, 1);
+  // The same profile kept at full precision: only the OOD arrays differ from the stored one.
+  const full = await computeDriftReference(fakeRun, images, labels, { classes: ['a', 'b', 'c', 'd'], source: ref.source });
+  const fresh = await observe(ref, synthImages(500, 7));
+  const out = await fakeRun(Float32Array.from(synthImages(500, 7), (v) => v / 255), 500);
+  let worst = 0;
+  for (let i = 0; i < 500; i++) {
+    const exact = mahalanobisMin(out.embedding.subarray(i * D, (i + 1) * D), full.ood!.whitening, full.ood!.whitenedMeans, D);
+    worst = Math.max(worst, Math.abs(fresh[i].ood - exact) / exact);
+  }
+  assert.ok(worst < 2e-3, `largest relative OOD score change ${worst}`);
+  const v2 = JSON.stringify((serializeDriftReference(ref) as { ood: unknown }).ood).length;
+  const v1 = JSON.stringify(ref.ood).length;
+  assert.ok(v2 < v1 * 0.4, `OOD part stored in ${v2} bytes vs ${v1} as JSON numbers`);
+  // Models written before the float16 packing still load, and come back in the current shape.
+  assert.deepEqual(parseDriftReference(JSON.parse(JSON.stringify({ ...ref, version: 1 })), 'old.onnx'), ref);
+});
+
+test('float16 packing: exact round trip of float16 values, bad text or length rejected', () => {
+  const values = [0, 1, -2.5, 1 / 3, 65504, -1e-7, 12345.678];
+  const rounded = roundToFloat16(values);
+  assert.deepEqual(unpackFloat16(packFloat16(values), values.length), rounded);
+  assert.deepEqual(roundToFloat16(rounded), rounded);
+  assert.equal(rounded[0], 0);
+  assert.equal(rounded[1], 1);
+  assert.ok(Math.abs(rounded[3] - 1 / 3) < (1 / 3) * 2 ** -11);
+  assert.equal(packFloat16(values).length, Math.ceil((values.length * 2) / 3) * 4);
+  assert.equal(unpackFloat16(packFloat16(values), values.length + 1), null);
+  assert.equal(unpackFloat16('not base64!', 1), null);
+  assert.equal(unpackFloat16(packFloat16([1e6]), 1), null, 'overflow to Infinity is rejected');
 });
 
 function close(a: number, b: number, tol: number): void {
@@ -152,7 +191,7 @@ test('hysteresis: warn on one failing window, alert on two or one strong, back t
 
 test('a malformed profile is a one-line UserError naming the field; sidecar path', async () => {
   const ref = JSON.parse(JSON.stringify(await reference())) as Record<string, unknown>;
-  assert.throws(() => parseDriftReference({ ...ref, version: 2 }, 'm.onnx'), (e: Error) => e instanceof UserError && /^m\.onnx: drift reference version/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(() => parseDriftReference({ ...ref, version: 3 }, 'm.onnx'), (e: Error) => e instanceof UserError && /^m\.onnx: drift reference version/.test(e.message) && !e.message.includes('\n'));
   assert.throws(() => parseDriftReference({ ...ref, predictedClasses: [1] }, 'm.onnx'), /predictedClasses/);
   assert.throws(() => parseDriftReference({ ...ref, ood: { embeddingSize: 3, whitening: [1] } }, 'm.onnx'), /drift reference ood/);
   assert.equal(sidecarPath('models/cnn.onnx'), 'models/cnn.onnx.drift.json');

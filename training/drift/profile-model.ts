@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
-import { sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
+import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { mixSeed, stratifiedSample } from '../trainer/split.ts';
 import { computeDriftReference } from './reference.ts';
@@ -58,7 +58,7 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
   } finally {
     await session.close();
   }
-  const next: Partial<EdgeloomModelMetadata> = { ...meta, driftReference: profile };
+  const next: Partial<EdgeloomModelMetadata> = { ...meta, driftReference: serializeDriftReference(profile) };
   return { bytes: writeModelMetadata(bytes, next), profile };
 }
 
@@ -88,7 +88,7 @@ export async function writeProfiledModel(out: string, bytes: Uint8Array, profile
   await writeFileAtomic(out, bytes);
   const sidecar = sidecarPath(out);
   // A sidecar left from an earlier model would describe the wrong outputs.
-  if (profile) await writeFileAtomic(sidecar, `${JSON.stringify(profile)}\n`);
+  if (profile) await writeFileAtomic(sidecar, `${JSON.stringify(serializeDriftReference(profile))}\n`);
   else await rm(sidecar, { force: true });
   return sidecar;
 }
@@ -133,6 +133,6 @@ export async function runDriftProfile(opts: DriftProfileCommandOptions): Promise
     referenceAccuracy: profile.calibration.accuracy,
     oodThreshold: profile.ood?.threshold ?? null,
     embeddingSize: profile.ood?.embeddingSize ?? 0,
-    profileBytes: JSON.stringify(profile).length,
+    profileBytes: JSON.stringify(serializeDriftReference(profile)).length,
   };
 }
