@@ -137,3 +137,25 @@ test('the kernels release every intermediate they allocate in the wasm heap', as
   for (let i = 0; i < 3; i++) step();
   assert.equal(backend.numDataIds(), before);
 });
+
+test('Identity shares the buffer with one more reference: the copy outlives its source, nothing leaks', async () => {
+  await onCpuAndWasm(() => tf.scalar(0)); // prepares wasm
+  await tf.setBackend('wasm');
+  const backend = tf.backend() as unknown as { numDataIds(): number; refCount(dataId: object): number };
+  const before = backend.numDataIds();
+  const a = tf.tensor1d([1, 2, 3]);
+  const b = tf.clone(a); // runs the Identity kernel
+  assert.equal(b.dataId, a.dataId, 'no copy');
+  assert.equal(backend.refCount(a.dataId), 2);
+  a.dispose();
+  assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3]);
+  b.dispose();
+  assert.equal(backend.numDataIds(), before, 'the buffer is freed with its last reference');
+  // A gradient through identity-heavy ops (batch norm via moments) still equals cpu's.
+  const f = (x: tf.Tensor) => {
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    return tf.batchNorm(x, mean, variance, tf.fill([4], 0.5), tf.fill([4], 2), 1e-3).square().mul(tf.range(1, 5)).sum();
+  };
+  const { cpu, wasm } = await onCpuAndWasm(() => tf.grad(f)(tf.tensor4d(randomValues(2 * 5 * 5 * 4, 700), [2, 5, 5, 4])));
+  assertClose(cpu, wasm, 'batch-norm gradient');
+});
