@@ -151,6 +151,14 @@ test('Identity shares the buffer with one more reference: the copy outlives its 
   assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3]);
   b.dispose();
   assert.equal(backend.numDataIds(), before, 'the buffer is freed with its last reference');
+  // Cast to the same dtype shares as well; a real conversion still converts.
+  const f32 = tf.tensor1d([1.7, -2.2, 3]);
+  const same = tf.cast(f32, 'float32');
+  assert.equal(same.dataId, f32.dataId);
+  const { cpu: castCpu, wasm: castWasm } = await onCpuAndWasm(() => [tf.cast(tf.tensor1d([1.7, -2.2, 3]), 'int32'), tf.cast(tf.tensor1d([0, 2, 0]), 'bool')]);
+  assert.deepEqual(castWasm.map((a) => Array.from(a)), castCpu.map((a) => Array.from(a)));
+  await tf.setBackend('wasm');
+  tf.dispose([f32, same]);
   // A gradient through identity-heavy ops (batch norm via moments) still equals cpu's.
   const f = (x: tf.Tensor) => {
     const { mean, variance } = tf.moments(x, [0, 1, 2]);

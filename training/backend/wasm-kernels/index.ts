@@ -1,7 +1,7 @@
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
 import { rememberShipped } from './call.ts';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv-grad.ts';
-import { identityConfig } from './identity.ts';
+import { castConfig, identityConfig } from './identity.ts';
 import { maxPoolGradConfig } from './pool-grad.ts';
 import { meanConfig, sumConfig } from './reduce.ts';
 import { tileConfig } from './tile.ts';
@@ -9,7 +9,7 @@ import { tileConfig } from './tile.ts';
 /**
  * Training kernels for tfjs-backend-wasm: the ones it lacks (Conv2DBackpropFilter) and the ones it
  * ships too slow to train with (Conv2DBackpropInput, MaxPoolGrad, Tile, Sum and Mean over N,H,W,
- * and Identity, which copied). The wasm back end's own kernels must already be
+ * and Identity and same-dtype Cast, which copied). The wasm back end's own kernels must already be
  * registered (import '@tensorflow/tfjs-backend-wasm' first).
  */
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -20,6 +20,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   sumConfig,
   meanConfig,
   identityConfig,
+  castConfig,
 ];
 
 /** The configs this module registered (with the shipped setup functions attached). */
