@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_SIZE } from '../../src/classes.ts';
+import { BatchNormalization } from './batch-norm.ts';
 
 /**
  * Layer factories shared by the architectures. Each factory takes seeds from one counter so that
@@ -38,7 +39,7 @@ export class LayerKit {
   }
 
   bn(x: tf.SymbolicTensor, name?: string): tf.SymbolicTensor {
-    return tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
+    return new BatchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }).apply(x) as tf.SymbolicTensor;
   }
 
   relu(x: tf.SymbolicTensor, name?: string): tf.SymbolicTensor {
