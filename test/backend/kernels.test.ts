@@ -23,6 +23,9 @@ const convCases: Array<{ x: [number, number, number, number]; k: [number, number
   { x: [2, 8, 8, 2], k: [2, 2], outC: 3, stride: 1, pad: 'same' },
   { x: [1, 7, 9, 2], k: [5, 3], outC: 3, stride: [2, 1], pad: 'same' },
   { x: [4, 14, 14, 1], k: [3, 3], outC: 8, stride: 1, pad: 'same' },
+  // A first layer with many filters: the filter gradient takes the patches path (prefersPatches).
+  { x: [3, 12, 12, 1], k: [3, 3], outC: 16, stride: 1, pad: 'same' },
+  { x: [2, 10, 10, 3], k: [3, 3], outC: 20, stride: 2, pad: 'same' },
 ];
 
 test('the training kernels are registered once, however often registration runs', () => {
@@ -166,4 +169,13 @@ test('Identity shares the buffer with one more reference: the copy outlives its 
   };
   const { cpu, wasm } = await onCpuAndWasm(() => tf.grad(f)(tf.tensor4d(randomValues(2 * 5 * 5 * 4, 700), [2, 5, 5, 4])));
   assertClose(cpu, wasm, 'batch-norm gradient');
+});
+
+test('the filter gradient picks patches + matmul for few input and many output channels, the convolution otherwise', async () => {
+  const { prefersPatches } = await import('../../training/backend/wasm-kernels/conv-grad.ts');
+  const info = (x: [number, number, number, number], f: [number, number, number, number]) => tf.backend_util.computeConv2DInfo(x, f, 1, 1, 'same');
+  assert.equal(prefersPatches(info([64, 28, 28, 1], [3, 3, 1, 32])), true);
+  assert.equal(prefersPatches(info([3, 12, 12, 1], [3, 3, 1, 16])), true, 'the parity case above covers this path');
+  assert.equal(prefersPatches(info([64, 28, 28, 1], [5, 5, 1, 6])), false);
+  assert.equal(prefersPatches(info([64, 14, 14, 32], [3, 3, 32, 64])), false);
 });

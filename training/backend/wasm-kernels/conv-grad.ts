@@ -42,7 +42,7 @@ function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
   requireNhwc('Conv2DBackpropFilter', attrs.dataFormat);
   const info = backend_util.computeConv2DInfo(x.shape as Shape4D, attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
   const pads = filterGradPadding(info);
-  if (!pads) return filterGradByPatches(backend, x, dy, info, attrs.filterShape);
+  if (!pads || prefersPatches(info)) return filterGradByPatches(backend, x, dy, info, attrs.filterShape);
   const xT = callShipped(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] });
   const dyT = callShipped(backend, 'Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
   const dwT = callShipped(backend, 'Conv2D', { x: xT, filter: dyT }, {
@@ -54,6 +54,17 @@ function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo };
   const dw = callShipped(backend, 'Transpose', { x: dwT }, { perm: [1, 2, 0, 3] });
   release(backend, xT, dyT, dwT);
   return dw;
+}
+
+/**
+ * Seen as a convolution, the filter gradient of a layer with few input channels has as many
+ * "images" as input channels and a kernel the size of the feature map, which XNNPACK runs slowly
+ * (a 1-channel 28x28 input to 32 filters, batch 64: 24.5 ms, against 3.6 ms as patches + matmul).
+ * With few output channels too, the convolution is still faster (1 -> 6 filters 5x5: 3.4 vs 7.0 ms).
+ * Measured on the 2-core development machine; both paths have parity tests.
+ */
+export function prefersPatches(info: backend_util.Conv2DInfo): boolean {
+  return info.inChannels <= 4 && info.outChannels >= 16;
 }
 
 /**
