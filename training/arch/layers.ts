@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_SIZE } from '../../src/classes.ts';
 import { BatchNormalization } from './batch-norm.ts';
+import { Conv2D } from './conv2d.ts';
 
 /**
  * Layer factories shared by the architectures. Each factory takes seeds from one counter so that
@@ -22,7 +23,7 @@ export class LayerKit {
   }
 
   conv(x: tf.SymbolicTensor, filters: number, kernelSize: number, o: { strides?: number; padding?: 'same' | 'valid'; activation?: 'relu' | 'tanh'; useBias?: boolean; name?: string } = {}): tf.SymbolicTensor {
-    return tf.layers.conv2d({
+    return new Conv2D({
       filters,
       kernelSize,
       strides: o.strides ?? 1,

@@ -5,8 +5,10 @@ import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import type { ImageSet } from '../data/dataset.ts';
-// Registers edgeloom's BatchNormalization (closed-form training gradient) for the models loaded here.
+// Registers edgeloom's BatchNormalization and Conv2D (faster training gradients, same classes on
+// disk) for the models loaded here.
 import '../arch/batch-norm.ts';
+import '../arch/conv2d.ts';
 
 /**
  * TensorFlow.js layers models on disk, without tfjs-node: the standard `model.json` +
