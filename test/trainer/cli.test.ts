@@ -62,6 +62,21 @@ test('Ctrl-C saves a checkpoint and exits 130; --resume finishes the run', async
   assert.ok(existsSync(join(out, 'report.json')));
 });
 
+test('SIGTERM (how background runs are stopped) also checkpoints and exits 130', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'el-term-'));
+  let sent = false;
+  const r = await edgeloom(['train', '--arch', 'mlp', '--epochs', '40', '--limit', '1000', '--batch-size', '20', '--no-onnx', '--out', out, '--json'], (text, child) => {
+    if (!sent && /epoch 1\/40 loss/.test(text)) {
+      sent = true;
+      child.kill('SIGTERM');
+    }
+  });
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /SIGTERM: finishing the current batch and saving a checkpoint/);
+  const state = JSON.parse(await readFile(join(out, 'checkpoint', 'state.json'), 'utf8'));
+  assert.ok(state.epoch >= 1 && state.epoch < 40);
+});
+
 test('--init fine-tunes from a trained model: its weights are the start, --arch defaults to its own', async () => {
   const parent = await mkdtemp(join(tmpdir(), 'el-init-parent-'));
   const p = await edgeloom(['train', '--arch', 'mlp', '--epochs', '1', '--limit', '500', '--batch-size', '50', '--optimizer', 'adam', '--lr', '0.003', '--no-onnx', '--out', parent, '--json']);

@@ -182,11 +182,14 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   log.info(`${config.arch}: ${parameters.toLocaleString('en-US')} parameters, ${macs.toLocaleString('en-US')} MACs/image; ${config.optimizer} lr ${config.lr} ${config.schedule}, batch ${config.batchSize}, ${config.epochs} epochs, augment ${config.augment}`);
 
   let stopRequested = false;
-  const onSigint = () => {
+  // SIGTERM too: runs in the background (nohup, a job scheduler, systemd) are stopped that way, and
+  // a shell starts background jobs with SIGINT ignored.
+  const onStopSignal = (signal: NodeJS.Signals) => {
     stopRequested = true;
-    process.stderr.write('\ninterrupt: finishing the current batch and saving a checkpoint (Ctrl-C again to abort)\n');
+    process.stderr.write(`\n${signal === 'SIGINT' ? 'interrupt' : signal}: finishing the current batch and saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to abort)\n`);
   };
-  process.once('SIGINT', onSigint);
+  process.once('SIGINT', onStopSignal);
+  process.once('SIGTERM', onStopSignal);
   let result;
   let parallel: DataParallelGradients | null = null;
   try {
@@ -211,7 +214,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
       },
     });
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGINT', onStopSignal);
+    process.removeListener('SIGTERM', onStopSignal);
     await parallel?.close();
   }
   const ckptDir = join(out, CHECKPOINT_DIR);
