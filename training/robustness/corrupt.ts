@@ -1,6 +1,6 @@
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { inverseAffine, warpImage } from '../trainer/augment.ts';
-import { garmentBox, gaussianBlur } from './filters.ts';
+import { blankBand, garmentBox, gaussianBlur } from './filters.ts';
 
 /**
  * Training-time corruptions for `--augment robust`. They cover the six filters of the robustness
@@ -45,19 +45,9 @@ function uniform(rng: () => number, lo: number, hi: number): number {
 }
 
 function cut(img: Uint8Array, strength: number, rng: () => number): Uint8Array {
-  const out = Uint8Array.from(img);
   const fraction = uniform(rng, 0.05, 0.05 + (CORRUPTION_LIMITS.cutFraction - 0.05) * strength);
   const box = rng() < 0.7 ? garmentBox(img) : { top: 0, bottom: S - 1, left: 0, right: S - 1 };
-  const side = Math.floor(rng() * 4);
-  const span = side < 2 ? box.bottom - box.top + 1 : box.right - box.left + 1;
-  const band = Math.round(span * fraction);
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      const inBand = side === 0 ? y < box.top + band : side === 1 ? y > box.bottom - band : side === 2 ? x < box.left + band : x > box.right - band;
-      if (inBand) out[y * S + x] = 0;
-    }
-  }
-  return out;
+  return blankBand(img, box, Math.floor(rng() * 4), fraction);
 }
 
 function rotate(img: Uint8Array, strength: number, rng: () => number): Uint8Array {

@@ -68,7 +68,7 @@ function clampByte(v: number): number {
 }
 
 /** Bounding box of pixels above `threshold` (the whole image when it is blank). */
-export function garmentBox(img: Uint8Array, threshold = 16): { top: number; bottom: number; left: number; right: number } {
+export function garmentBox(img: Uint8Array, threshold = 16): Box {
   let top = S, bottom = -1, left = S, right = -1;
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
@@ -127,10 +127,16 @@ export function scaleContrast(img: Uint8Array, c: number): Uint8Array {
   return Uint8Array.from(img, (v) => clampByte((v - mean) * c + mean));
 }
 
-function cut(img: Uint8Array, fraction: number, rng: () => number): Uint8Array {
+export interface Box {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/** A copy of `img` with a band of `fraction` of `box` blanked (0) from one side: 0 top, 1 bottom, 2 left, 3 right. */
+export function blankBand(img: Uint8Array, box: Box, side: number, fraction: number): Uint8Array {
   const out = Uint8Array.from(img);
-  const box = garmentBox(img);
-  const side = Math.floor(rng() * 4); // 0 top, 1 bottom, 2 left, 3 right
   const span = side < 2 ? box.bottom - box.top + 1 : box.right - box.left + 1;
   const band = Math.round(span * fraction);
   for (let y = 0; y < S; y++) {
@@ -140,6 +146,10 @@ function cut(img: Uint8Array, fraction: number, rng: () => number): Uint8Array {
     }
   }
   return out;
+}
+
+function cut(img: Uint8Array, fraction: number, rng: () => number): Uint8Array {
+  return blankBand(img, garmentBox(img), Math.floor(rng() * 4), fraction);
 }
 
 function occlude(img: Uint8Array, size: number, rng: () => number): Uint8Array {
