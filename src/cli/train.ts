@@ -54,7 +54,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
     .option('--seed <n>', 'seed for init, subsets, shuffling and augmentation (default 42)', parseIntOption('--seed'))
-    .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust (comma-separated)')
+    .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')

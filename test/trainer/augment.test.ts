@@ -84,3 +84,14 @@ test('batchPixels scales by 1/255 without augmentation', () => {
   assert.equal(out.length, N * N);
   assert.ok(Math.abs(out[0] - (N * N % 256) / 255) < 1e-7);
 });
+
+test('--augment takes setting=value items after the presets; bad ones are one-line errors naming the setting', () => {
+  const c = parseAugment('robust,corruption=0.3');
+  assert.equal(c.corruption, 0.3);
+  assert.equal(c.hflip, 0.5, 'the rest of the preset stays');
+  assert.equal(parseAugment('rotation=20,safaei').rotation, 20, 'an override wins wherever it stands');
+  assert.equal(parseAugment('erase=0').erase, 0);
+  assert.throws(() => parseAugment('robust,corrupt=0.3'), (e: Error) => e instanceof UserError && /unknown setting "corrupt"/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(() => parseAugment('hflip=2'), /hflip must be a number from 0 to 1, got "2"/);
+  assert.throws(() => parseAugment('rotation=abc'), /rotation must be a number/);
+});

@@ -43,13 +43,36 @@ export const AUGMENT_PRESETS: Readonly<Record<string, Partial<AugmentConfig>>> =
   robust: { widthShift: 0.08, heightShift: 0.08, hflip: 0.5, corruption: 0.5 },
 };
 
+/** Valid range of each setting when given as `name=value` in `--augment`. */
+const SETTING_RANGES: Readonly<Record<keyof AugmentConfig, [number, number]>> = {
+  rotation: [0, 180], widthShift: [0, 1], heightShift: [0, 1], shear: [0, 1.5], zoom: [0, 0.9], hflip: [0, 1], erase: [0, 1], corruption: [0, 1],
+};
+
+/**
+ * `--augment` spec: presets joined with commas take the larger value of each setting; a
+ * `setting=value` item (e.g. `robust,corruption=0.3`, `safaei,rotation=20`) then sets one
+ * setting exactly, applied after every preset whatever its place in the list.
+ */
 export function parseAugment(spec: string | undefined): AugmentConfig {
   const cfg: AugmentConfig = { ...NO_AUGMENT };
-  for (const part of (spec ?? 'none').split(',').map((s) => s.trim()).filter(Boolean)) {
+  const parts = (spec ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  const overrides: [keyof AugmentConfig, number][] = [];
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    if (eq >= 0) {
+      const key = part.slice(0, eq).trim() as keyof AugmentConfig;
+      const value = Number(part.slice(eq + 1));
+      const range = SETTING_RANGES[key];
+      if (!range) throw new UserError(`--augment: unknown setting "${key}" in "${part}" (expected one of ${Object.keys(SETTING_RANGES).join(', ')})`);
+      if (!(Number.isFinite(value) && value >= range[0] && value <= range[1])) throw new UserError(`--augment: ${key} must be a number from ${range[0]} to ${range[1]}, got "${part.slice(eq + 1)}"`);
+      overrides.push([key, value]);
+      continue;
+    }
     const preset = AUGMENT_PRESETS[part];
     if (!preset) throw new UserError(`--augment: unknown preset "${part}" (expected ${Object.keys(AUGMENT_PRESETS).join(', ')}, comma-separated)`);
     for (const [k, v] of Object.entries(preset) as [keyof AugmentConfig, number][]) cfg[k] = Math.max(cfg[k], v);
   }
+  for (const [k, v] of overrides) cfg[k] = v;
   return cfg;
 }
 
