@@ -178,3 +178,20 @@ test('same seed, same weights: dropout masks are seeded too', async () => {
   // same init (build seed 1) but another run seed: other shuffles and dropout masks
   assert.notDeepEqual(await run(8), a);
 });
+
+test('trainingBatch: --augment robust corrupts about half of the images, other presets none; seeded', async () => {
+  const { trainingBatch } = await import('../../training/trainer/loop.ts');
+  const { parseAugment } = await import('../../training/trainer/augment.ts');
+  const set = bands(400, 3);
+  const idx = Array.from({ length: 400 }, (_, i) => i);
+  const clean = Float32Array.from(set.images, (v) => v / 255);
+  // Flips and shifts off, so any change is a corruption.
+  const robust = parseAugment('robust,hflip=0,widthShift=0,heightShift=0');
+  const changed = (out: Float32Array) => idx.filter((i) => out.subarray(i * 784, (i + 1) * 784).some((v, p) => Math.abs(v - clean[i * 784 + p]) > 1e-6)).length;
+  const a = trainingBatch(set.images, idx, robust, createRng(1), 0.9);
+  const n = changed(a);
+  assert.ok(n > 150 && n < 250, `${n} of 400 corrupted`);
+  assert.deepEqual(a, trainingBatch(set.images, idx, robust, createRng(1), 0.9), 'same seed, same batch');
+  assert.equal(changed(trainingBatch(set.images, idx, parseAugment('none'), createRng(1), 0.9)), 0);
+  assert.equal(changed(trainingBatch(set.images, idx, parseAugment('robust,corruption=0,hflip=0,widthShift=0,heightShift=0'), createRng(1), 0.9)), 0);
+});

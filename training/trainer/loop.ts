@@ -3,7 +3,7 @@ import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { createRng } from '../../src/random.ts';
 import type { Logger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
-import { batchPixels, isIdentity, parseAugment, type Corrupter } from './augment.ts';
+import { batchPixels, isIdentity, parseAugment, type AugmentConfig, type Corrupter } from './augment.ts';
 import { randomCorruption } from '../robustness/corrupt.ts';
 import type { CheckpointState } from './checkpoint.ts';
 import { applyWeightDecay, decayedVariables, setLearningRate } from './optim.ts';
@@ -103,6 +103,16 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
   }
 }
 
+/**
+ * The model input of one training batch: images `idx` as pixel/255, with `aug`'s geometric
+ * augmentation and, for `--augment robust`, its random corruptions at the strength the schedule
+ * gives at `progress` (0 = first step, 1 = end of training).
+ */
+export function trainingBatch(images: Uint8Array, idx: ArrayLike<number>, aug: AugmentConfig, rng: () => number, progress: number): Float32Array {
+  const corrupt: Corrupter | undefined = aug.corruption > 0 ? (img, r) => randomCorruption(img, aug.corruption, progress, r) : undefined;
+  return batchPixels(images, idx, isIdentity(aug) ? null : aug, rng, corrupt);
+}
+
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -117,7 +127,6 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
   const batches = Math.ceil(train.count / config.batchSize);
   const totalSteps = batches * config.epochs;
   const aug = parseAugment(config.augment);
-  const augCfg = isIdentity(aug) ? null : aug;
   const vars = trainableVariables(model);
   const decayVars = decayedVariables(model);
   const progress = input.progress ?? new ProgressLine(process.stderr, 'off');
@@ -137,9 +146,7 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
     for (let b = state.batch; b < batches; b++) {
       const idx = order.subarray(b * config.batchSize, Math.min(train.count, (b + 1) * config.batchSize));
       const rng = createRng(mixSeed(config.seed, 0xa06, epoch, b));
-      const progressFraction = (epoch * batches + b) / totalSteps;
-      const corrupt: Corrupter | undefined = aug.corruption > 0 ? (img, r) => randomCorruption(img, aug.corruption, progressFraction, r) : undefined;
-      const pixels = batchPixels(train.images, idx, augCfg, rng, corrupt);
+      const pixels = trainingBatch(train.images, idx, aug, rng, (epoch * batches + b) / totalSteps);
       const labels = new Int32Array(idx.length);
       for (let i = 0; i < idx.length; i++) labels[i] = train.labels[idx[i]];
       lr = learningRateAt({ schedule: config.schedule, baseLr: config.lr, totalSteps, stepsPerEpoch: batches }, epoch * batches + b);
