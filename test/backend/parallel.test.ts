@@ -59,3 +59,14 @@ test('gradients split over a worker thread equal the full-batch gradients (no ba
     model.dispose();
   }
 });
+
+test('halfBatchGradients leaves no tensor behind (it disposes by hand, without tf.tidy)', async () => {
+  await selectBackend('wasm');
+  const model = getArchitecture('lenet5-bn').build({ seed: 2 });
+  const { xs, ys } = batch(6, 31);
+  halfBatchGradients(model, xs, ys, 6, 0);
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) halfBatchGradients(model, xs, ys, 6, 0.1);
+  assert.equal(tf.memory().numTensors, before);
+  model.dispose();
+});
