@@ -1,6 +1,6 @@
-import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
+import { IMAGE_SIZE } from '../../src/classes.ts';
 import { inverseAffine, warpImage } from '../trainer/augment.ts';
-import { blankBand, garmentBox, gaussianBlur } from './filters.ts';
+import { blankBand, clampByte, drawStreak, FRAME_BOX, garmentBox, gaussianBlur, scaleContrast, separableBlur } from './filters.ts';
 
 /**
  * Training-time corruptions for `--augment robust`. They cover the six filters of the robustness
@@ -36,17 +36,13 @@ export const CORRUPTION_LIMITS = {
 
 const S = IMAGE_SIZE;
 
-function clampByte(v: number): number {
-  return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
-}
-
 function uniform(rng: () => number, lo: number, hi: number): number {
   return lo + rng() * (hi - lo);
 }
 
 function cut(img: Uint8Array, strength: number, rng: () => number): Uint8Array {
   const fraction = uniform(rng, 0.05, 0.05 + (CORRUPTION_LIMITS.cutFraction - 0.05) * strength);
-  const box = rng() < 0.7 ? garmentBox(img) : { top: 0, bottom: S - 1, left: 0, right: S - 1 };
+  const box = rng() < 0.7 ? garmentBox(img) : FRAME_BOX;
   return blankBand(img, box, Math.floor(rng() * 4), fraction);
 }
 
@@ -78,36 +74,12 @@ function occlude(img: Uint8Array, strength: number, rng: () => number): Uint8Arr
 function contrast(img: Uint8Array, strength: number, rng: () => number): Uint8Array {
   const c = uniform(rng, 1 - (1 - CORRUPTION_LIMITS.contrastFloor) * strength, 1);
   const pick = rng();
-  let centre = 0;
-  if (pick < 0.6) {
-    for (let i = 0; i < img.length; i++) centre += img[i];
-    centre /= img.length;
-  } else if (pick < 0.8) {
-    centre = 127.5;
-  }
-  return Uint8Array.from(img, (v) => clampByte((v - centre) * c + centre));
+  // Centre: the image mean (ImageNet-C's definition), mid-grey, or black (a plain dimming).
+  return pick < 0.6 ? scaleContrast(img, c) : scaleContrast(img, c, pick < 0.8 ? 127.5 : 0);
 }
 
 function boxBlur(img: Uint8Array, radius: number): Uint8Array {
-  const clamp = (v: number) => (v < 0 ? 0 : v >= S ? S - 1 : v);
-  const tmp = new Float64Array(IMAGE_PIXELS);
-  const n = 2 * radius + 1;
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      let s = 0;
-      for (let k = -radius; k <= radius; k++) s += img[y * S + clamp(x + k)];
-      tmp[y * S + x] = s / n;
-    }
-  }
-  const out = new Uint8Array(IMAGE_PIXELS);
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      let s = 0;
-      for (let k = -radius; k <= radius; k++) s += tmp[clamp(y + k) * S + x];
-      out[y * S + x] = clampByte(s / n);
-    }
-  }
-  return out;
+  return separableBlur(img, new Float64Array(2 * radius + 1).fill(1 / (2 * radius + 1)));
 }
 
 function blur(img: Uint8Array, strength: number, rng: () => number): Uint8Array {
@@ -126,13 +98,7 @@ function rain(img: Uint8Array, strength: number, rng: () => number): Uint8Array 
     const y0 = rng() * S - 4;
     const length = 3 + Math.floor(rng() * 8);
     const value = 120 + Math.floor(rng() * 136);
-    for (let t = 0; t < length; t++) {
-      const y = Math.round(y0 + t);
-      for (let dx = 0; dx < width; dx++) {
-        const x = Math.round(x0 + slant * t) + dx;
-        if (y >= 0 && y < S && x >= 0 && x < S) out[y * S + x] = Math.max(out[y * S + x], value);
-      }
-    }
+    drawStreak(out, x0, y0, length, slant, value, width);
   }
   return out;
 }

@@ -63,7 +63,7 @@ function filterSeed(filter: FilterName, index: number, seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function clampByte(v: number): number {
+export function clampByte(v: number): number {
   return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
 }
 
@@ -80,7 +80,7 @@ export function garmentBox(img: Uint8Array, threshold = 16): Box {
       }
     }
   }
-  return bottom < 0 ? { top: 0, bottom: S - 1, left: 0, right: S - 1 } : { top, bottom, left, right };
+  return bottom < 0 ? { ...FRAME_BOX } : { top, bottom, left, right };
 }
 
 /** Rotation by `degrees` (positive = counter-clockwise on screen) with bilinear sampling, background 0. */
@@ -99,6 +99,15 @@ export function gaussianBlur(img: Uint8Array, sigma: number): Uint8Array {
   let sum = 0;
   for (let k = -radius; k <= radius; k++) sum += kernel[k + radius] = Math.exp(-(k * k) / (2 * sigma * sigma));
   for (let k = 0; k < kernel.length; k++) kernel[k] /= sum;
+  return separableBlur(img, kernel);
+}
+
+/**
+ * `kernel` (odd length, centred) applied along rows, then along columns, edge pixels repeated; the
+ * result rounded once, at the end.
+ */
+export function separableBlur(img: Uint8Array, kernel: Float64Array): Uint8Array {
+  const radius = (kernel.length - 1) / 2;
   const clamp = (v: number) => (v < 0 ? 0 : v >= S ? S - 1 : v);
   const tmp = new Float64Array(IMAGE_PIXELS);
   for (let y = 0; y < S; y++) {
@@ -119,12 +128,29 @@ export function gaussianBlur(img: Uint8Array, sigma: number): Uint8Array {
   return out;
 }
 
-/** ImageNet-C's contrast: pixels pulled towards the image mean by factor c. */
-export function scaleContrast(img: Uint8Array, c: number): Uint8Array {
-  let mean = 0;
-  for (let i = 0; i < img.length; i++) mean += img[i];
-  mean /= img.length;
-  return Uint8Array.from(img, (v) => clampByte((v - mean) * c + mean));
+/** ImageNet-C's contrast: pixels pulled towards `centre` (default: the image mean) by factor c. */
+export function scaleContrast(img: Uint8Array, c: number, centre = imageMean(img)): Uint8Array {
+  return Uint8Array.from(img, (v) => clampByte((v - centre) * c + centre));
+}
+
+function imageMean(img: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < img.length; i++) sum += img[i];
+  return sum / img.length;
+}
+
+/**
+ * Draws one straight streak of `length` rows into `out` with max() (rain adds light), starting at
+ * (x0, y0) and moving `slant` columns per row, `width` pixels wide.
+ */
+export function drawStreak(out: Uint8Array, x0: number, y0: number, length: number, slant: number, value: number, width = 1): void {
+  for (let t = 0; t < length; t++) {
+    const y = Math.round(y0 + t);
+    for (let dx = 0; dx < width; dx++) {
+      const x = Math.round(x0 + slant * t) + dx;
+      if (y >= 0 && y < S && x >= 0 && x < S) out[y * S + x] = Math.max(out[y * S + x], value);
+    }
+  }
 }
 
 export interface Box {
@@ -133,6 +159,9 @@ export interface Box {
   left: number;
   right: number;
 }
+
+/** The whole 28x28 frame as a box. */
+export const FRAME_BOX: Readonly<Box> = { top: 0, bottom: S - 1, left: 0, right: S - 1 };
 
 /** A copy of `img` with a band of `fraction` of `box` blanked (0) from one side: 0 top, 1 bottom, 2 left, 3 right. */
 export function blankBand(img: Uint8Array, box: Box, side: number, fraction: number): Uint8Array {
@@ -176,11 +205,7 @@ function rain(img: Uint8Array, streaks: number, rng: () => number): Uint8Array {
     const y0 = rng() * S - 4;
     const length = 4 + Math.floor(rng() * 6);
     const value = 160 + Math.floor(rng() * 96);
-    for (let t = 0; t < length; t++) {
-      const y = Math.round(y0 + t);
-      const x = Math.round(x0 + slant * t);
-      if (y >= 0 && y < S && x >= 0 && x < S) out[y * S + x] = Math.max(out[y * S + x], value);
-    }
+    drawStreak(out, x0, y0, length, slant, value);
   }
   return out;
 }
