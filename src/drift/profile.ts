@@ -149,11 +149,15 @@ export function serializeDriftReference(ref: DriftReference): unknown {
  * digits. The monitor then runs on exactly the numbers a board reads back from the model file.
  */
 export function compactProfile(ref: DriftReference): DriftReference {
-  const rounded = JSON.parse(JSON.stringify({ ...ref, ood: null }, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as DriftReference;
-  if (!ref.ood) return rounded;
+  if (!ref.ood) return roundTo7Digits(ref);
   const { whitening, whitenedMeans, ...scalars } = ref.ood;
-  const small = JSON.parse(JSON.stringify(scalars, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as typeof scalars;
-  return { ...rounded, ood: { ...small, whitening: roundToFloat16(whitening), whitenedMeans: whitenedMeans.map((m) => roundToFloat16(m)) } };
+  const rounded = roundTo7Digits({ ...ref, ood: scalars });
+  return { ...rounded, ood: { ...rounded.ood, whitening: roundToFloat16(whitening), whitenedMeans: whitenedMeans.map((m) => roundToFloat16(m)) } };
+}
+
+/** A deep copy with every non-integer number rounded to 7 significant digits. */
+function roundTo7Digits<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v))) as T;
 }
 
 /** `models/cnn.onnx` -> `models/cnn.onnx.drift.json`. */

@@ -3,7 +3,7 @@ import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { createRng } from '../../src/random.ts';
 import type { Logger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
-import { batchPixels, isIdentity, parseAugment, type AugmentConfig, type Corrupter } from './augment.ts';
+import { batchPixels, parseAugment, type AugmentConfig, type Corrupter } from './augment.ts';
 import { randomCorruption } from '../robustness/corrupt.ts';
 import type { CheckpointState } from './checkpoint.ts';
 import { applyWeightDecay, decayedVariables, setLearningRate } from './optim.ts';
@@ -110,7 +110,7 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
  */
 export function trainingBatch(images: Uint8Array, idx: ArrayLike<number>, aug: AugmentConfig, rng: () => number, progress: number): Float32Array {
   const corrupt: Corrupter | undefined = aug.corruption > 0 ? (img, r) => randomCorruption(img, aug.corruption, progress, r) : undefined;
-  return batchPixels(images, idx, isIdentity(aug) ? null : aug, rng, corrupt);
+  return batchPixels(images, idx, aug, rng, corrupt);
 }
 
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
