@@ -13,7 +13,7 @@ import { parseAugment } from './augment.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
-import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from './model-io.ts';
+import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from './model-io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
@@ -132,11 +132,15 @@ export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: Image
   return { train: subset(base, s.train), val: subset(base, s.val) };
 }
 
-/** The model to fine-tune from `--init`, checked against the run's architecture and classes. */
-async function loadInitModel(dir: string, arch: string, classNames: readonly string[]): Promise<tf.LayersModel> {
+/** `--init DIR`'s edgeloom metadata, read once, before any data is loaded. */
+async function readInitMeta(dir: string): Promise<EdgeloomModelMeta> {
   const meta = await readTfjsModelMeta(dir);
   if (!meta) throw new UserError(`--init ${dir}: not an edgeloom tfjs model directory (model.json without edgeloom metadata)`);
-  if (meta.arch !== arch) throw new UserError(`--init ${dir}: the model is ${meta.arch}, but --arch is ${arch}`);
+  return meta;
+}
+
+/** The model to fine-tune from `--init`, once the data set's classes are known. */
+async function loadInitModel(dir: string, meta: EdgeloomModelMeta, classNames: readonly string[]): Promise<tf.LayersModel> {
   if (meta.classNames.join('|') !== classNames.join('|')) throw new UserError(`--init ${dir}: its classes (${meta.classNames.join(', ')}) differ from the data set's`);
   return loadTfjsModel(dir);
 }
@@ -149,6 +153,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   log.info(`back end: ${backendText}`);
 
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
+  const initMeta = !checkpoint && opts.init ? await readInitMeta(opts.init) : null;
   let config: TrainConfig;
   if (checkpoint) {
     config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs, workers: opts.workers ?? checkpoint.state.config.workers ?? 1 };
@@ -158,7 +163,8 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
     log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
   } else {
-    config = resolveConfig({ ...opts, arch: opts.arch ?? (opts.init ? (await readTfjsModelMeta(opts.init))?.arch : undefined) });
+    config = resolveConfig({ ...opts, arch: opts.arch ?? initMeta?.arch });
+    if (initMeta && initMeta.arch !== config.arch) throw new UserError(`--init ${opts.init}: the model is ${initMeta.arch}, but --arch is ${config.arch}`);
   }
   if (config.workers! > 1 && backend.name === 'node') {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
@@ -173,7 +179,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   const { train, val } = prepareSplits(ds.train, config);
   log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${ds.test.count} test images`);
 
-  const model = checkpoint ? checkpoint.model : config.init ? await loadInitModel(config.init, config.arch, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
+  const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
   if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}`);
   const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
   if (checkpoint) await optimizer.setWeights(checkpoint.optimizerWeights);
