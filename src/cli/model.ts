@@ -38,13 +38,14 @@ export function registerModelCommands(program: Command): void {
     }));
 
   program.command('evaluate')
-    .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the official test set')
+    .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the official test set (or --split val)')
     .requiredOption('--model <path>', '.onnx file or tfjs model directory')
-    .option('--limit <n>', 'evaluate on a stratified subset of n test images', parseIntOption('--limit'))
+    .option('--split <name>', 'test (the official test set) or val (the validation split of the model\'s own training run)', 'test')
+    .option('--limit <n>', 'evaluate on a stratified subset of n images', parseIntOption('--limit'))
     .option('--out <dir>', 'write metrics.json, metrics.md and confusion.png here')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json')
-    .action(action(async (opts: { model: string; limit?: number; out?: string; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val')
+    .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; json?: boolean }) => {
       const { runEvaluate, formatEvaluation } = await import('../../training/eval/evaluate.ts');
       const r = await runEvaluate(opts);
       printResult(opts.json, r, () => formatEvaluation(r));

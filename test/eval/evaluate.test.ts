@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { exportToOnnx } from '../../training/onnx/export.ts';
-import { runEvaluate } from '../../training/eval/evaluate.ts';
+import { formatEvaluation, loadEvalSet, runEvaluate } from '../../training/eval/evaluate.ts';
+import { loadDataset } from '../../training/data/load.ts';
+import { prepareSplits } from '../../training/trainer/train.ts';
 import { runCompare } from '../../training/eval/compare.ts';
 import { writeModelMetadata } from '../../src/onnx/metadata.ts';
 
@@ -14,7 +16,7 @@ import { writeModelMetadata } from '../../src/onnx/metadata.ts';
  * A model that always predicts class 3 (zero weights, bias one-hot on 3): its metrics are known
  * from the test labels alone, whatever the images are.
  */
-async function constantModel(dir: string, cls: number, name: string): Promise<string> {
+async function constantModel(dir: string, cls: number, name: string, recipe?: Record<string, unknown>): Promise<string> {
   await tf.setBackend('cpu');
   const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 4, name: 'embedding' }), tf.layers.dense({ units: 10, name: 'logits' })] });
   const [k1, b1, k2] = model.getWeights();
@@ -22,7 +24,7 @@ async function constantModel(dir: string, cls: number, name: string): Promise<st
   bias[cls] = 1;
   model.setWeights([tf.zerosLike(k1), tf.zerosLike(b1), tf.zerosLike(k2), tf.tensor1d(bias)]);
   const path = join(dir, name);
-  await writeFile(path, (await exportToOnnx(model, { metadata: { arch: 'constant' } })).bytes);
+  await writeFile(path, (await exportToOnnx(model, { metadata: { arch: 'constant', recipe } })).bytes);
   return path;
 }
 
@@ -43,6 +45,36 @@ test('evaluate: stratified --limit, metrics, Markdown, JSON and files in --out',
     const png = await readFile(join(out, 'confusion.png'));
     assert.deepEqual(Array.from(png.subarray(1, 4)), [0x50, 0x4e, 0x47], 'a PNG heat map');
     assert.ok(r.files.includes(join(out, 'confusion.png')));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('evaluate --split val scores the validation split of the model\'s own recipe, never the test set', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-eval-'));
+  try {
+    const recipe = { data: 'fashion-mnist', limit: 3000, valSplit: 0.2, seed: 11 };
+    const model = await constantModel(dir, 3, 'val.onnx', recipe);
+    const r = await runEvaluate({ model, split: 'val' });
+    assert.equal(r.split, 'val');
+    // The trainer's split of that recipe: 3,000 stratified training images, 20% of them held out.
+    assert.equal(r.metrics.count, 600);
+    assert.ok(r.metrics.perClass.every((p) => p.support === 60));
+    assert.match(formatEvaluation(r), /on 600 validation images/);
+    const ds = await loadDataset({ data: 'fashion-mnist', seed: 11 });
+    const { val } = prepareSplits(ds.train, { limit: 3000, valSplit: 0.2, seed: 11 } as Parameters<typeof prepareSplits>[1]);
+    const held = await loadEvalSet({ recipe }, 'val');
+    assert.deepEqual(held.labels, val!.labels);
+    assert.ok(Buffer.from(held.images).equals(Buffer.from(val!.images)), 'the same images as the trainer held out');
+    const sample = await loadEvalSet({ recipe }, 'val', 100, 4);
+    assert.equal(sample.count, 100);
+    const testSet = await loadEvalSet({ recipe }, 'test', 100, 4);
+    assert.ok(!Buffer.from(sample.images).equals(Buffer.from(testSet.images)));
+
+    const noVal = await constantModel(dir, 3, 'noval.onnx', { ...recipe, valSplit: 0 });
+    await assert.rejects(runEvaluate({ model: noVal, split: 'val' }), /^UserError: --split val: the model was trained without a validation split/);
+    await assert.rejects(runEvaluate({ model: await constantModel(dir, 3, 'norecipe.onnx'), split: 'val' }), /--split val: the model carries no training recipe/);
+    await assert.rejects(runEvaluate({ model, split: 'train' as 'val' }), /--split: expected test or val, got "train"/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -107,6 +107,16 @@ test('robustness on a tfjs model directory: same clean accuracy as `evaluate` on
     assert.equal(r.clean.accuracy, ev.metrics.accuracy);
     assert.equal(r.clean.f1, ev.metrics.macro.f1);
     assert.equal(r.results[0].drop, r.clean.accuracy - r.results[0].accuracy);
+    assert.equal(r.split, 'test');
+    // --split val takes the run's validation split from its report.json recipe.
+    await assert.rejects(runRobustness({ model: dir, split: 'val', limit: 50 }), /--split val: the model carries no training recipe/);
+    await writeFile(join(dir, 'report.json'), JSON.stringify({ arch: 'test-linear', config: { data: 'fashion-mnist', limit: 2000, valSplit: 0.1, seed: 3 } }));
+    const val = await runRobustness({ model: dir, split: 'val', filters: 'contrast', severities: '5', out: join(dir, 'val') });
+    assert.equal(val.split, 'val');
+    assert.equal(val.count, 200, '10% of the 2,000-image recipe');
+    const evVal = await runEvaluate({ model: dir, split: 'val' });
+    assert.equal(val.clean.accuracy, evVal.metrics.accuracy);
+    assert.match(await readFile(join(dir, 'val', 'report.md'), 'utf8'), /200 validation images/);
     model.dispose();
   } finally {
     await rm(dir, { recursive: true, force: true });

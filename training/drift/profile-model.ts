@@ -6,50 +6,17 @@ import { createLogger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
-import { subset, type ImageSet } from '../data/dataset.ts';
-import { mixSeed, stratifiedSample } from '../trainer/split.ts';
+import { heldOutSetFor, type HeldOutChoice } from '../eval/held-out.ts';
 import { computeDriftReference } from './reference.ts';
 
-export type ReferenceChoice = 'auto' | 'val' | 'train';
+export type ReferenceChoice = HeldOutChoice;
 export const DEFAULT_REFERENCE_SIZE = 5000;
-
-export interface ReferenceSet {
-  set: ImageSet;
-  source: DriftReference['source'];
-}
-
-/**
- * The held-out reference images of a model, from its training recipe: the validation split the
- * trainer made (same limit, split fraction and seed), at most `size` of them (stratified). Without
- * a validation split (`train`, or `auto` with none), a stratified sample of the training set,
- * recorded as `train-sample`: the model has seen those images, so the profile is optimistic.
- * Never the test set.
- */
-export async function referenceSetFor(recipe: Record<string, unknown> | undefined, choice: ReferenceChoice, size: number, seed = 1): Promise<ReferenceSet> {
-  const { loadDataset } = await import('../data/load.ts');
-  const { prepareSplits } = await import('../trainer/train.ts');
-  const r = (recipe ?? {}) as Record<string, unknown>;
-  const valSplit = typeof r.valSplit === 'number' ? r.valSplit : 0;
-  const data = typeof r.data === 'string' ? r.data : 'fashion-mnist';
-  const trainSeed = typeof r.seed === 'number' ? r.seed : 42;
-  if (choice === 'val' && !(valSplit > 0)) throw new UserError('--reference val: the model was trained without a validation split (recipe valSplit is 0); use --reference train');
-  const ds = await loadDataset({ data, seed: trainSeed });
-  const k = ds.train.classNames.length;
-  if (choice !== 'train' && valSplit > 0) {
-    const { val } = prepareSplits(ds.train, { limit: typeof r.limit === 'number' ? r.limit : 0, valSplit, seed: trainSeed } as Parameters<typeof prepareSplits>[1]);
-    const all = val!;
-    const set = all.count > size ? subset(all, stratifiedSample(all.labels, k, size, mixSeed(seed, 3))) : all;
-    return { set, source: { split: 'val', count: set.count, seed, note: `validation split of ${data} (valSplit ${valSplit}, limit ${String(r.limit ?? 0)}, seed ${trainSeed})${set.count < all.count ? `, stratified sample of ${set.count} of ${all.count}` : ''}` } };
-  }
-  const set = subset(ds.train, stratifiedSample(ds.train.labels, k, Math.min(size, ds.train.count), mixSeed(seed, 4)));
-  return { set, source: { split: 'train-sample', count: set.count, seed, note: `stratified sample of the ${data} TRAINING set (${valSplit > 0 ? '--reference train' : 'the model was trained without a validation split'}): seen in training, so confidence is optimistic` } };
-}
 
 /** Computes a profile with the model's own outputs and returns the model bytes carrying it. */
 export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
   const meta = parseModelMetadata(bytes, origin);
   if (!meta?.classes) throw new UserError(`${origin}: no edgeloom metadata (export it with \`edgeloom export\`)`);
-  const ref = await referenceSetFor(meta.recipe, choice, size, seed);
+  const ref = await heldOutSetFor(meta.recipe, { choice, size, seed, origin: `--reference ${choice}`, fix: 'use --reference train' });
   if (ref.set.classNames.length !== meta.classes.length) throw new UserError(`${origin}: the model has ${meta.classes.length} classes, its training data ${ref.set.classNames.length}`);
   const session = await createOnnxSession(bytes);
   let profile: DriftReference;

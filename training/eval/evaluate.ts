@@ -33,6 +33,8 @@ export interface LoadedModel {
   kind: 'onnx' | 'tfjs';
   classNames: string[];
   sizeBytes: number;
+  /** The training recipe (ONNX metadata, or the run's report.json), when known. */
+  recipe?: Record<string, unknown>;
   predict(set: ImageSet): Promise<Float32Array>;
 }
 
@@ -45,12 +47,32 @@ export async function loadAnyModel(path: string): Promise<LoadedModel> {
     const { loadTfjsModel, readTfjsModelMeta, predictTfjs } = await import('../trainer/model-io.ts');
     const model = await loadTfjsModel(path);
     const meta = await readTfjsModelMeta(path);
+    const { metadataFromModelDir } = await import('../onnx/export.ts');
+    const { recipe } = await metadataFromModelDir(path);
     const size = ['model.json', 'weights.bin'].filter((f) => existsSync(join(path, f))).reduce((s, f) => s + statSync(join(path, f)).size, 0);
-    return { kind: 'tfjs', classNames: meta?.classNames ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, predict: async (set) => predictTfjs(model, set) };
+    return { kind: 'tfjs', classNames: meta?.classNames ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, recipe, predict: async (set) => predictTfjs(model, set) };
   }
   const bytes = await readFile(path);
   const info = validateModelContract(bytes, path);
-  return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: bytes.length, predict: (set) => predictOnnx(bytes, set) };
+  return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: bytes.length, recipe: info.metadata.recipe, predict: (set) => predictOnnx(bytes, set) };
+}
+
+/** Where a model is scored: the official test set, or its own training run's validation split. */
+export type EvalSplit = 'test' | 'val';
+
+export const SPLIT_NAMES: Record<EvalSplit, string> = { test: 'test', val: 'validation' };
+
+/**
+ * The images `split` names, all or a seeded stratified `limit` of them. `val` rebuilds the
+ * validation split from the model's recipe (data, limit, fraction, seed), so models can be
+ * compared and tuned without looking at the test set.
+ */
+export async function loadEvalSet(model: Pick<LoadedModel, 'recipe'>, split: string = 'test', limit?: number, seed = 1): Promise<ImageSet> {
+  if (split !== 'test' && split !== 'val') throw new UserError(`--split: expected test or val, got "${split}"`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${limit}`);
+  if (split === 'test') return loadTestSet(limit, seed);
+  const { heldOutSetFor } = await import('./held-out.ts');
+  return (await heldOutSetFor(model.recipe, { choice: 'val', size: limit ?? Number.POSITIVE_INFINITY, seed, origin: '--split val' })).set;
 }
 
 /** The official test set, or a seeded stratified subset of `limit` images. */
@@ -65,6 +87,7 @@ export async function loadTestSet(limit?: number, seed = 1): Promise<ImageSet> {
 
 export interface EvaluateOptions {
   model: string;
+  split?: EvalSplit;
   limit?: number;
   out?: string;
 }
@@ -72,32 +95,34 @@ export interface EvaluateOptions {
 export interface EvaluateResult {
   model: string;
   kind: 'onnx' | 'tfjs';
+  split: EvalSplit;
   metrics: ClassificationMetrics;
   files: string[];
 }
 
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const model = await loadAnyModel(opts.model);
-  const test = await loadTestSet(opts.limit);
-  const logits = await model.predict(test);
-  const metrics = classificationMetrics(test.labels, argmaxRows(logits, model.classNames.length), model.classNames);
+  const split = opts.split ?? 'test';
+  const set = await loadEvalSet(model, split, opts.limit);
+  const logits = await model.predict(set);
+  const metrics = classificationMetrics(set.labels, argmaxRows(logits, model.classNames.length), model.classNames);
   const files: string[] = [];
   if (opts.out) {
-    const result = { model: opts.model, kind: model.kind, metrics };
+    const result = { model: opts.model, kind: model.kind, split, metrics };
     await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
-    await writeFileAtomic(join(opts.out, 'metrics.md'), `# Evaluation of ${opts.model}\n\n${metricsMarkdown(metrics)}\n`);
+    await writeFileAtomic(join(opts.out, 'metrics.md'), `# Evaluation of ${opts.model}\n\n${metrics.count} ${SPLIT_NAMES[split]} images.\n\n${metricsMarkdown(metrics)}\n`);
     files.push(join(opts.out, 'metrics.json'), join(opts.out, 'metrics.md'));
     // Loaded only with --out: the plots pull in sharp for the PNG.
     const { confusionMatrixSvg } = await import('../plots/confusion.ts');
     const { writePlot } = await import('../plots/render.ts');
-    const plot = await writePlot(join(opts.out, 'confusion.png'), confusionMatrixSvg(metrics.confusion, model.classNames, `Confusion matrix (${metrics.count} test images)`));
+    const plot = await writePlot(join(opts.out, 'confusion.png'), confusionMatrixSvg(metrics.confusion, model.classNames, `Confusion matrix (${metrics.count} ${SPLIT_NAMES[split]} images)`));
     files.push(plot.png, plot.svg);
   }
-  return { model: opts.model, kind: model.kind, metrics, files };
+  return { model: opts.model, kind: model.kind, split, metrics, files };
 }
 
 export function formatEvaluation(r: EvaluateResult): string {
-  const lines = [`${r.model} (${r.kind}): accuracy ${(r.metrics.accuracy * 100).toFixed(2)}% on ${r.metrics.count} test images`, '', metricsMarkdown(r.metrics)];
+  const lines = [`${r.model} (${r.kind}): accuracy ${(r.metrics.accuracy * 100).toFixed(2)}% on ${r.metrics.count} ${SPLIT_NAMES[r.split]} images`, '', metricsMarkdown(r.metrics)];
   if (r.files.length) lines.push('', `wrote ${r.files.join(', ')}`);
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@ import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
-import { loadAnyModel, loadTestSet, type LoadedModel } from '../eval/evaluate.ts';
+import { loadAnyModel, loadEvalSet, SPLIT_NAMES, type EvalSplit, type LoadedModel } from '../eval/evaluate.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { applyFilterToImages, parseFilters, parseSeverities, type FilterName } from './filters.ts';
 import { robustnessMarkdown } from './report.ts';
@@ -33,6 +33,8 @@ export interface FilterSummary extends ScoreRow {
 export interface RobustnessReport {
   model: string;
   kind: 'onnx' | 'tfjs';
+  /** `test` (the official test set) or `val` (the validation split of the model's training run). */
+  split: EvalSplit;
   count: number;
   seed: number;
   filters: FilterName[];
@@ -49,6 +51,7 @@ export interface RobustnessReport {
 
 export interface RobustnessOptions {
   model: string;
+  split?: EvalSplit;
   filters?: string;
   severities?: string;
   limit?: number;
@@ -81,11 +84,12 @@ export async function runRobustness(opts: RobustnessOptions): Promise<Robustness
   const filters = parseFilters(opts.filters);
   const severities = parseSeverities(opts.severities);
   const seed = opts.seed ?? 1;
+  const split = opts.split ?? 'test';
   if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${opts.limit}`);
   const model = await loadAnyModel(opts.model);
-  const test = await loadTestSet(opts.limit, seed);
+  const test = await loadEvalSet(model, split, opts.limit, seed);
   const total = 1 + filters.length * severities.length;
-  log.info(`${opts.model} (${model.kind}) on ${test.count} test images: clean + ${filters.length} filters x ${severities.length} severities`);
+  log.info(`${opts.model} (${model.kind}) on ${test.count} ${SPLIT_NAMES[split]} images: clean + ${filters.length} filters x ${severities.length} severities`);
   const clean = await score(model, test);
   log.info(`[1/${total}] clean: accuracy ${(clean.accuracy * 100).toFixed(2)}%`);
   const results: SeverityResult[] = [];
@@ -98,7 +102,7 @@ export async function runRobustness(opts: RobustnessOptions): Promise<Robustness
     }
   }
   const report: RobustnessReport = {
-    model: opts.model, kind: model.kind, count: test.count, seed, filters, severities, clean, results, ...summarise(clean, results, filters), files: [],
+    model: opts.model, kind: model.kind, split, count: test.count, seed, filters, severities, clean, results, ...summarise(clean, results, filters), files: [],
   };
   if (opts.out) report.files = await writeOutputs(opts.out, report, test);
   return report;
@@ -116,7 +120,7 @@ async function writeOutputs(dir: string, report: RobustnessReport, test: ImageSe
     points: [[0, report.clean.accuracy] as [number, number], ...report.results.filter((r) => r.filter === filter).map((r) => [r.severity, r.accuracy] as [number, number])],
   }));
   const chart = await writePlot(join(dir, 'accuracy-vs-severity.png'), lineChartSvg(series, {
-    title: `Accuracy under input filters (${report.count} test images)`, xLabel: 'severity (0 = clean)', yLabel: 'accuracy', yMin: 0, yMax: 1, legend: 'bottom-left',
+    title: `Accuracy under input filters (${report.count} ${SPLIT_NAMES[report.split]} images)`, xLabel: 'severity (0 = clean)', yLabel: 'accuracy', yMin: 0, yMax: 1, legend: 'bottom-left',
   }));
   files.push(chart.png, chart.svg);
   // One example image (the first of the stratified set) through every filter and severity.
