@@ -16,6 +16,7 @@ Examples:
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
+  $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
   $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
   $ edgeloom train --arch lenet5 --epochs 1 --limit 500 --no-onnx --out runs/lenet5-tfjs-only
 
@@ -59,6 +60,9 @@ export function registerTrainCommands(program: Command): void {
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
     .option('--init <dir>', 'fine-tune: start from the weights of a trained tfjs model directory (--arch defaults to its architecture)')
+    .option('--distill <dir>', 'knowledge distillation: mix a trained tfjs model\'s softened predictions on the uncorrupted images into the targets')
+    .option('--distill-weight <x>', 'share of the target from the teacher, 0 < x <= 1 (default 0.5)', parseFloatOption('--distill-weight'))
+    .option('--distill-temperature <t>', 'softmax temperature of the teacher\'s predictions (default 2)', parseFloatOption('--distill-temperature'))
     .option('--workers <n>', 'threads computing each gradient (data-parallel, wasm/cpu back ends; ignored on node)', parseIntOption('--workers'))
     .option('--no-onnx', 'skip model.onnx and model.int8.onnx')
     .option('--no-quantize', 'skip model.int8.onnx (model.onnx is still written)')

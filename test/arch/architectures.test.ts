@@ -65,7 +65,7 @@ for (const arch of Object.values(ARCHITECTURES)) {
     const pixels = batchPixels(train.images, idx, null, Math.random);
     const labels = Int32Array.from(idx, (i) => train.labels[i]);
     const losses: number[] = [];
-    for (let s = 0; s < 5; s++) losses.push(trainStep(model, optimizer, pixels, labels, 10, 0).loss);
+    for (let s = 0; s < 5; s++) losses.push(trainStep(model, optimizer, { pixels, labels }, 10, 0).loss);
     assert.ok(losses.every(Number.isFinite));
     assert.ok(losses[4] < losses[0], `${arch.name}: losses ${losses.map((l) => l.toFixed(3)).join(' ')}`);
 

@@ -12,7 +12,7 @@ import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 test('train --help lists the flags with examples; archs --json lists every architecture', async () => {
   const help = await edgeloom(['train', '--help']);
   assert.equal(help.code, 0);
-  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', 'robust', '--resume', '--init', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', 'robust', '--resume', '--init', '--distill', '--distill-weight', '--distill-temperature', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
   const archs = await edgeloom(['archs', '--json']);
   assert.equal(archs.code, 0);
   const list = JSON.parse(archs.stdout) as Array<{ name: string; parameters: number }>;

@@ -10,6 +10,7 @@ import { getArchitecture } from '../../training/arch/index.ts';
 import { createRng } from '../../src/random.ts';
 import { trainStep, trainableVariables } from '../../training/trainer/loop.ts';
 import { parallelTrainStep } from '../../training/trainer/parallel-step.ts';
+import { distillTargets } from '../../training/trainer/distill.ts';
 import { resolveConfig } from '../../training/trainer/train.ts';
 import { UserError } from '../../src/errors.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
@@ -39,8 +40,8 @@ test('--workers is validated; a parallel SGD step equals the single-thread step 
   const optB = tf.train.sgd(0.1);
   const parallel = await DataParallelGradients.start(multi, { arch: 'lenet5', seed: 3, numClasses: 10, labelSmoothing: 0 }, 1);
   try {
-    const a = trainStep(single, optA, pixels, labels, 10, 0, trainableVariables(single));
-    const b = await parallelTrainStep(multi, optB, parallel, pixels, labels, 10, 1);
+    const a = trainStep(single, optA, { pixels, labels }, 10, 0, trainableVariables(single));
+    const b = await parallelTrainStep(multi, optB, parallel, { pixels, labels }, 10, 1);
     assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `${a.loss} vs ${b.loss}`);
     // The main thread measures its share (half of the batch) for the accuracy estimate.
     assert.equal(b.measured, 12);
@@ -64,6 +65,38 @@ test('--workers is validated; a parallel SGD step equals the single-thread step 
   }
 });
 
+test('soft targets (distillation) reach the loss on one thread and in parallel alike', async () => {
+  const build = () => getArchitecture('lenet5').build({ seed: 4, numClasses: 10 });
+  const { pixels, labels } = batch(20, 6);
+  const rng = createRng(2);
+  const targets = distillTargets(Float32Array.from({ length: 200 }, () => rng() * 6 - 3), labels, 10, 0.6, 2);
+  const one = build();
+  const two = build();
+  const hard = build();
+  const parallel = await DataParallelGradients.start(two, { arch: 'lenet5', seed: 4, numClasses: 10, labelSmoothing: 0.1 }, 1);
+  const opts = [tf.train.sgd(0.05), tf.train.sgd(0.05), tf.train.sgd(0.05)];
+  try {
+    const a = trainStep(one, opts[0], { pixels, labels, targets }, 10, 0.1);
+    const b = await parallelTrainStep(two, opts[1], parallel, { pixels, labels, targets }, 10, 1);
+    const h = trainStep(hard, opts[2], { pixels, labels }, 10, 0.1);
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-4, `${a.loss} vs ${b.loss}`);
+    assert.ok(Math.abs(a.loss - h.loss) > 1e-3, 'soft targets change the loss');
+    // The loss is the cross-entropy against the smoothed soft targets, computed here by hand.
+    const fresh = build();
+    const z = (fresh.apply(tf.tensor4d(pixels, [20, 28, 28, 1]), { training: true }) as tf.Tensor).dataSync();
+    let expected = 0;
+    for (let i = 0; i < 20; i++) {
+      const row = Array.from(z.subarray(i * 10, i * 10 + 10));
+      const lse = Math.log(row.reduce((acc, v) => acc + Math.exp(v), 0));
+      for (let c = 0; c < 10; c++) expected -= (0.9 * targets[i * 10 + c] + 0.01) * (row[c] - lse);
+    }
+    assert.ok(Math.abs(a.loss - expected / 20) < 1e-4, `${a.loss} vs ${expected / 20}`);
+  } finally {
+    await parallel.close();
+    for (const o of opts) o.dispose();
+  }
+});
+
 test('with BatchNorm, parallel steps update the moving averages on the main thread', async () => {
   const model = getArchitecture('bhatnagar').build({ seed: 1, numClasses: 10 });
   const movingMean = () => model.getWeights().filter((_, i) => model.weights[i].name.includes('moving_mean'));
@@ -73,7 +106,7 @@ test('with BatchNorm, parallel steps update the moving averages on the main thre
   const parallel = await DataParallelGradients.start(model, { arch: 'bhatnagar', seed: 1, numClasses: 10, labelSmoothing: 0 }, 1);
   try {
     const { pixels, labels } = batch(16, 9);
-    const step = await parallelTrainStep(model, opt, parallel, pixels, labels, 10, 2);
+    const step = await parallelTrainStep(model, opt, parallel, { pixels, labels }, 10, 2);
     assert.ok(Number.isFinite(step.loss));
     const after = movingMean().map((w) => w.dataSync());
     assert.ok(after.some((a, i) => a.some((v, j) => v !== before[i][j])), 'moving means changed');

@@ -75,7 +75,8 @@ export function reportMarkdown(r: TrainReport): string {
     '## Hyper-parameters',
     '',
     `optimizer ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, epochs ${c.epochs}, ` +
-      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}`,
+      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}` +
+      (c.init ? `, fine-tuned from ${c.init}` : '') + (c.distill ? `, distilled from ${c.distill.teacher} (weight ${c.distill.weight}, temperature ${c.distill.temperature})` : ''),
     '',
     '## Classification report (official test set)',
     '',

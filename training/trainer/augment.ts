@@ -1,5 +1,6 @@
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
+import { createRng } from '../../src/random.ts';
 
 /**
  * On-the-fly augmentation of 28x28 float images (values 0..1, background 0), as pure functions of
@@ -168,15 +169,29 @@ export type Corrupter = (img: Uint8Array, rng: () => number) => Uint8Array;
 /**
  * Builds the model input for a batch: images `indices` of `images` (784 bytes each) as pixel/255,
  * augmented when `cfg` is given; `corrupt` (for cfg.corruption > 0) runs first, on the bytes.
+ * With `clean`, it also writes there the same images with the same augmentation but no corruption
+ * (what a distillation teacher sees); each image's augmentation then draws from its own stream,
+ * seeded from `rng`, so both views get identical flips, shifts and erasures.
  */
-export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg: AugmentConfig | null, rng: () => number, corrupt?: Corrupter): Float32Array {
+export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg: AugmentConfig | null, rng: () => number, corrupt?: Corrupter, clean?: Float32Array): Float32Array {
   const out = new Float32Array(indices.length * IMAGE_PIXELS);
+  const augment = cfg && !isIdentity(cfg) ? cfg : null;
   const tmp = new Float32Array(IMAGE_PIXELS);
+  const toFloat = (bytes: Uint8Array) => {
+    for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = bytes[p] / 255;
+    return tmp;
+  };
   for (let i = 0; i < indices.length; i++) {
     const off = indices[i] * IMAGE_PIXELS;
-    const bytes = corrupt ? corrupt(images.subarray(off, off + IMAGE_PIXELS), rng) : images.subarray(off, off + IMAGE_PIXELS);
-    for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = bytes[p] / 255;
-    out.set(cfg && !isIdentity(cfg) ? augmentImage(tmp, cfg, rng) : tmp, i * IMAGE_PIXELS);
+    const original = images.subarray(off, off + IMAGE_PIXELS);
+    const bytes = corrupt ? corrupt(original, rng) : original;
+    if (!clean) {
+      out.set(augment ? augmentImage(toFloat(bytes), augment, rng) : toFloat(bytes), i * IMAGE_PIXELS);
+      continue;
+    }
+    const seed = Math.floor(rng() * 0x100000000);
+    out.set(augment ? augmentImage(toFloat(bytes), augment, createRng(seed)) : toFloat(bytes), i * IMAGE_PIXELS);
+    clean.set(augment ? augmentImage(toFloat(original), augment, createRng(seed)) : toFloat(original), i * IMAGE_PIXELS);
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { epochOrder, mixSeed } from './split.ts';
 import { predictTfjs } from './model-io.ts';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
 import { parallelTrainStep } from './parallel-step.ts';
+import type { Teacher } from './distill.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
 
 export type LoopState = Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>;
@@ -34,6 +35,8 @@ export interface LoopInput {
   log?: Logger;
   /** Gradient replicas on worker threads (--workers N > 1); null/undefined: one thread. */
   parallel?: DataParallelGradients | null;
+  /** --distill: targets come from this teacher's view of each uncorrupted image. */
+  teacher?: Teacher | null;
 }
 
 export interface LoopResult {
@@ -64,17 +67,33 @@ export function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>,
   return { loss: n ? loss / n : 0, acc: n ? correct / n : 0 };
 }
 
+/** One training batch: model input (pixel/255, NHWC), labels, and optional soft targets [n, K]. */
+export interface TrainBatch {
+  pixels: Float32Array;
+  labels: Int32Array;
+  /** Distillation targets; absent: one-hot labels. Label smoothing applies to either. */
+  targets?: Float32Array;
+}
+
+/** Targets of a batch as a flat [n, K] array: its soft targets, or one-hot labels. */
+export function batchTargets(batch: TrainBatch, numClasses: number): Float32Array {
+  if (batch.targets) return batch.targets;
+  const ys = new Float32Array(batch.labels.length * numClasses);
+  for (let i = 0; i < batch.labels.length; i++) ys[i * numClasses + batch.labels[i]] = 1;
+  return ys;
+}
+
 /**
  * One optimiser step on one batch; BatchNorm and dropout in training mode. `vars` defaults to the
  * model's trainable weights in layer order: tfjs optimisers keep their slots by position, so every
  * step (and a resumed run) must pass the variables in the same order.
  */
-export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, pixels: Float32Array, labels: Int32Array, numClasses: number, labelSmoothing: number, vars?: tf.Variable[]): { loss: number; correct: number } {
-  const n = labels.length;
+export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch: TrainBatch, numClasses: number, labelSmoothing: number, vars?: tf.Variable[]): { loss: number; correct: number } {
+  const n = batch.labels.length;
   const varList = vars ?? trainableVariables(model);
-  const xs = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
-  const lbl = tf.tensor1d(labels, 'int32');
-  const y = tf.oneHot(lbl, numClasses);
+  const xs = tf.tensor4d(batch.pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
+  const lbl = tf.tensor1d(batch.labels, 'int32');
+  const y = tf.tensor2d(batchTargets(batch, numClasses), [n, numClasses]);
   let logits: tf.Tensor | null = null;
   const lossT = optimizer.minimize(() => {
     const out = model.apply(xs, { training: true }) as tf.Tensor;
@@ -106,11 +125,12 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
 /**
  * The model input of one training batch: images `idx` as pixel/255, with `aug`'s geometric
  * augmentation and, for `--augment robust`, its random corruptions at the strength the schedule
- * gives at `progress` (0 = first step, 1 = end of training).
+ * gives at `progress` (0 = first step, 1 = end of training). With `clean`, the same images without
+ * the corruptions are written there too (see batchPixels).
  */
-export function trainingBatch(images: Uint8Array, idx: ArrayLike<number>, aug: AugmentConfig, rng: () => number, progress: number): Float32Array {
+export function trainingBatch(images: Uint8Array, idx: ArrayLike<number>, aug: AugmentConfig, rng: () => number, progress: number, clean?: Float32Array): Float32Array {
   const corrupt: Corrupter | undefined = aug.corruption > 0 ? (img, r) => randomCorruption(img, aug.corruption, progress, r) : undefined;
-  return batchPixels(images, idx, aug, rng, corrupt);
+  return batchPixels(images, idx, aug, rng, corrupt, clean);
 }
 
 export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
@@ -146,19 +166,21 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
     for (let b = state.batch; b < batches; b++) {
       const idx = order.subarray(b * config.batchSize, Math.min(train.count, (b + 1) * config.batchSize));
       const rng = createRng(mixSeed(config.seed, 0xa06, epoch, b));
-      const pixels = trainingBatch(train.images, idx, aug, rng, (epoch * batches + b) / totalSteps);
+      const clean = input.teacher ? new Float32Array(idx.length * IMAGE_PIXELS) : undefined;
+      const pixels = trainingBatch(train.images, idx, aug, rng, (epoch * batches + b) / totalSteps, clean);
       const labels = new Int32Array(idx.length);
       for (let i = 0; i < idx.length; i++) labels[i] = train.labels[idx[i]];
+      const batch: TrainBatch = { pixels, labels, targets: clean && input.teacher?.targets(clean, labels, numClasses) };
       lr = learningRateAt({ schedule: config.schedule, baseLr: config.lr, totalSteps, stepsPerEpoch: batches }, epoch * batches + b);
       setLearningRate(optimizer, lr);
       const dropoutSeed = mixSeed(config.seed, 0xd0, epoch, b);
       let step: { loss: number; correct: number };
       if (input.parallel) {
-        const p = await parallelTrainStep(model, optimizer, input.parallel, pixels, labels, numClasses, dropoutSeed);
+        const p = await parallelTrainStep(model, optimizer, input.parallel, batch, numClasses, dropoutSeed);
         // Accuracy is measured on the main thread's share only; scaled to the whole batch.
         step = { loss: p.loss, correct: p.measured ? (p.correct * idx.length) / p.measured : 0 };
       } else {
-        step = withSeededMathRandom(dropoutSeed, () => trainStep(model, optimizer, pixels, labels, numClasses, config.labelSmoothing, vars));
+        step = withSeededMathRandom(dropoutSeed, () => trainStep(model, optimizer, batch, numClasses, config.labelSmoothing, vars));
       }
       applyWeightDecay(decayVars, lr, config.weightDecay);
       lossSum += step.loss * idx.length;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
-import { withSeededMathRandom } from './loop.ts';
+import { batchTargets, withSeededMathRandom, type TrainBatch } from './loop.ts';
 
 /**
  * One optimiser step with the gradient computed data-parallel over worker threads: the main thread
@@ -12,10 +12,10 @@ import { withSeededMathRandom } from './loop.ts';
  * return the replicas' predictions, so the training accuracy of a --workers run is an estimate on
  * a random share of every batch, not the whole batch.
  */
-export async function parallelTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, parallel: DataParallelGradients, pixels: Float32Array, labels: Int32Array, numClasses: number, dropoutSeed: number): Promise<{ loss: number; correct: number; measured: number }> {
+export async function parallelTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, parallel: DataParallelGradients, batch: TrainBatch, numClasses: number, dropoutSeed: number): Promise<{ loss: number; correct: number; measured: number }> {
+  const { pixels, labels } = batch;
   const n = labels.length;
-  const ys = new Float32Array(n * numClasses);
-  for (let i = 0; i < n; i++) ys[i * numClasses + labels[i]] = 1;
+  const ys = batchTargets(batch, numClasses);
   let predicted: tf.Tensor | null = null;
   // The main thread's forward pass runs inside computeGradients, which returns no logits; wrapping
   // this instance's apply for the call captures its argmax without a second forward pass.

@@ -20,6 +20,7 @@ import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } fro
 import { SCHEDULES, type ScheduleName } from './schedules.ts';
 import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
 import type { TrainConfig } from './types.ts';
+import { DISTILL_DEFAULTS, Teacher, validateDistill } from './distill.ts';
 
 /** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
 export interface TrainOptions {
@@ -42,6 +43,10 @@ export interface TrainOptions {
   resume?: string;
   /** Start from the weights of this trained tfjs model directory (fine-tuning) instead of a fresh init. */
   init?: string;
+  /** Distil from this trained tfjs model directory (the teacher). */
+  distill?: string;
+  distillWeight?: number;
+  distillTemperature?: number;
   data?: string;
   dataDir?: string;
   /** false: no live progress line, only one line per epoch on stderr (default true). */
@@ -103,6 +108,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
     ...(opts.init ? { init: resolve(opts.init) } : {}),
+    ...(opts.distill ? { distill: { teacher: resolve(opts.distill), weight: opts.distillWeight ?? DISTILL_DEFAULTS.weight, temperature: opts.distillTemperature ?? DISTILL_DEFAULTS.temperature } } : {}),
   };
   check(Number.isInteger(cfg.epochs) && cfg.epochs >= 1, `--epochs: expected an integer >= 1, got ${cfg.epochs}`);
   check(Number.isInteger(cfg.batchSize) && cfg.batchSize >= 1, `--batch-size: expected an integer >= 1, got ${cfg.batchSize}`);
@@ -118,6 +124,8 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(cfg.patience === 0 || cfg.valSplit > 0, '--patience: early stopping needs a validation set (add --val-split, e.g. 0.1)');
   check(Number.isInteger(cfg.seed), `--seed: expected an integer, got ${cfg.seed}`);
   check(Number.isInteger(cfg.workers) && cfg.workers! >= 1 && cfg.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${cfg.workers}`);
+  check(Boolean(opts.distill) || (opts.distillWeight === undefined && opts.distillTemperature === undefined), `--distill-${opts.distillWeight !== undefined ? 'weight' : 'temperature'}: needs --distill DIR (the teacher model)`);
+  if (cfg.distill) validateDistill(cfg.distill);
   parseAugment(cfg.augment);
   return cfg;
 }
@@ -158,7 +166,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   if (checkpoint) {
     config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs, workers: opts.workers ?? checkpoint.state.config.workers ?? 1 };
     check(Number.isInteger(config.workers) && config.workers! >= 1 && config.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${config.workers}`);
-    const ignored = (['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir'] as const).filter((k) => opts[k] !== undefined);
+    const ignored = (['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir', 'distill', 'distillWeight', 'distillTemperature'] as const).filter((k) => opts[k] !== undefined);
     if (ignored.length) log.warn(`--resume keeps the checkpoint's hyper-parameters; ignoring ${ignored.join(', ')}`);
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
     log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
@@ -181,6 +189,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
 
   const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
   if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}`);
+  // Loaded before the loop so a bad teacher fails before any training time is spent.
+  const teacher = config.distill ? await Teacher.load(config.distill, config.classNames) : null;
+  if (config.distill) log.info(`distilling from ${config.distill.teacher} (weight ${config.distill.weight}, temperature ${config.distill.temperature}) on the uncorrupted view of every image`);
   const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
   if (checkpoint) await optimizer.setWeights(checkpoint.optimizerWeights);
   const parameters = model.countParams();
@@ -205,6 +216,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     }
     result = await runTrainingLoop({
       parallel,
+      teacher,
       model,
       optimizer,
       config,
@@ -223,6 +235,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     process.removeListener('SIGINT', onStopSignal);
     process.removeListener('SIGTERM', onStopSignal);
     await parallel?.close();
+    teacher?.dispose();
   }
   const ckptDir = join(out, CHECKPOINT_DIR);
   const trainSeconds = result.elapsedMs / 1000;

@@ -1,5 +1,6 @@
 import type { OptimizerName } from './optim.ts';
 import type { ScheduleName } from './schedules.ts';
+import type { DistillConfig } from './distill.ts';
 
 /** The full, resolved hyper-parameter set of one run (stored in checkpoints and report.json). */
 export interface TrainConfig {
@@ -27,6 +28,8 @@ export interface TrainConfig {
   augment: string;
   /** Fine-tuning: the tfjs model directory whose weights the run started from (absent = fresh init). */
   init?: string;
+  /** Knowledge distillation from a teacher model (absent = plain labels). */
+  distill?: DistillConfig;
   data: string;
   classNames: string[];
 }
