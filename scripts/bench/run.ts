@@ -2,7 +2,9 @@
  * `npm run bench`: runs the benchmarks one after another, each in its own process, and writes
  * their sections of docs/benchmarks.md (other sections are kept).
  *   npm run bench -- [--quick] [--only train,inference,agent] [--models a.onnx,b.onnx]
- *                    [--model models/default.onnx] [--no-docs]
+ *                    [--model models/default.onnx] [--pytorch PYTHON] [--no-docs]
+ * --pytorch PYTHON: a Python with torch; the training table then gets PyTorch's CPU rate for
+ * customnet on the same machine (scripts/bench/pytorch_customnet.py), the reference of #3's target.
  * Run it on an otherwise idle machine: every number is wall-clock time.
  */
 import { spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ export interface RunOptions {
   docs: boolean;
   models?: string;
   model?: string;
+  pytorch?: string;
 }
 
 /** The script and arguments of each bench (pure, so the wiring is testable). */
@@ -28,7 +31,7 @@ export function benchCommand(name: BenchName, opts: RunOptions): string[] {
     case 'train':
       // Full: 10 timed steps, fastest of 3 rounds (as the published table). Quick: one model, the
       // wasm back end only, a few steps; still a real measurement.
-      return [script('train-speed.ts'), ...docs, ...(opts.quick ? ['--steps', '3', '--warmup', '1', '--backends', 'wasm', '--models', 'customnet', '--no-parallel'] : ['--steps', '10', '--runs', '3'])];
+      return [script('train-speed.ts'), ...docs, ...(opts.quick ? ['--steps', '3', '--warmup', '1', '--backends', 'wasm', '--models', 'customnet', '--no-parallel'] : ['--steps', '10', '--runs', '3']), ...(opts.pytorch ? ['--pytorch', opts.pytorch] : [])];
     case 'inference':
       return [script('inference.ts'), ...docs, ...(opts.quick ? ['--quick'] : []), ...(opts.models ? ['--models', opts.models] : [])];
     case 'agent':
@@ -61,10 +64,11 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       models: { type: 'string' },
       model: { type: 'string' },
+      pytorch: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
     },
   });
-  const opts: RunOptions = { quick: values.quick, docs: !values['no-docs'], models: values.models, model: values.model };
+  const opts: RunOptions = { quick: values.quick, docs: !values['no-docs'], models: values.models, model: values.model, pytorch: values.pytorch };
   const failed: string[] = [];
   for (const name of selectBenches(values.only)) {
     process.stderr.write(`\n== bench: ${name}${opts.quick ? ' (quick)' : ''} ==\n`);

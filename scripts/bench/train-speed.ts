@@ -1,7 +1,8 @@
 /**
  * Training throughput (samples/s) of the reference models on every back end this machine has.
  *   node --import tsx scripts/bench/train-speed.ts [--steps 20] [--batch 64] [--backends wasm,cpu]
- *        [--models customnet,edgenet] [--runs 1] [--no-parallel] [--update-docs]
+ *        [--models customnet,edgenet] [--runs 1] [--no-parallel] [--pytorch PYTHON] [--update-docs]
+ * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
 import os from 'node:os';
@@ -36,8 +37,21 @@ const { values } = parseArgs({
     // Node 20's parseArgs has no --no-* negation: the documented --no-parallel is its own flag.
     'no-parallel': { type: 'boolean', default: false },
     'update-docs': { type: 'boolean', default: false },
+    pytorch: { type: 'string' },
   },
 });
+
+/** PyTorch's rate for customnet on this machine, measured by pytorch_customnet.py with `python`. */
+export async function measurePytorch(python: string, batch: number, warmup: number, steps: number, runs: number): Promise<Row> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
+  const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs)];
+  const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {
+    throw new Error(`--pytorch ${python}: ${err.message.split('\n')[0]}`);
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Row;
+}
 
 /**
  * Times `runs` rounds of `steps` training steps after `warmup` steps and keeps the fastest round:
@@ -133,6 +147,11 @@ async function main(): Promise<void> {
         rows.push(row);
       }
     }
+  }
+  if (values.pytorch) {
+    const row = await measurePytorch(values.pytorch, batch, warmup, steps, Number(values.runs));
+    process.stderr.write(`customnet on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
+    rows.push(row);
   }
   const body = [
     `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,

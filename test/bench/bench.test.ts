@@ -184,5 +184,11 @@ describe('npm run bench', () => {
     assert.match(train[0], /train-speed\.ts$/);
     assert.deepEqual(train.slice(1), ['--update-docs', '--steps', '10', '--runs', '3']);
     assert.ok(benchCommand('train', { quick: true, docs: true }).includes('--steps'));
+    assert.deepEqual(benchCommand('train', { quick: false, docs: false, pytorch: '/opt/py/bin/python' }).slice(-2), ['--pytorch', '/opt/py/bin/python']);
+  });
+
+  test('the PyTorch reference names --pytorch when that Python cannot run it', async () => {
+    const { measurePytorch } = await import('../../scripts/bench/train-speed.ts');
+    await assert.rejects(measurePytorch('/nonexistent/python', 8, 1, 1, 1), /^Error: --pytorch \/nonexistent\/python: /);
   });
 });
