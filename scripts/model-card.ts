@@ -53,10 +53,17 @@ if (values.parent) {
   };
 }
 
-let training: Record<string, unknown> | undefined;
-if (values['train-dir'] && existsSync(join(values['train-dir'], 'report.json'))) {
-  const report = JSON.parse(await readFile(join(values['train-dir'], 'report.json'), 'utf8')) as TrainReport;
-  training = {
+/** The card's training section of one `edgeloom train` output directory. */
+async function trainingSection(dir: string): Promise<Record<string, unknown>> {
+  const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as TrainReport & { averageOf?: Array<{ model: string; weight: number }> };
+  if (report.averageOf) {
+    // `edgeloom average`: the ingredients' own training, each with its share.
+    return {
+      method: 'weight average of fine-tuned models (edgeloom average)',
+      ingredients: await Promise.all(report.averageOf.map(async (i) => ({ weight: i.weight, dir: basename(i.model), ...(await trainingSection(i.model)) }))),
+    };
+  }
+  return {
     backend: report.backend.description,
     data: report.data,
     parameters: report.parameters,
@@ -69,6 +76,8 @@ if (values['train-dir'] && existsSync(join(values['train-dir'], 'report.json')))
     tfjsTestAccuracy: round(report.test.accuracy),
   };
 }
+
+const training = values['train-dir'] && existsSync(join(values['train-dir'], 'report.json')) ? await trainingSection(values['train-dir']) : undefined;
 
 let robustness: Record<string, unknown> | undefined;
 if (!values['no-robustness']) {

@@ -87,6 +87,21 @@ export function registerTrainCommands(program: Command): void {
     }));
 
   program
+    .command('average')
+    .description('Average the weights of models fine-tuned from one parent ("model soup") into a new tfjs model directory')
+    .argument('<dirs...>', 'two or more tfjs model directories of one architecture')
+    .requiredOption('--out <dir>', 'output directory (model.json, weights.bin, report.json)')
+    .option('--weights <list>', 'comma-separated weights summing to 1, one per model (default: equal)')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom evaluate --model runs/ab --split val')
+    .action(action(async (dirs: string[], opts: { out: string; weights?: string; json?: boolean }) => {
+      const { runAverage } = await import('../../training/trainer/average.ts');
+      const r = await runAverage({ models: dirs, weights: opts.weights, out: opts.out });
+      printResult(opts.json, r, () => `wrote ${r.out} (${r.arch}): ${r.averageOf.map((m) => `${m.weight.toFixed(3)} x ${m.model}`).join(' + ')}` +
+        (r.sharedSplit ? '' : '\nthe models do not share one data set and validation split: `--split val` will not work on the result'));
+    }));
+
+  program
     .command('archs')
     .description('List the trainable architectures with parameter counts, MACs and default recipes')
     .option('--json', 'print JSON on stdout')
