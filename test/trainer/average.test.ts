@@ -63,7 +63,7 @@ test('runAverage: averaged weights (BatchNorm statistics too), the shared split 
     await saveRun(join(root, 'c'), 'bhatnagar', 3, { ...split, seed: 6 });
     const mixed = await runAverage({ models: [join(root, 'a'), join(root, 'c')], out: join(root, 'mixed') });
     assert.equal(mixed.sharedSplit, null);
-    await assert.rejects(runEvaluate({ model: join(root, 'mixed'), split: 'val' }), /--split val: the model was trained without a validation split/);
+    await assert.rejects(runEvaluate({ model: join(root, 'mixed'), split: 'val' }), /--split val: the averaged models \(edgeloom average\) do not share one data set and validation split/);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

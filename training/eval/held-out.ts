@@ -36,7 +36,11 @@ export async function heldOutSetFor(recipe: Record<string, unknown> | undefined,
   const data = typeof r.data === 'string' ? r.data : 'fashion-mnist';
   const trainSeed = typeof r.seed === 'number' ? r.seed : 42;
   if (choice === 'val' && !(valSplit > 0)) {
-    const why = recipe ? 'the model was trained without a validation split (recipe valSplit is 0)' : 'the model carries no training recipe (edgeloom metadata or report.json), so its validation split is unknown';
+    const why = !recipe
+      ? 'the model carries no training recipe (edgeloom metadata or report.json), so its validation split is unknown'
+      : recipe.averageOf
+        ? 'the averaged models (edgeloom average) do not share one data set and validation split'
+        : 'the model was trained without a validation split (recipe valSplit is 0)';
     throw new UserError(`${opts.origin}: ${why}${opts.fix ? `; ${opts.fix}` : ''}`);
   }
   const ds = await loadDataset({ data, seed: trainSeed });
