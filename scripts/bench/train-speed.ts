@@ -6,7 +6,8 @@
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
 import os from 'node:os';
-import { parseArgs } from 'node:util';
+import { execFile } from 'node:child_process';
+import { parseArgs, promisify } from 'node:util';
 import { describeMachine, isMain, machineInfo, replaceDocSection, updateBenchDoc } from './common.ts';
 import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
@@ -43,8 +44,6 @@ const { values } = parseArgs({
 
 /** PyTorch's rate for customnet on this machine, measured by pytorch_customnet.py with `python`. */
 export async function measurePytorch(python: string, batch: number, warmup: number, steps: number, runs: number): Promise<Row> {
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
   const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
   const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs)];
   const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {

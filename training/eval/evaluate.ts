@@ -44,13 +44,13 @@ export async function loadAnyModel(path: string): Promise<LoadedModel> {
   if (statSync(path).isDirectory()) {
     const { selectBackend } = await import('../backend/index.ts');
     await selectBackend('auto');
-    const { loadTfjsModel, readTfjsModelMeta, predictTfjs } = await import('../trainer/model-io.ts');
-    const model = await loadTfjsModel(path);
-    const meta = await readTfjsModelMeta(path);
+    const { loadTfjsModel, predictTfjs } = await import('../trainer/model-io.ts');
     const { metadataFromModelDir } = await import('../onnx/export.ts');
-    const { recipe } = await metadataFromModelDir(path);
+    const model = await loadTfjsModel(path);
+    // Class names and recipe from model.json's edgeloom metadata and the run's report.json.
+    const { classes, recipe } = await metadataFromModelDir(path);
     const size = ['model.json', 'weights.bin'].filter((f) => existsSync(join(path, f))).reduce((s, f) => s + statSync(join(path, f)).size, 0);
-    return { kind: 'tfjs', classNames: meta?.classNames ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, recipe, predict: async (set) => predictTfjs(model, set) };
+    return { kind: 'tfjs', classNames: classes ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, recipe, predict: async (set) => predictTfjs(model, set) };
   }
   const bytes = await readFile(path);
   const info = validateModelContract(bytes, path);

@@ -10,12 +10,6 @@ export interface HeldOutSet {
   source: DriftReference['source'];
 }
 
-/**
- * The held-out images of a model, from its training recipe: the validation split the trainer made
- * (same data, limit, split fraction and seed), at most `size` of them (stratified). Without a
- * validation split (`train`, or `auto` with none), a stratified sample of the training set,
- * recorded as `train-sample`: the model has seen those images. Never the test set.
- */
 export interface HeldOutOptions {
   choice: HeldOutChoice;
   /** At most this many images (a stratified sample when the split holds more). */
@@ -27,6 +21,12 @@ export interface HeldOutOptions {
   fix?: string;
 }
 
+/**
+ * The held-out images of a model, from its training recipe: the validation split the trainer made
+ * (same data, limit, split fraction and seed), at most `size` of them (stratified). Without a
+ * validation split (`train`, or `auto` with none), a stratified sample of the training set,
+ * recorded as `train-sample`: the model has seen those images. Never the test set.
+ */
 export async function heldOutSetFor(recipe: Record<string, unknown> | undefined, opts: HeldOutOptions): Promise<HeldOutSet> {
   const { choice, size, seed = 1 } = opts;
   const { loadDataset } = await import('../data/load.ts');

@@ -13,7 +13,7 @@ export function robustnessMarkdown(r: RobustnessReport): string {
   const lines = [
     `# Robustness of ${r.model}`,
     '',
-    `${r.kind} model, ${r.count} ${SPLIT_NAMES[r.split ?? 'test']} images (stratified, seed ${r.seed}); filter rows: ${sevLabel}; precision, recall and F1 are macro averages.`,
+    `${r.kind} model, ${r.count} ${SPLIT_NAMES[r.split]} images (stratified, seed ${r.seed}); filter rows: ${sevLabel}; precision, recall and F1 are macro averages.`,
     '',
     '| filter | accuracy | precision | recall | F1 | drop |',
     '|---|---:|---:|---:|---:|---:|',
@@ -45,7 +45,7 @@ export function robustnessMarkdown(r: RobustnessReport): string {
 export function formatRobustness(r: RobustnessReport): string {
   const w = Math.max(8, ...r.filters.map((f) => f.length));
   const lines = [
-    `${r.model} (${r.kind}) on ${r.count} ${SPLIT_NAMES[r.split ?? 'test']} images, severities ${r.severities.join(',')}`,
+    `${r.model} (${r.kind}) on ${r.count} ${SPLIT_NAMES[r.split]} images, severities ${r.severities.join(',')}`,
     `${'filter'.padEnd(w)}  accuracy  precision  recall     F1     drop`,
     `${'clean'.padEnd(w)}  ${pct(r.clean.accuracy).padStart(8)}  ${f4(r.clean.precision).padStart(9)}  ${f4(r.clean.recall).padStart(6)}  ${f4(r.clean.f1).padStart(6)}`,
     ...r.summary.map((s) => `${s.filter.padEnd(w)}  ${pct(s.accuracy).padStart(8)}  ${f4(s.precision).padStart(9)}  ${f4(s.recall).padStart(6)}  ${f4(s.f1).padStart(6)}  ${pp(s.drop).padStart(9)}`),

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { IMAGE_PIXELS } from '../../src/classes.ts';
-import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
@@ -85,7 +84,6 @@ export async function runRobustness(opts: RobustnessOptions): Promise<Robustness
   const severities = parseSeverities(opts.severities);
   const seed = opts.seed ?? 1;
   const split = opts.split ?? 'test';
-  if (opts.limit !== undefined && !(Number.isInteger(opts.limit) && opts.limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${opts.limit}`);
   const model = await loadAnyModel(opts.model);
   const test = await loadEvalSet(model, split, opts.limit, seed);
   const total = 1 + filters.length * severities.length;

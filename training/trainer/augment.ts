@@ -177,21 +177,22 @@ export function batchPixels(images: Uint8Array, indices: ArrayLike<number>, cfg:
   const out = new Float32Array(indices.length * IMAGE_PIXELS);
   const augment = cfg && !isIdentity(cfg) ? cfg : null;
   const tmp = new Float32Array(IMAGE_PIXELS);
-  const toFloat = (bytes: Uint8Array) => {
+  // pixel/255, then augmented; the result is copied out before `tmp` is reused.
+  const view = (bytes: Uint8Array, r: () => number) => {
     for (let p = 0; p < IMAGE_PIXELS; p++) tmp[p] = bytes[p] / 255;
-    return tmp;
+    return augment ? augmentImage(tmp, augment, r) : tmp;
   };
   for (let i = 0; i < indices.length; i++) {
     const off = indices[i] * IMAGE_PIXELS;
     const original = images.subarray(off, off + IMAGE_PIXELS);
     const bytes = corrupt ? corrupt(original, rng) : original;
     if (!clean) {
-      out.set(augment ? augmentImage(toFloat(bytes), augment, rng) : toFloat(bytes), i * IMAGE_PIXELS);
+      out.set(view(bytes, rng), i * IMAGE_PIXELS);
       continue;
     }
     const seed = Math.floor(rng() * 0x100000000);
-    out.set(augment ? augmentImage(toFloat(bytes), augment, createRng(seed)) : toFloat(bytes), i * IMAGE_PIXELS);
-    clean.set(augment ? augmentImage(toFloat(original), augment, createRng(seed)) : toFloat(original), i * IMAGE_PIXELS);
+    out.set(view(bytes, createRng(seed)), i * IMAGE_PIXELS);
+    clean.set(view(original, createRng(seed)), i * IMAGE_PIXELS);
   }
   return out;
 }

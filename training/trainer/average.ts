@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
@@ -49,17 +47,6 @@ export function averageWeightArrays(lists: Float32Array[][], weights: readonly n
   });
 }
 
-async function readRecipe(dir: string): Promise<Record<string, unknown> | null> {
-  const path = join(dir, 'report.json');
-  if (!existsSync(path)) return null;
-  try {
-    const r = JSON.parse(await readFile(path, 'utf8')) as { config?: Record<string, unknown> };
-    return r.config ?? null;
-  } catch {
-    throw new UserError(`${path}: not valid JSON`);
-  }
-}
-
 /**
  * `edgeloom average`: a weight-space average ("model soup", Wortsman et al. 2022) of models
  * fine-tuned from one parent, e.g. two robust fine-tunes with different recipes. Models trained
@@ -88,22 +75,25 @@ export async function runAverage(opts: AverageOptions): Promise<AverageResult> {
   try {
     const lists = models.map((m) => m.getWeights().map((w) => w.dataSync() as Float32Array));
     const shapes = (m: tf.LayersModel) => m.getWeights().map((w) => w.shape.join('x')).join(',');
+    const firstShapes = shapes(models[0]);
     models.forEach((m, i) => {
-      if (shapes(m) !== shapes(models[0])) throw new UserError(`${opts.models[i]}: its weight shapes differ from ${opts.models[0]}'s`);
+      if (shapes(m) !== firstShapes) throw new UserError(`${opts.models[i]}: its weight shapes differ from ${opts.models[0]}'s`);
     });
     const averaged = averageWeightArrays(lists, weights);
     const target = models[0];
     target.setWeights(target.getWeights().map((w, i) => tf.tensor(averaged[i], w.shape)));
 
-    const recipes = await Promise.all(opts.models.map(readRecipe));
-    const shared = recipes.every((r) => r && SPLIT_FIELDS.every((f) => JSON.stringify(r[f]) === JSON.stringify(recipes[0]![f]))) ? recipes[0] : null;
+    const { metadataFromModelDir } = await import('../onnx/export.ts');
+    const recipes = await Promise.all(opts.models.map(async (dir) => (await metadataFromModelDir(dir)).recipe));
+    const splitOf = (r: Record<string, unknown>) => Object.fromEntries(SPLIT_FIELDS.map((f) => [f, r[f]]));
+    const sharedSplit = recipes.every((r) => r && JSON.stringify(splitOf(r)) === JSON.stringify(splitOf(recipes[0]!))) ? splitOf(recipes[0]!) : null;
     const averageOf = opts.models.map((m, i) => ({ model: resolve(m), weight: weights[i] }));
     const out = resolve(opts.out);
     await saveTfjsModel(target, out, { arch: first.arch, classNames: first.classNames });
     // The recipe keeps the ingredients' shared data and split (for `--split val`, drift profiles).
-    const config = { arch: first.arch, classNames: first.classNames, ...(shared ? Object.fromEntries(SPLIT_FIELDS.map((f) => [f, shared[f]])) : {}), averageOf };
+    const config = { arch: first.arch, classNames: first.classNames, ...sharedSplit, averageOf };
     await writeFileAtomic(join(out, 'report.json'), `${JSON.stringify({ arch: first.arch, classNames: first.classNames, config, averageOf, createdAt: new Date().toISOString() }, null, 2)}\n`);
-    return { out, arch: first.arch, averageOf, sharedSplit: shared ? Object.fromEntries(SPLIT_FIELDS.map((f) => [f, shared[f]])) : null, files: ['model.json', 'weights.bin', 'report.json'] };
+    return { out, arch: first.arch, averageOf, sharedSplit, files: ['model.json', 'weights.bin', 'report.json'] };
   } finally {
     for (const m of models) m.dispose();
   }

@@ -1,7 +1,7 @@
 import { IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import * as tf from '@tensorflow/tfjs';
-import { loadTfjsModel, readTfjsModelMeta } from './model-io.ts';
+import { checkSameClasses, loadTfjsModel, readTfjsModelMeta } from './model-io.ts';
 
 /** Knowledge distillation from a trained teacher (`--distill DIR`). */
 export interface DistillConfig {
@@ -51,7 +51,7 @@ export class Teacher {
       throw new UserError(`--distill ${config.teacher}: ${err.message}`);
     });
     if (!meta) throw new UserError(`--distill ${config.teacher}: not an edgeloom tfjs model directory (model.json with edgeloom metadata)`);
-    if (meta.classNames.join('|') !== classNames.join('|')) throw new UserError(`--distill ${config.teacher}: its classes (${meta.classNames.join(', ')}) differ from the data set's`);
+    checkSameClasses(`--distill ${config.teacher}`, meta, classNames);
     return new Teacher(await loadTfjsModel(config.teacher), config);
   }
 

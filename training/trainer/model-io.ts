@@ -108,6 +108,11 @@ export async function loadTfjsModel(dir: string): Promise<tf.LayersModel> {
 }
 
 /** The edgeloom metadata of a saved model dir (arch, class names), or null for foreign models. */
+/** Refuses a trained model (`--init`, `--distill`) whose classes are not the data set's, in order. */
+export function checkSameClasses(origin: string, meta: EdgeloomModelMeta, classNames: readonly string[]): void {
+  if (meta.classNames.join('|') !== classNames.join('|')) throw new UserError(`${origin}: its classes (${meta.classNames.join(', ')}) differ from the data set's`);
+}
+
 export async function readTfjsModelMeta(dir: string): Promise<EdgeloomModelMeta | null> {
   return (await readModelJson(dir)).userDefinedMetadata?.edgeloom ?? null;
 }

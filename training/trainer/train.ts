@@ -13,7 +13,7 @@ import { parseAugment } from './augment.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
-import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from './model-io.ts';
+import { checkSameClasses, loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from './model-io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
@@ -149,7 +149,7 @@ async function readInitMeta(dir: string): Promise<EdgeloomModelMeta> {
 
 /** The model to fine-tune from `--init`, once the data set's classes are known. */
 async function loadInitModel(dir: string, meta: EdgeloomModelMeta, classNames: readonly string[]): Promise<tf.LayersModel> {
-  if (meta.classNames.join('|') !== classNames.join('|')) throw new UserError(`--init ${dir}: its classes (${meta.classNames.join(', ')}) differ from the data set's`);
+  checkSameClasses(`--init ${dir}`, meta, classNames);
   return loadTfjsModel(dir);
 }
 
