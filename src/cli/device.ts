@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
 import type { DemoOptions } from '../../device/demo.ts';
-
-const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
+import { EXECUTION_PROVIDERS } from '../onnx/session.ts';
 
 /** `edgeloom agent | broker | demo` (owned by the device module; never loads tfjs). */
 export function registerDeviceCommands(program: Command): void {
@@ -15,7 +14,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--fps <n>', 'maximum frames per second per camera', parseFloatOption('--fps'))
     .option('--model <file>', 'ONNX model (default models/default.onnx)')
     .option('--config <file>', 'YAML or JSON config file (flags and EDGELOOM_* env override it)')
-    .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime build has, then cpu)').choices(EP_CHOICES))
+    .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime-node build has, then cpu; wasm where onnxruntime-node cannot load)').choices(EXECUTION_PROVIDERS))
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', parseIntOption('--threads'))
     .option('--stats-interval <s>', 'seconds between stats messages', parseFloatOption('--stats-interval'))
     .option('--http-port <n>', 'serve /healthz and Prometheus /metrics on this port', parseIntOption('--http-port'))

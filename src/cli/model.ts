@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import { loadTraining } from './training.ts';
 
 /** `edgeloom export | quantize | evaluate | compare` (owned by the ONNX module). */
 export function registerModelCommands(program: Command): void {
@@ -11,7 +12,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom export --model runs/cnn --out models/cnn.onnx\n  $ edgeloom export --model runs/edgenet --out edgenet.onnx --json')
     .action(action(async (opts: { model: string; out: string; parityImages: number; json?: boolean }) => {
-      const { runExport } = await import('../../training/onnx/export.ts');
+      const { runExport } = await loadTraining(() => import('../../training/onnx/export.ts'));
       const r = await runExport(opts);
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.arch}, ${r.numClasses} classes, embedding ${r.embeddingSize})` +
         (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, tolerance ${r.parity.tolerance})` : ''));
@@ -32,7 +33,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
     .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; json?: boolean }) => {
-      const { runQuantize, formatQuantize } = await import('../../training/quantize/run.ts');
+      const { runQuantize, formatQuantize } = await loadTraining(() => import('../../training/quantize/run.ts'));
       const r = await runQuantize(opts);
       printResult(opts.json, r, () => formatQuantize(r));
     }));
@@ -46,7 +47,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val')
     .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; json?: boolean }) => {
-      const { runEvaluate, formatEvaluation } = await import('../../training/eval/evaluate.ts');
+      const { runEvaluate, formatEvaluation } = await loadTraining(() => import('../../training/eval/evaluate.ts'));
       const r = await runEvaluate(opts);
       printResult(opts.json, r, () => formatEvaluation(r));
     }));
@@ -60,7 +61,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom compare cnn.onnx cnn.int8.onnx\n  $ edgeloom compare cnn.onnx cnn.int8.onnx --limit 2000 --json')
     .action(action(async (a: string, b: string, opts: { limit?: number; runs: number; json?: boolean }) => {
-      const { runCompare, formatComparison } = await import('../../training/eval/compare.ts');
+      const { runCompare, formatComparison } = await loadTraining(() => import('../../training/eval/compare.ts'));
       const r = await runCompare({ a, b, ...opts });
       printResult(opts.json, r, () => formatComparison(r));
     }));
