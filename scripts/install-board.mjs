@@ -24,9 +24,8 @@ function prunePlan(platform, arch) {
   const plan = [];
   const ortBin = 'onnxruntime-node/bin/napi-v6';
   for (const os of listDir(path.join(ROOT, 'node_modules', ortBin))) {
-    for (const cpu of listDir(path.join(ROOT, 'node_modules', ortBin, os))) {
-      if (os !== platform || cpu !== arch) plan.push(`${ortBin}/${os}/${cpu}`);
-    }
+    if (os !== platform) plan.push(`${ortBin}/${os}`);
+    else for (const cpu of listDir(path.join(ROOT, 'node_modules', ortBin, os))) if (cpu !== arch) plan.push(`${ortBin}/${os}/${cpu}`);
   }
   // onnxruntime-web's "node" export: ort.node.min.{mjs,js}, which loads the threaded SIMD build.
   const webKeep = new Set(['ort.node.min.mjs', 'ort.node.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { writeToStream } from 'mqtt-packet';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
 
@@ -9,6 +10,11 @@ import type { Logger } from '../../src/log.ts';
  * 3.1.1 when the broker refuses the protocol version (aedes, old mosquitto); reconnects with
  * exponential backoff; sets the last will. Topics and payloads are built by the caller.
  */
+
+// MQTT.js's encoder (mqtt-packet) builds 65,536 two-byte Buffers on the first packet it writes, a
+// cache for packet ids: 15-19 MiB of the agent's RSS to save an allocation per label
+// (docs/benchmarks.md "Agent memory").
+writeToStream.cacheNumbers = false;
 export interface MqttConnectionOptions {
   url: string;
   clientId: string;

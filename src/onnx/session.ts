@@ -43,6 +43,16 @@ export interface SessionOptions {
   ep?: ExecutionProviderChoice;
   /** Write the optimized graph here (to check which kernels onnxruntime fused; onnxruntime-node only). */
   optimizedModelFilePath?: string;
+  /** Overrides SESSION_DEFAULTS (the memory bench compares them; the agent keeps the defaults). */
+  tuning?: SessionTuning;
+}
+
+export interface SessionTuning {
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
+  executionMode?: 'sequential' | 'parallel';
+  /** 0 lets onnxruntime decide. */
+  interOpNumThreads?: number;
 }
 
 /**
@@ -183,6 +193,7 @@ async function createNodeSession(ort: typeof OrtNode, model: string | Uint8Array
   for (const candidate of candidates) {
     const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
       ...SESSION_DEFAULTS,
+      ...opts.tuning,
       executionProviders: [candidate],
       intraOpNumThreads: opts.intraOpThreads ?? 0,
       // A provider that cannot load is expected (the fallback handles it): keep its native error quiet.
@@ -219,7 +230,7 @@ async function createWebSession(model: string | Uint8Array, opts: SessionOptions
     webRuntime = null;
     throw new UserError(`--ep wasm: onnxruntime-web cannot load (${firstLine((err as Error).message)}); install it with npm run install-board or npm ci`);
   }
-  const sessionOptions = { ...SESSION_DEFAULTS, executionProviders: ['wasm'] };
+  const sessionOptions = { ...SESSION_DEFAULTS, ...opts.tuning, executionProviders: ['wasm'] };
   // onnxruntime-web reads a model path with fetch(): hand it the bytes instead.
   const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
