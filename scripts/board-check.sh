@@ -2,7 +2,7 @@
 # Checks the board install and the agent on another CPU, under qemu-user emulation:
 #   sudo scripts/board-check.sh arm64|armhf
 # 1. builds (once, kept in $ROOT_BASE/ARCH) a Debian root for ARCH with debootstrap, with Debian's
-#    nodejs/npm and mosquitto;
+#    nodejs and mosquitto (and Debian's npm with DEBIAN_NPM=1, else this machine's npm is copied in);
 # 2. copies this checkout into it (the files git knows, uncommitted changes included) and runs
 #    `npm run install-board` there, from the npm registry, timing it and measuring node_modules;
 # 3. runs mosquitto on loopback and the agent on FRAMES Fashion-MNIST test images (--ep each of EPS),
@@ -10,7 +10,7 @@
 # It takes long (hours for a first armhf root on 2 cores): not for CI. Results go to docs/device.md.
 # Needs: root, debootstrap, qemu-user-static with binfmt_misc, and this checkout's full install
 # (`npm ci`, to export the test images).
-# Env: ROOT_BASE=/var/tmp/edgeloom-board SUITE=trixie MIRROR=<apt's> FRAMES=300 EPS="auto wasm" PORT=18883
+# Env: ROOT_BASE=/var/tmp/edgeloom-board SUITE=trixie MIRROR=<apt's> FRAMES=300 EPS="auto wasm" PORT=18883 DEBIAN_NPM=
 set -euo pipefail
 
 ARCH="${1:-}"
@@ -41,7 +41,7 @@ command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get instal
 
 if [ ! -f "$ROOT/.edgeloom-root" ]; then
   log "debootstrap $SUITE for $ARCH into $ROOT from $MIRROR (slow under emulation)"
-  debootstrap --arch="$ARCH" --variant=minbase --include=nodejs,npm,ca-certificates,mosquitto,mosquitto-clients \
+  debootstrap --arch="$ARCH" --variant=minbase --include="nodejs,${DEBIAN_NPM:+npm,}ca-certificates,mosquitto,mosquitto-clients" \
     "$SUITE" "$ROOT" "$MIRROR"
   touch "$ROOT/.edgeloom-root"
 fi
@@ -59,6 +59,14 @@ for m in proc dev; do
   mountpoint -q "$ROOT/$m" || { if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"; else mount --bind /dev "$ROOT/dev"; fi; MOUNTED+=("$ROOT/$m"); }
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+
+if ! in_root 'command -v npm' >/dev/null; then
+  # Debian's npm package pulls in ~400 node-* packages (an hour of emulated dpkg); npm is plain
+  # JavaScript, so this machine's npm runs on the root's node instead.
+  host_npm="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)"
+  log "no npm in the root: using this machine's $(npm --version) from $host_npm"
+  rm -rf "$ROOT/opt/npm" && cp -r "$host_npm" "$ROOT/opt/npm" && ln -sf /opt/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
+fi
 
 log "copying the checkout to /opt/edgeloom (a fresh clone: no node_modules, no dist)"
 rm -rf "$ROOT/opt/edgeloom" "$ROOT/tmp/frames" "$ROOT/tmp/edgeloom-check"
