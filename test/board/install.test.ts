@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
@@ -111,5 +111,18 @@ describe('npm run install-board on a fresh clone', () => {
     assert.match(last, /^edgeloom: fashion-mnist:test: no test images: /);
     assert.ok(last.includes(`copy t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte into ${join(cache, 'fashion-mnist-v1')}`), last);
     assert.match(last, /edgeloom data export --format idx --split test/);
+  });
+
+  // Last: it makes the clone's build stale.
+  test('a build older than its sources, with no tsx to run them, says to rebuild', async () => {
+    const later = new Date(Date.now() + 60_000);
+    await utimes(join(clone, 'src', 'log.ts'), later, later);
+    const exit = await runNode(['bin/edgeloom.js', '--version'], { cwd: clone });
+    assert.equal(exit.code, 1);
+    assert.equal(exit.stderr.trim(), 'edgeloom: src/log.ts changed after the last build and tsx is not installed: run `npm run build` (or `npm run install-board` on a board)');
+    await rm(join(clone, 'dist'), { recursive: true });
+    const none = await runNode(['bin/edgeloom.js', '--version'], { cwd: clone });
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr.trim(), 'edgeloom: no build in dist/ and tsx is not installed: run `npm run install-board` (board) or `npm ci` (workstation)');
   });
 });
