@@ -103,6 +103,8 @@ export interface CommandResult {
   ok: boolean;
   command: string;
   requestId: string | null;
+  /** Why it failed, for programs: rate-limited, busy, disabled, too-large, bad-body, not-found, unsigned, ... (docs/mqtt.md). */
+  code?: string;
   error?: string;
   /** Command-specific data (e.g. the new model ref, a base64 snapshot). */
   data?: Record<string, unknown>;
