@@ -7,7 +7,7 @@ import type { AgentContext, Feature } from './context.ts';
 import { CameraRunner } from './camera.ts';
 import { FEATURES } from './features/index.ts';
 import { openModel } from './model-holder.ts';
-import { redactingLogger, redactSecrets } from '../src/redact.ts';
+import { redactConfig, redactingLogger, redactSecrets } from '../src/redact.ts';
 import { DeviceMqttClient } from './mqtt/client.ts';
 import { Publisher } from './mqtt/publisher.ts';
 import { DiskQueue } from './queue/disk.ts';
@@ -38,6 +38,7 @@ export interface StartAgentOptions {
 /** Loads the model, opens the queue, connects to the broker and starts cameras and features. */
 export async function startAgent(config: AgentConfig, log: Logger = createLogger('agent'), opts: StartAgentOptions = {}): Promise<Agent> {
   log = redactingLogger(log);
+  log.debug(`effective config: ${JSON.stringify(redactConfig(config))}`);
   const model = await openModel(config, log);
   const queue = createQueue(config);
   await queue.open();

@@ -252,14 +252,14 @@ describe('hostile commands', () => {
     });
   });
 
-  test('no secrets out: passwords in the camera and MQTT URLs are *** in info, stats and the logs', async () => {
+  test('no secrets out: passwords in the camera and MQTT URLs and the config are *** in info, stats and the logs', async () => {
     const id = 'hostile-redact';
     const topics = deviceTopics(id);
     const rec = await Recorder.connect(broker.url, `edgeloom/${id}/#`);
     const source = 'http://admin:s3cr3t-cam@127.0.0.1:9/snap.jpg?user=admin&pwd=s3cr3t-q';
     const mqttUrl = broker.url.replace('mqtt://', 'mqtt://agent:s3cr3t-mqtt@');
     const child = spawn(process.execPath, [CLI, 'agent', '--source', source, '--fps', '5', '--mqtt-url', mqttUrl, '--device-id', id,
-      '--model', ws.model, '--stats-interval', '0.3', '--queue-dir', join(ws.dir, `queue-${id}`)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'info' } });
+      '--model', ws.model, '--stats-interval', '0.3', '--queue-dir', join(ws.dir, `queue-${id}`)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'debug', EDGELOOM_MQTT_PASSWORD: 's3cr3t-env' } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
@@ -273,6 +273,7 @@ describe('hostile commands', () => {
       assert.equal(info.cameras[0].source, 'http://admin:***@127.0.0.1:9/snap.jpg?user=admin&pwd=***');
       for (const m of rec.messages) assert.doesNotMatch(m.text, /s3cr3t/, m.topic);
       assert.match(stderr, /:\*\*\*@127\.0\.0\.1/, 'URLs are logged, redacted');
+      assert.match(stderr, /effective config: .*"password":"\*\*\*"/, 'the config is logged (debug), redacted');
       assert.doesNotMatch(stderr, /s3cr3t/);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
