@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { COMMAND_NAMES, type CommandName } from '../../src/mqtt/topics.ts';
-import type { CommandResult } from '../../src/mqtt/payloads.ts';
+import type { CommandRequests, CommandResult } from '../../src/mqtt/payloads.ts';
 import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
 import type { IncomingMessage } from '../mqtt/client.ts';
 import type { CameraRunner } from '../camera.ts';
@@ -28,7 +28,7 @@ const BODIES = {
   snapshot: z.object({ requestId, camera }).strict(),
   'reload-model': z.object({ requestId, sha256 }).strict(),
   'switch-model': z.object({ requestId, model: z.string().min(1).max(255), sha256 }).strict(),
-} satisfies Record<CommandName, z.ZodType>;
+} satisfies { [N in CommandName]: z.ZodType<CommandRequests[N]> };
 type Body<N extends CommandName> = z.infer<(typeof BODIES)[N]>;
 
 /** Error texts go to every client that may read results: one line, bounded. */
