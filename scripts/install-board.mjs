@@ -68,7 +68,8 @@ function checkNode() {
   if (major >= NODE_MAJOR) return;
   console.error(`install-board: Node.js >= ${NODE_MAJOR} is required, this is ${process.version}.`);
   console.error('  Debian 12 (bookworm) and Raspberry Pi OS bookworm ship Node 18: use scripts/install-pi.sh without');
-  console.error('  USE_DISTRO_NODE=1 (it installs Node 20 from NodeSource), or Debian 13 (trixie), whose nodejs is 20.');
+  console.error('  USE_DISTRO_NODE=1 (it installs Node 20: NodeSource on arm64, nodejs.org on 32-bit ARM),');
+  console.error('  or a Debian 13 (trixie) based OS, whose nodejs is 20.');
   process.exit(1);
 }
 

@@ -82,3 +82,23 @@ describe('npm run bench -- --only memory', () => {
     assert.throws(() => unitLaunch('[Service]\nExecStart=/usr/bin/python3 agent.py\n'), /expected ExecStart=\.\.\. node \[flags\] \.\.\.\/edgeloom\.js agent/);
   });
 });
+
+describe('npm run install-board on Node 18 (Debian bookworm, USE_DISTRO_NODE=1)', () => {
+  test('stops before installing anything, naming the way to Node 20', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgeloom-node18-'));
+    try {
+      await mkdir(join(dir, 'scripts'));
+      for (const f of ['package.json', 'package-lock.json', '.npmrc', 'scripts/install-board.mjs']) await cp(join(REPO, f), join(dir, f));
+      // Node 18 simulated: process.version(s) replaced before the script reads them.
+      const node18 = 'data:text/javascript,' + encodeURIComponent('Object.defineProperty(process, "versions", { value: { ...process.versions, node: "18.19.0" } }); Object.defineProperty(process, "version", { value: "v18.19.0" });');
+      const exit = await runNode(['--import', node18, 'scripts/install-board.mjs'], { cwd: dir });
+      assert.equal(exit.code, 1);
+      assert.match(exit.stderr, /^install-board: Node\.js >= 20 is required, this is v18\.19\.0\.\n/);
+      assert.match(exit.stderr, /without\n? *USE_DISTRO_NODE=1/);
+      assert.doesNotMatch(exit.stderr, /npm ci/);
+      assert.ok(!existsSync(join(dir, 'node_modules')), 'nothing was installed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
