@@ -76,7 +76,8 @@ export const SESSION_DEFAULTS = {
  * re-compiles every function that runs a little (dynamic tiering) with its optimizing compiler,
  * whose scratch memory stays in malloc arenas: 295 MiB RSS after 1,500 batch-1 runs of
  * models/default.onnx (x64, Node 20) against 143 MiB with this budget, which lets only the kernels'
- * hot loops tier up (p50 0.69 ms in both; `--liftoff-only`: 127 MiB but 3.4 ms). Node 20-24's V8 knows the flag.
+ * hot loops tier up (p50 0.69 ms in both; `--liftoff-only`: 127 MiB but 3.4 ms). Checked on Node 20's
+ * V8; a V8 without the flag prints one `unrecognized flag` line and runs as before.
  */
 const WASM_TIERING_FLAG = '--wasm-tiering-budget=100000000';
 
