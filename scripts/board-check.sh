@@ -10,7 +10,8 @@
 # It takes long (hours for a first armhf root on 2 cores): not for CI. Results go to docs/device.md.
 # Needs: root, debootstrap, qemu-user-static with binfmt_misc, and this checkout's full install
 # (`npm ci`, to export the test images).
-# Env: ROOT_BASE=/var/tmp/edgeloom-board SUITE=trixie MIRROR=<apt's> FRAMES=300 EPS="auto wasm" PORT=18883 DEBIAN_NPM=
+# Env: ROOT_BASE=/var/tmp/edgeloom-board SUITE=trixie MIRROR=<apt's> FRAMES=300 EPS="auto wasm" PORT=18883
+#      DEBIAN_NPM= CA_FILE=/etc/ssl/certs/ca-certificates.crt (empty: none)
 set -euo pipefail
 
 ARCH="${1:-}"
@@ -46,7 +47,12 @@ if [ ! -f "$ROOT/.edgeloom-root" ]; then
   touch "$ROOT/.edgeloom-root"
 fi
 
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin TMPDIR=/tmp /bin/sh -c "$1"; }
+# This machine's CA bundle goes into the root too, for networks whose proxy re-signs TLS (CA_FILE=).
+CA_FILE="${CA_FILE-/etc/ssl/certs/ca-certificates.crt}"
+in_root() {
+  chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin TMPDIR=/tmp \
+    ${CA_FILE:+NODE_EXTRA_CA_CERTS=/etc/edgeloom-check-ca.crt npm_config_cafile=/etc/edgeloom-check-ca.crt} /bin/sh -c "$1"
+}
 
 MOUNTED=()
 BROKER_PID=""
@@ -59,6 +65,7 @@ for m in proc dev; do
   mountpoint -q "$ROOT/$m" || { if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"; else mount --bind /dev "$ROOT/dev"; fi; MOUNTED+=("$ROOT/$m"); }
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+[ -z "$CA_FILE" ] || cp "$CA_FILE" "$ROOT/etc/edgeloom-check-ca.crt"
 
 if ! in_root 'command -v npm' >/dev/null; then
   # Debian's npm package pulls in ~400 node-* packages (an hour of emulated dpkg); npm is plain
