@@ -22,6 +22,9 @@ export class AgentStats {
   readonly cameras = new Map<string, CameraCounters>();
   readonly errorsByReason: Record<string, number> = {};
   errorsTotal = 0;
+  /** Labelled frames with a preprocessing quality warning, by issue. */
+  readonly qualityByIssue: Record<string, number> = {};
+  qualityFlagged = 0;
   /** Messages dropped outside the queue (QoS 0 while offline). */
   readonly droppedByReason: Record<string, number> = {};
   /** Recent inference latencies (ms), a sliding window for p50/p95. */
@@ -61,6 +64,12 @@ export class AgentStats {
     if (camera) this.camera(camera).errors++;
   }
 
+  /** A labelled frame whose preprocessing found these issues (the label carries `quality`). */
+  qualityWarning(_camera: string, issues: readonly string[]): void {
+    this.qualityFlagged++;
+    for (const issue of issues) this.qualityByIssue[issue] = (this.qualityByIssue[issue] ?? 0) + 1;
+  }
+
   drop(reason: string): void {
     this.droppedByReason[reason] = (this.droppedByReason[reason] ?? 0) + 1;
   }
@@ -95,6 +104,7 @@ export class AgentStats {
       cameras,
       inferenceMs: { p50: round(inf.p50), p95: round(inf.p95), count: inf.count },
       errors: { total: this.errorsTotal, byReason: { ...this.errorsByReason } },
+      quality: { total: this.qualityFlagged, byIssue: { ...this.qualityByIssue } },
       queueDepth: queue.depth,
       dropped: { total: queue.dropped.total + droppedOutside, byReason },
       rssBytes: process.memoryUsage().rss,

@@ -30,6 +30,17 @@ export interface LabelPayload {
   top: TopClass[];
   latencyMs: { decode: number; preprocess: number; inference: number; total: number };
   model: ModelRef;
+  /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
+  quality?: LabelQuality;
+}
+
+export interface LabelQuality {
+  /** Fraction of the 28x28 image the garment covers, 0..1. */
+  fill: number;
+  /** Separate blobs that stood out from the table (detached ones are left out of the trim). */
+  blobs: number;
+  /** `no-garment`, `small-garment`, `several-blobs`. */
+  issues: string[];
 }
 
 export interface CameraInfo {
@@ -63,6 +74,8 @@ export interface StatsPayload {
   cameras: Record<string, CameraStats>;
   inferenceMs: { p50: number; p95: number; count: number };
   errors: { total: number; byReason: Record<string, number> };
+  /** Labelled frames whose label carries a `quality` warning, by issue (a frame may count under several). */
+  quality: { total: number; byIssue: Record<string, number> };
   /** Labels waiting in the store-and-forward queue. */
   queueDepth: number;
   /** Messages dropped because a queue bound (messages, bytes, age) was exceeded or the broker was down for QoS 0. */
