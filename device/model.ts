@@ -5,6 +5,7 @@ import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
+import { DataType, decodeModel, tensorFloats } from '../src/onnx/proto.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
 
 /** Loads a contract-following model for the agent (validated statically, then on a test batch). */
@@ -49,6 +50,15 @@ async function checkSession(session: OnnxModelSession, path: string, classes: nu
   if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
 }
 
+/** A NaN or infinite weight gives NaN labels (or, behind a Relu, silently wrong ones): refuse the file. */
+function checkFiniteWeights(bytes: Uint8Array, path: string): void {
+  for (const t of decodeModel(bytes).graph?.initializer ?? []) {
+    if (t.dataType === DataType.FLOAT && !tensorFloats(t).every(Number.isFinite)) {
+      throw new UserError(`${path}: weight \`${t.name}\` contains NaN or infinite values (a corrupt or diverged model; export or train it again)`);
+    }
+  }
+}
+
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   let bytes: Uint8Array;
   try {
@@ -58,6 +68,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     throw new UserError(`${path}: cannot read the model (${code === 'ENOENT' ? 'no such file; train one or pass --model FILE' : code ?? (err as Error).message})`);
   }
   const metadata = readContract(bytes, path);
+  checkFiniteWeights(bytes, path);
   let session: OnnxModelSession;
   try {
     session = await createOnnxSession(bytes, { ep: opts.ep, intraOpThreads: opts.threads });
