@@ -95,6 +95,7 @@ export class CameraRunner {
     let backoffMs = 500;
     // The previous frame's inference and publish: the next frame is read and decoded meanwhile.
     let inFlight: Promise<void> = Promise.resolve();
+    let decoding: Promise<unknown> = Promise.resolve();
     while (!this.stopping) {
       if (this.paused) {
         await this.sleep(60_000);
@@ -131,7 +132,10 @@ export class CameraRunner {
       this.frameNo++;
       this.ctx.stats.frameRead(this.id);
       this.lastFrame = frame;
+      // One decode at a time: it overlaps the previous frame's inference, not another decode.
+      await decoding;
       const prepared = this.prepare(frame);
+      decoding = prepared;
       await inFlight;
       inFlight = this.finish(frame, this.frameNo, prepared);
       if (maxFrames !== null && this.frameNo >= maxFrames) break;
