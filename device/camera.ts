@@ -158,7 +158,7 @@ export class CameraRunner {
         model: model.ref,
       };
       this.ctx.stats.labelled(this.id, inferenceMs);
-      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model });
+      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);

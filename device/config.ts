@@ -11,6 +11,7 @@ import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
 import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+import { collectConfigSchema } from './collect/policy.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -78,6 +79,7 @@ export const agentConfigSchema = z.object({
   http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
   maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
+  collect: collectConfigSchema.default(collectConfigSchema.parse({})),
   maxFrames: z.number().int().positive().nullable().default(null),
   cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),
 }).strict();
@@ -108,9 +110,16 @@ export interface AgentFlags {
   trustedKey?: string[];
 }
 
+function stateDir(): string {
+  return process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
+}
+
 export function defaultQueueDir(deviceId: string): string {
-  const state = process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
-  return join(state, 'queue', deviceId);
+  return join(stateDir(), 'queue', deviceId);
+}
+
+export function defaultCollectDir(deviceId: string): string {
+  return join(stateDir(), 'collect', deviceId);
 }
 
 async function readConfigFile(path: string): Promise<Raw> {
@@ -207,6 +216,7 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
     ids.add(c.id);
   }
   cfg.queue.dir ??= defaultQueueDir(cfg.deviceId);
+  cfg.collect.dir = resolvePath(cfg.collect.dir ?? defaultCollectDir(cfg.deviceId));
   cfg.mqtt.clientId ??= `edgeloom-${cfg.deviceId}`;
   cfg.models.dir = resolvePath(cfg.models.dir ?? dirname(resolvePath(cfg.model)));
   return cfg;
