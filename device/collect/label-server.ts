@@ -124,24 +124,27 @@ export async function startLabelServer(opts: LabelServerOptions): Promise<LabelS
     return out;
   }
 
-  /** Photo and sidecar from `from/` to `to/`: hard link then unlink, so an existing name is never replaced. */
+  /**
+   * Photo and sidecar from `from/` to `to/`: the sidecar first, so whoever sees the photo finds its
+   * sidecar; the photo by hard link then unlink, so an existing name is never replaced.
+   */
   async function movePhoto(name: string, fromDir: string, toDir: string, sidecar: (s: Record<string, unknown>) => Record<string, unknown>, hiddenSidecarIn: 'from' | 'to'): Promise<void> {
     const src = join(fromDir, name);
+    const dst = join(toDir, name);
     if (!(await lstat(src).catch(() => null))?.isFile()) throw new HttpError(404, 'no such photo');
+    if (await lstat(dst).catch(() => null)) throw new HttpError(409, 'a photo of that name is already there');
     await mkdir(toDir, { recursive: true });
+    const sideFrom = join(fromDir, hiddenSidecarIn === 'from' ? `.${name}.json` : `${name}.json`);
+    const side = await readSidecar(sideFrom);
+    if (side) await writeFileAtomic(join(toDir, hiddenSidecarIn === 'to' ? `.${name}.json` : `${name}.json`), `${JSON.stringify(sidecar(side), null, 2)}\n`);
     try {
-      await link(src, join(toDir, name));
+      await link(src, dst);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new HttpError(409, 'a photo of that name is already there');
       throw err;
     }
     await rm(src);
-    const sideFrom = join(fromDir, hiddenSidecarIn === 'from' ? `.${name}.json` : `${name}.json`);
-    const side = await readSidecar(sideFrom);
-    if (side) {
-      await writeFileAtomic(join(toDir, hiddenSidecarIn === 'to' ? `.${name}.json` : `${name}.json`), `${JSON.stringify(sidecar(side), null, 2)}\n`);
-      await rm(sideFrom, { force: true });
-    }
+    if (side) await rm(sideFrom, { force: true });
   }
 
   async function label(body: Record<string, unknown>): Promise<unknown> {
@@ -171,6 +174,7 @@ export async function startLabelServer(opts: LabelServerOptions): Promise<LabelS
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (path === '/') return send(res, 200, 'text/html; charset=utf-8', labelPage(token, opts.classes, unlabelled));
+      if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
       if (path === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', LABEL_SCRIPT);
       if (path === '/api/items') return send(res, 200, 'application/json', JSON.stringify({ classes: opts.classes, items: await items() }));
       if (path.startsWith('/photo/')) return sendPhoto(res, decodeSegment(path.slice('/photo/'.length)));
