@@ -10,10 +10,12 @@ import { loadDriftReference } from './drift.ts';
  * Saves labelled frames for a human to label later (`collect:` in the agent config, off by default):
  * every `every`-th frame per camera that the policy wants goes to `<dir>/unlabelled/` with a sidecar,
  * until the folder holds `maxFiles` photos or `maxBytes`; after that frames are counted as skipped.
- * Writes happen off the frame loop, at most MAX_IN_FLIGHT at a time: a slow SD card costs collected
- * frames (counted as `busy`), never labels.
+ * Writes happen off the frame loop, one after another, with at most MAX_PENDING frames or
+ * MAX_PENDING_BYTES waiting: a slow SD card costs collected frames (counted as `busy`), never labels
+ * or memory (a 640x480 JPEG is ~60 KB, so 16 waiting frames are ~1 MB; 20 MB frames stop at 3).
  */
-const MAX_IN_FLIGHT = 2;
+const MAX_PENDING = 16;
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
 class CollectFeature implements Feature {
   readonly name = 'collect';
@@ -22,7 +24,9 @@ class CollectFeature implements Feature {
   private modelId: string | null = null;
   private loading: Promise<void> | null = null;
   private readonly seen = new Map<string, number>();
-  private readonly writes = new Set<Promise<void>>();
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private pendingBytes = 0;
   private warnedFull = false;
   readonly stats: CollectStats = { saved: 0, skipped: {}, files: 0, bytes: 0, full: false };
   private readonly observer = (f: FrameResult) => this.onFrame(f);
@@ -42,7 +46,7 @@ class CollectFeature implements Feature {
   async stop(): Promise<void> {
     this.ctx.frameObservers.delete(this.observer);
     await this.loading;
-    await Promise.all(this.writes);
+    await this.tail;
   }
 
   private async useModel(model: LoadedModel): Promise<void> {
@@ -80,12 +84,16 @@ class CollectFeature implements Feature {
       const guess = guessFrame(f.model.metadata.classes, f.pixels, f.logits, f.embedding, this.ref);
       if (!wanted(cfg.when, cfg.threshold, guess)) return this.skip(`not-${cfg.when}`);
       if (this.store!.full) return this.full();
-      if (this.writes.size >= MAX_IN_FLIGHT) return this.skip('busy');
+      const size = f.frame.buffer.length;
+      if (this.pending >= MAX_PENDING || this.pendingBytes + size > MAX_PENDING_BYTES) return this.skip('busy');
       const sidecar = {
         ...guess, ts: f.frame.ts.toISOString(), source: f.frame.sourceName, camera: f.camera, frame: f.frameNo,
         model: { ...f.model.ref, path: f.model.path }, when: cfg.when,
       };
-      const write: Promise<void> = this.store!.save(f.frame.buffer, sidecar, f.camera)
+      this.pending++;
+      this.pendingBytes += size;
+      this.tail = this.tail
+        .then(() => this.store!.save(f.frame.buffer, sidecar, f.camera))
         .then((r) => {
           if (r.saved) this.stats.saved++;
           else if (r.reason === 'not-an-image') this.skip(r.reason);
@@ -96,10 +104,10 @@ class CollectFeature implements Feature {
           this.ctx.log.warn(`collect: ${err.message.split('\n')[0]}`);
         })
         .finally(() => {
+          this.pending--;
+          this.pendingBytes -= size;
           this.sync();
-          this.writes.delete(write);
         });
-      this.writes.add(write);
     } catch (err) {
       this.skip('error');
       this.ctx.log.warn(`collect: ${(err as Error).message.split('\n')[0]}`);
