@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { preprocessImage, toModelInput } from '../../src/preprocess.ts';
 import { UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
@@ -81,40 +82,6 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
       log.warn(`${store.dir} already holds ${store.files} photos / ${store.bytes} bytes (limits ${bounds.maxFiles} / ${bounds.maxBytes}): nothing to do`);
       return summary;
     }
-    const source = await createFrameSource(spec, { fps: Number.isFinite(fps) ? fps : undefined });
-    const stop = () => void source.close();
-    signal?.addEventListener('abort', stop);
-    try {
-      while (!signal?.aborted && summary.framesRead < maxFrames) {
-        const started = performance.now();
-        const frame = await source.read().catch((err: Error) => {
-          // A source unusable from the start (no such folder, ffmpeg missing) is the user's to fix.
-          if (err instanceof UserError && summary.framesRead === 0) throw err;
-          skip('source');
-          log.warn(`source: ${err.message.split('\n')[0]}`);
-          return undefined;
-        });
-        if (frame === null || signal?.aborted) break;
-        if (frame) {
-          summary.framesRead++;
-          if ((summary.framesRead - 1) % every === 0) {
-            summary.considered++;
-            const outcome = await considerFrame(frame.buffer, frame.ts, summary.framesRead);
-            if (outcome === 'full') break;
-          }
-        }
-        const wait = 1000 / fps - (performance.now() - started);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    } finally {
-      signal?.removeEventListener('abort', stop);
-      await source.close();
-    }
-    summary.files = store.files;
-    summary.bytes = store.bytes;
-    summary.full = store.full;
-    return summary;
-
     async function considerFrame(bytes: Buffer, ts: Date, frameNo: number): Promise<'saved' | 'skipped' | 'full'> {
       let pixels: Uint8Array;
       try {
@@ -144,6 +111,40 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
       log.info(`frame ${frameNo}: ${guess.label} ${(guess.confidence * 100).toFixed(1)}% -> ${result.file} (${store.files}/${bounds.maxFiles} photos)`);
       return store.full ? 'full' : 'saved';
     }
+
+    const source = await createFrameSource(spec, { fps: Number.isFinite(fps) ? fps : undefined });
+    const stop = () => void source.close();
+    signal?.addEventListener('abort', stop);
+    try {
+      while (!signal?.aborted && summary.framesRead < maxFrames) {
+        const started = performance.now();
+        const frame = await source.read().catch((err: Error) => {
+          // A source unusable from the start (no such folder, ffmpeg missing) is the user's to fix.
+          if (err instanceof UserError && summary.framesRead === 0) throw err;
+          skip('source');
+          log.warn(`source: ${err.message.split('\n')[0]}`);
+          return undefined;
+        });
+        if (frame === null || signal?.aborted) break;
+        if (frame) {
+          summary.framesRead++;
+          if ((summary.framesRead - 1) % every === 0) {
+            summary.considered++;
+            const outcome = await considerFrame(frame.buffer, frame.ts, summary.framesRead);
+            if (outcome === 'full') break;
+          }
+        }
+        const wait = 1000 / fps - (performance.now() - started);
+        if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      await source.close();
+    }
+    summary.files = store.files;
+    summary.bytes = store.bytes;
+    summary.full = store.full;
+    return summary;
   } finally {
     await model.session.close();
   }
