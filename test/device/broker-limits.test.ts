@@ -79,15 +79,15 @@ describe('maximum packet size (default 1 MiB)', () => {
     const pub = await tryConnect(broker.url);
     assert.ok(sub.connected && pub.connected);
     await sub.client.subscribeAsync('size/#');
-    const got = once(sub.client, 'message');
+    const got = new Promise<[string, Buffer]>((resolve) => sub.client.once('message', (topic, payload) => resolve([topic, payload])));
     await pub.client.publishAsync('size/ok', Buffer.alloc(512 * 1024, 1));
-    const [topic, payload] = (await got) as [string, Buffer];
+    const [topic, payload] = await got;
     assert.equal(topic, 'size/ok');
     assert.equal(payload.length, 512 * 1024);
 
     const refusal = nextRefusal();
     pub.client.on('error', () => {}); // ECONNRESET: the broker cuts the connection mid-packet
-    const closed = new Promise((resolve) => pub.client.once('close', resolve)); // events.once would reject on that error
+    const closed = new Promise<void>((resolve) => pub.client.once('close', () => resolve())); // events.once would reject on that error
     pub.client.publish('size/big', Buffer.alloc(2 * MiB, 1));
     await closed;
     assert.equal((await refusal).reason, 'packet-too-large');
