@@ -6,6 +6,8 @@ const MAX_PASSWORD_BYTES = 1024;
 /** Reads one line from a TTY without echoing it; Ctrl-C and Ctrl-D abort. */
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo off before the prompt shows, so nothing typed right after it is echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -26,7 +28,6 @@ function promptHidden(prompt: string): Promise<string> {
         if (Buffer.byteLength(value) > MAX_PASSWORD_BYTES) return finish(new PasswordFileError('EPASSWD_INPUT', `password: longer than ${MAX_PASSWORD_BYTES} bytes`));
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });

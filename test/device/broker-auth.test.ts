@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
@@ -146,6 +147,31 @@ describe('TLS', () => {
 });
 
 describe('edgeloom broker passwd (CLI)', () => {
+  const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+  test('on a terminal it prompts twice without echo', { skip: script ? false : 'util-linux script(1) is not installed', timeout: 60_000 }, async () => {
+    const file = join(dir, 'tty.users');
+    // script(1) gives the CLI a pseudo-terminal; answers are typed only once each prompt is shown.
+    const child = spawn(script!, ['-qec', `${process.execPath} ${CLI} broker passwd ${file} carol`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const before = screen;
+      screen += d.toString();
+      if (!before.includes('Password for carol:') && screen.includes('Password for carol:')) child.stdin.write('tty pass 1\r');
+      if (!before.includes('Reenter password:') && screen.includes('Reenter password:')) child.stdin.write('tty pass 1\r');
+    });
+    const [code] = (await once(child, 'close')) as [number];
+    assert.equal(code, 0, screen);
+    assert.ok(!screen.includes('tty pass 1'), 'the password is not echoed');
+    const b = await startBroker({ port: 0, users: file });
+    try {
+      const carol = await tryConnect(b.url, { username: 'carol', password: 'tty pass 1' });
+      assert.ok(carol.connected);
+      await carol.client.endAsync(true);
+    } finally {
+      await b.close();
+    }
+  });
+
   test('writes a 0600 scrypt file the broker accepts; SIGHUP reloads it; --delete removes a user', { timeout: 60_000 }, async () => {
     const file = join(dir, 'cli.users');
     const added = await cli(['broker', 'passwd', file, 'alice'], 's3cret pass\n');
