@@ -233,3 +233,26 @@ describe('fault injection: credentials', () => {
     }
   });
 });
+
+describe('fault injection: stop', () => {
+  test('SIGTERM while a command: source hangs in a read: offline is published and the process is gone within 5 s', { timeout: 60_000 }, async () => {
+    const id = 'fault-hung-source';
+    const status = deviceTopics(id).status;
+    const rec = await Recorder.connect(broker.url, status);
+    proxy.set('up');
+    // `; true` keeps the shell from exec-ing sleep: the hung child is a grandchild, as with real wrappers.
+    const agent = await spawnAgent(ws.dir, agentSettings(id, join(ws.dir, `queue-${id}`), { cameras: [{ id: 'cam0', source: 'command:sleep 30; true', fps: 1 }] }));
+    try {
+      await rec.waitFor('online', () => rec.messages.some((m) => m.text === 'online'), 20_000);
+      await sleep(300);
+      const { code, ms } = await agent.terminate();
+      assert.ok(ms < 5000, `SIGTERM took ${Math.round(ms)} ms`);
+      assert.equal(rec.messages.at(-1)?.text, 'offline');
+      // Exit 0 once the source can be interrupted; until then the watchdog ends the process (exit 1).
+      assert.ok(code === 0 || /stop did not complete within 4500 ms; exiting/.test(agent.stderr()), `exit ${code}: ${agent.stderr().slice(-600)}`);
+    } finally {
+      agent.child.kill('SIGKILL');
+      await rec.close();
+    }
+  });
+});
