@@ -6,8 +6,8 @@ import type { AgentConfig } from './config.ts';
 import type { AgentContext, Feature } from './context.ts';
 import { CameraRunner } from './camera.ts';
 import { FEATURES } from './features/index.ts';
-import { loadModel } from './model.ts';
-import { ModelHolder } from './model-holder.ts';
+import { openModel } from './model-holder.ts';
+import { redactConfig, redactingLogger, redactSecrets } from '../src/redact.ts';
 import { DeviceMqttClient } from './mqtt/client.ts';
 import { Publisher } from './mqtt/publisher.ts';
 import { DiskQueue } from './queue/disk.ts';
@@ -50,7 +50,7 @@ function createQueue(cfg: AgentConfig, stats: AgentStats): MessageQueue {
   const onFault = (fault: string, count: number) => {
     for (let i = 0; i < count; i++) stats.error(null, `queue-${fault}`);
   };
-  return new DiskQueue({ dir: cfg.queue.dir!, bounds, log: createLogger('queue'), onFault });
+  return new DiskQueue({ dir: cfg.queue.dir!, bounds, log: redactingLogger(createLogger('queue')), onFault });
 }
 
 /** Waits for `work` at most `ms`; a failure or timeout is logged, never thrown (stop goes on). */
@@ -73,9 +73,9 @@ export interface StartAgentOptions {
 
 /** Loads the model, opens the queue, connects to the broker and starts cameras and features. */
 export async function startAgent(config: AgentConfig, log: Logger = createLogger('agent'), opts: StartAgentOptions = {}): Promise<Agent> {
-  const loaded = await loadModel(config.model, { ep: config.ep, threads: config.threads });
-  log.info(`model ${loaded.ref.id} (${loaded.metadata.classes.length} classes) on ${loaded.provider}`);
-  const model = new ModelHolder(loaded, { ep: config.ep, threads: config.threads }, log);
+  log = redactingLogger(log);
+  log.debug(`effective config: ${JSON.stringify(redactConfig(config))}`);
+  const model = await openModel(config, log);
   const stats = new AgentStats();
   const queue = createQueue(config, stats);
   await queue.open();
@@ -97,7 +97,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     reconnectJitter: config.mqtt.reconnectJitter,
     connectTimeoutMs: config.mqtt.connectTimeoutMs,
     protocol: config.mqtt.protocol,
-  }, { topic: topics.status, payload: 'offline', qos: qos.status, retain: true }, createLogger('mqtt'));
+  }, { topic: topics.status, payload: 'offline', qos: qos.status, retain: true }, redactingLogger(createLogger('mqtt')));
   const publisher = new Publisher(mqtt, queue, stats, log);
   const cameras = new Map<string, CameraRunner>();
   const startedAt = new Date();
@@ -113,7 +113,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         startedAt: startedAt.toISOString(),
         model: { ...m.ref, path: m.path, arch: m.metadata.arch, metrics: m.metadata.metrics, classes: m.metadata.classes },
         provider: m.provider,
-        cameras: [...cameras.values()].map((c) => ({ id: c.id, source: c.cfg.source, fps: c.fps, roi: c.cfg.roi })),
+        cameras: [...cameras.values()].map((c) => ({ id: c.id, source: redactSecrets(c.cfg.source), fps: c.fps, roi: c.cfg.roi })),
       };
     },
     async publishInfo() {

@@ -9,15 +9,16 @@ export function tempPathFor(path: string): string {
 
 /**
  * Writes a file so that readers see either the old content or the whole new one, never half.
+ * `mode` applies from creation on (a private key is never readable by others, not even briefly).
  * `durable` also survives a power cut: the data is fsynced before the rename (else ext4 may
  * rename an empty file) and the directory after it (else the rename itself may be lost).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; durable?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    if (opts.durable) await writeAndSync(tmp, data);
-    else await writeFile(tmp, data);
+    if (opts.durable) await writeAndSync(tmp, data, opts.mode);
+    else await writeFile(tmp, data, { mode: opts.mode });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -26,8 +27,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   if (opts.durable) await syncDir(dirname(path));
 }
 
-async function writeAndSync(path: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(path, 'w');
+async function writeAndSync(path: string, data: string | Uint8Array, mode?: number): Promise<void> {
+  const handle = await open(path, 'w', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();

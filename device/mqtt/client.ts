@@ -39,6 +39,8 @@ export interface PublishOptions {
 export interface IncomingMessage {
   topic: string;
   payload: Buffer;
+  /** Delivered from the broker's retained store (not a live publish). */
+  retain: boolean;
 }
 
 /** Why the client is (or last was) not connected; for the log, /healthz and stats. */
@@ -202,7 +204,7 @@ export class DeviceMqttClient extends EventEmitter {
       }
       this.outageErrors.add(err.message);
     });
-    client.on('message', (topic, payload) => this.emit('message', { topic, payload } satisfies IncomingMessage));
+    client.on('message', (topic, payload, packet) => this.emit('message', { topic, payload, retain: packet.retain } satisfies IncomingMessage));
     return client;
   }
 
