@@ -11,6 +11,7 @@ import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
 import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+import { MQTT_CONNECTION_DEFAULTS as MQTT } from './mqtt/defaults.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -45,10 +46,12 @@ export const agentConfigSchema = z.object({
     password: z.string().optional(),
     tls: z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).strict().default({ rejectUnauthorized: true }),
     topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default(DEFAULT_TOPIC_PREFIX),
-    keepalive: z.number().int().min(0).default(30),
-    protocol: z.enum(['auto', '5', '3.1.1']).default('auto'),
-    reconnectMinMs: z.number().int().positive().default(1000),
-    reconnectMaxMs: z.number().int().positive().default(30_000),
+    keepalive: z.number().int().min(0).default(MQTT.keepaliveS),
+    protocol: z.enum(['auto', '5', '3.1.1']).default(MQTT.protocol),
+    reconnectMinMs: z.number().int().positive().default(MQTT.reconnectMinMs),
+    reconnectMaxMs: z.number().int().positive().default(MQTT.reconnectMaxMs),
+    reconnectJitter: z.number().min(0).max(1).default(MQTT.reconnectJitter),
+    connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
