@@ -148,9 +148,9 @@ export class CameraRunner {
   }
 
   /**
-   * Decode and preprocess (sharp's thread pool), started as soon as the frame is read so that it
-   * overlaps the previous frame's inference (onnxruntime's thread). Never rejects: a failure is
-   * handed to finish(), which counts it in order.
+   * Decode and preprocess (sharp's thread pool), started once the frame is read and the previous
+   * decode is done, so that it overlaps the previous frame's inference and publish. Never rejects:
+   * a failure is handed to finish(), which counts it in order.
    */
   private prepare(frame: Frame): Promise<Prepared> {
     const t0 = performance.now();
@@ -195,7 +195,7 @@ export class CameraRunner {
         const issues = pre.quality.issues.join(', ');
         this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the image)`);
       }
-      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model });
+      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);

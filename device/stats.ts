@@ -1,4 +1,4 @@
-import type { CameraStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, CollectStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -33,6 +33,8 @@ export class AgentStats {
   labelsPublished = 0;
   /** Latest drift status per camera (set by the drift feature on every status change). */
   readonly drift: Record<string, DriftStatusSummary> = {};
+  /** Set by the collect feature when it runs. */
+  collect: CollectStats | null = null;
   private lastReportAt = Date.now();
   private lastCpu = process.cpuUsage();
 
@@ -110,6 +112,7 @@ export class AgentStats {
       rssBytes: process.memoryUsage().rss,
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
       ...(Object.keys(this.drift).length > 0 ? { drift: { ...this.drift } } : {}),
+      ...(this.collect ? { collect: { ...this.collect, skipped: { ...this.collect.skipped } } } : {}),
     };
   }
 }

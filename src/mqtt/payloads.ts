@@ -85,6 +85,18 @@ export interface StatsPayload {
   cpuPercent: number;
   /** Drift status per camera, when the drift monitor runs. */
   drift?: Record<string, DriftStatusSummary>;
+  /** Frames the `collect` feature saved for labelling, and why others were not (when it is enabled). */
+  collect?: CollectStats;
+}
+
+/** `collect` in the stats message: totals since start, and what `collect.dir`/unlabelled now holds. */
+export interface CollectStats {
+  saved: number;
+  /** Frames not saved, by reason: not-low-confidence, not-ood, full-files, full-bytes, busy, error... */
+  skipped: Record<string, number>;
+  files: number;
+  bytes: number;
+  full: boolean;
 }
 
 /**
