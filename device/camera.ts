@@ -156,9 +156,11 @@ export class CameraRunner {
         top,
         latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
         model: model.ref,
+        device: this.ctx.config.deviceId,
+        camera: this.id,
       };
       this.ctx.stats.labelled(this.id, inferenceMs);
-      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model });
+      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, label: payload });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);

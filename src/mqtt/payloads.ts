@@ -30,6 +30,9 @@ export interface LabelPayload {
   top: TopClass[];
   latencyMs: { decode: number; preprocess: number; inference: number; total: number };
   model: ModelRef;
+  /** The device and camera ids of the topic, so a message stands alone (wildcard subscribers, stores). */
+  device: string;
+  camera: string;
 }
 
 export interface CameraInfo {
@@ -54,6 +57,10 @@ export interface CameraStats {
   frames: number;
   errors: number;
   paused: boolean;
+  /** This camera's share of `errors.byReason`. */
+  errorsByReason: Record<string, number>;
+  /** This camera's inference latency over its last 1,000 frames. */
+  inferenceMs: { p50: number; p95: number };
 }
 
 /** `<prefix>/<device>/stats`, every `statsInterval` seconds. */
@@ -78,7 +85,7 @@ export interface StatsPayload {
  * `<prefix>/<device>/<camera>/drift`, retained: one drift window report (see docs/drift.md) with
  * the camera and the model it was measured against.
  */
-export type DriftPayload = WindowReport & { camera: string; model: ModelRef };
+export type DriftPayload = WindowReport & { camera: string; device: string; model: ModelRef };
 
 /** Per-camera drift state in the stats message (present once a camera has a drift monitor). */
 export interface DriftStatusSummary {

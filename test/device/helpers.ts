@@ -111,7 +111,7 @@ export async function agentConfig(ws: Workspace, flags: AgentFlags): Promise<Age
   return cfg;
 }
 
-export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
+export const LABEL_KEYS = ['camera', 'classId', 'confidence', 'device', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
