@@ -6,7 +6,7 @@ import type { AgentConfig } from './config.ts';
 import type { AgentContext, Feature } from './context.ts';
 import { CameraRunner } from './camera.ts';
 import { FEATURES } from './features/index.ts';
-import { loadModel } from './model.ts';
+import { loadModel, modelsBeside } from './model.ts';
 import { ModelHolder } from './model-holder.ts';
 import { DeviceMqttClient } from './mqtt/client.ts';
 import { Publisher } from './mqtt/publisher.ts';
@@ -75,6 +75,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         startedAt: startedAt.toISOString(),
         model: { ...m.ref, path: m.path, arch: m.metadata.arch, metrics: m.metadata.metrics, classes: m.metadata.classes },
         provider: m.provider,
+        availableModels: modelsBeside(m.path),
         cameras: [...cameras.values()].map((c) => ({ id: c.id, source: c.cfg.source, fps: c.fps, roi: c.cfg.roi })),
       };
     },

@@ -5,9 +5,16 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
-import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
+import { isValidTopicId, DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+
+/**
+ * Home Assistant discovery: off by default; `discoveryPrefix` is Home Assistant's own setting;
+ * labels and confidence become `unavailable` after `expireAfterS` without a label (longer when a
+ * camera's fps needs it: at least 10 frame intervals).
+ */
+export const HOME_ASSISTANT_DEFAULTS = { enabled: false, discoveryPrefix: HOME_ASSISTANT_PREFIX, expireAfterS: 60 };
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -40,7 +47,11 @@ export const agentConfigSchema = z.object({
     reconnectMaxMs: z.number().int().positive().default(30_000),
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
-  homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  homeAssistant: z.object({
+    enabled: z.boolean().default(HOME_ASSISTANT_DEFAULTS.enabled),
+    discoveryPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, 'a topic prefix without MQTT wildcards or a leading/trailing /').default(HOME_ASSISTANT_DEFAULTS.discoveryPrefix),
+    expireAfterS: z.number().int().positive().default(HOME_ASSISTANT_DEFAULTS.expireAfterS),
+  }).strict().default(HOME_ASSISTANT_DEFAULTS),
   queue: z.object({
     type: z.enum(['disk', 'memory']).default('disk'),
     dir: z.string().optional(),
@@ -145,7 +156,7 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
   if (f.statsInterval !== undefined) merged.statsIntervalS = f.statsInterval;
   if (f.httpPort !== undefined) merged.http = { ...((raw.http as Raw | undefined) ?? {}), port: f.httpPort };
   if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
-  if (f.homeAssistant) merged.homeAssistant = { enabled: true };
+  if (f.homeAssistant) merged.homeAssistant = { ...((raw.homeAssistant as Raw | undefined) ?? {}), enabled: true };
   if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };
   let cameras = Array.isArray(raw.cameras) ? (raw.cameras as Raw[]).map((c) => ({ ...c })) : [];
   if (f.source) cameras = [{ id: f.cameraId ?? 'cam0', source: f.source }];

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
@@ -92,4 +93,22 @@ export function softmax(logits: ArrayLike<number>): Float32Array {
 export function topK(probs: ArrayLike<number>, classes: readonly string[], k: number): TopClass[] {
   const ids = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
   return ids.slice(0, k).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
+}
+
+/** Plain file names only: they are offered to dashboards and Home Assistant templates as they are. */
+const OFFERED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.onnx$/;
+const MAX_OFFERED_MODELS = 100;
+
+/**
+ * The `.onnx` files beside the serving model (names, sorted, at most 100): what dashboards offer
+ * for `switch-model` as `join(dir, name)`. Nothing else of the file system is listed.
+ */
+export function modelsBeside(path: string): { dir: string; files: string[] } {
+  const dir = dirname(path);
+  try {
+    const files = readdirSync(dir).filter((f) => OFFERED_MODEL_NAME.test(f)).sort().slice(0, MAX_OFFERED_MODELS);
+    return { dir: join(dir), files };
+  } catch {
+    return { dir, files: [] };
+  }
 }

@@ -49,6 +49,8 @@ export interface InfoPayload {
   startedAt: string;
   model: ModelRef & { path: string; arch: string | null; metrics: Record<string, unknown> | null; classes: string[] };
   provider: string;
+  /** `.onnx` files beside the serving model (plain names, at most 100): `switch-model` takes `dir/<file>`. */
+  availableModels: { dir: string; files: string[] };
   cameras: CameraInfo[];
 }
 

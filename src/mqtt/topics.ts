@@ -14,6 +14,11 @@ export function isValidTopicId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/** Home Assistant's device-discovery topic; the prefix is Home Assistant's `discovery_prefix`. */
+export function homeAssistantConfigTopic(deviceId: string, discoveryPrefix = HOME_ASSISTANT_PREFIX): string {
+  return `${discoveryPrefix}/device/${deviceId}/config`;
+}
+
 export interface Topics {
   status: string;
   info: string;
@@ -46,6 +51,6 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
       const name = topic.slice(cmdBase.length);
       return (COMMAND_NAMES as readonly string[]).includes(name) ? (name as CommandName) : null;
     },
-    homeAssistantConfig: `${HOME_ASSISTANT_PREFIX}/device/${deviceId}/config`,
+    homeAssistantConfig: homeAssistantConfigTopic(deviceId),
   };
 }
