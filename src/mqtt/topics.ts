@@ -24,6 +24,8 @@ export interface Topics {
   info: string;
   stats: string;
   label(camera: string): string;
+  /** Retained copy of the camera's latest label (at most one per second), for dashboards that join late. */
+  lastLabel(camera: string): string;
   drift(camera: string): string;
   command(name: CommandName): string;
   commandResult(name: CommandName): string;
@@ -42,6 +44,7 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
     info: `${base}/info`,
     stats: `${base}/stats`,
     label: (camera) => `${base}/${camera}/label`,
+    lastLabel: (camera) => `${base}/${camera}/last-label`,
     drift: (camera) => `${base}/${camera}/drift`,
     command: (name) => `${cmdBase}${name}`,
     commandResult: (name) => `${cmdBase}${name}/result`,
