@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
-import type { DemoOptions } from '../../device/demo.ts';
+import type { DemoCompanion, DemoOptions } from '../../device/demo.ts';
+import type { EmbeddedBroker } from '../../device/broker.ts';
 
 const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
 
@@ -39,10 +40,25 @@ Examples:
     .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
     .option('--ws-port <n>', 'MQTT over WebSocket port (for browser dashboards)', parseIntOption('--ws-port'), 8083)
     .option('--host <host>', 'interface to listen on', '0.0.0.0')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom broker\n  $ edgeloom broker --port 1884 --ws-port 9001')
-    .action(action(async (opts: { port: number; wsPort: number; host: string }) => {
-      const { runBrokerCommand } = await import('../../device/run.ts');
-      await runBrokerCommand(opts);
+    .option('--dashboard', 'also serve the web dashboard (see `edgeloom dashboard`) on the same interface')
+    .option('--dashboard-port <n>', 'HTTP port of --dashboard', parseIntOption('--dashboard-port'), 8080)
+    .addHelpText('after', '\nExamples:\n  $ edgeloom broker\n  $ edgeloom broker --port 1884 --ws-port 9001\n  $ edgeloom broker --dashboard --dashboard-port 8080')
+    .action(action(async (opts: { port: number; wsPort: number; host: string; dashboard?: boolean; dashboardPort: number }) => {
+      if (!opts.dashboard) {
+        const { runBrokerCommand } = await import('../../device/run.ts');
+        return runBrokerCommand(opts);
+      }
+      const { startBroker } = await import('../../device/broker.ts');
+      const { untilStopSignal } = await import('../../device/run.ts');
+      const broker = await startBroker(opts);
+      try {
+        const dash = await startDashboardFor(broker, opts.host, opts.dashboardPort);
+        process.stderr.write(`edgeloom broker: dashboard on ${dash.url}\n`);
+        await untilStopSignal(new Promise<void>(() => undefined));
+        await dash.close();
+      } finally {
+        await broker.close();
+      }
     }));
 
   program.command('demo')
@@ -52,13 +68,31 @@ Examples:
     .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
     .option('--ws-port <n>', 'MQTT over WebSocket port', parseIntOption('--ws-port'), 8083)
     .option('--max-frames <n>', 'stop after this many frames', parseIntOption('--max-frames'))
+    .option('--dashboard-port <n>', 'HTTP port of the web dashboard (0: no dashboard)', parseIntOption('--dashboard-port'), 8080)
     .addHelpText('after', `
 Examples:
-  $ edgeloom demo                      # then: mosquitto_sub -h localhost -t 'edgeloom/#' -v
+  $ edgeloom demo                      # then open the dashboard URL it prints, or: mosquitto_sub -h localhost -t 'edgeloom/#' -v
   $ edgeloom demo --model models/edgenet.int8.onnx --fps 10
   $ edgeloom demo --port 1884 --ws-port 9001 --max-frames 100`)
-    .action(action(async (opts: DemoOptions) => {
+    .action(action(async (opts: DemoOptions & { dashboardPort: number }) => {
       const { runDemoCommand } = await import('../../device/demo.ts');
-      await runDemoCommand(opts);
+      const dashboard: DemoCompanion | undefined = opts.dashboardPort === 0 ? undefined : async (broker) => {
+        try {
+          const dash = await startDashboardFor(broker, '127.0.0.1', opts.dashboardPort);
+          return { lines: [`  dashboard:         ${dash.url}`], close: () => dash.close() };
+        } catch (err) {
+          // The demo runs without its dashboard (e.g. installed with --omit=dev): say why, once.
+          return { lines: [`  (no dashboard: ${(err as Error).message.replace(/^dashboard: /, '')})`], close: async () => undefined };
+        }
+      };
+      await runDemoCommand(opts, dashboard);
     }));
+}
+
+/** The dashboard for an embedded broker: the page reaches the broker's WebSocket port on the host that served it. */
+async function startDashboardFor(broker: EmbeddedBroker, host: string, port: number) {
+  if (broker.wsPort === null) throw new Error('dashboard: the broker has no WebSocket port (--ws-port)');
+  const { startDashboard } = await import('../../dashboard/server.ts');
+  const wsHost = host === '0.0.0.0' || host === '::' ? '0.0.0.0' : host.includes(':') ? `[${host}]` : host;
+  return startDashboard({ mqttUrl: `ws://${wsHost}:${broker.wsPort}`, host, port });
 }
