@@ -8,7 +8,7 @@ import { UserError } from '../src/errors.ts';
  * boards (`npm ci --omit=dev`) run only the agent and never load this.
  */
 export interface DashboardBundle {
-  /** Output files by name: app.js, app.css and lazily loaded chunks (onnxruntime-web for "Try the model"). */
+  /** Output files by name: app.js and app.css. */
   files: Map<string, Buffer>;
 }
 
@@ -24,17 +24,13 @@ export async function buildDashboardBundle(): Promise<DashboardBundle> {
     const result = await esbuild.build({
       entryPoints: { app: join(import.meta.dirname, 'app', 'main.ts') },
       bundle: true,
-      splitting: true,
       format: 'esm',
       platform: 'browser',
       target: ['chrome100', 'firefox100', 'safari15'],
-      // onnxruntime-web loads its WebAssembly glue and binary from /ort/ (served from node_modules), not a CDN.
-      conditions: ['onnxruntime-web-use-extern-wasm'],
       minify: true,
       sourcemap: false,
       write: false,
       outdir,
-      chunkNames: 'chunk-[hash]',
       logLevel: 'silent',
       legalComments: 'none',
     });

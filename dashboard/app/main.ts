@@ -8,7 +8,6 @@ import { h, setText } from './dom.ts';
 import { FleetState, parseTopic, subscriptions } from './state.ts';
 import { FleetView } from './views.ts';
 import { brokerUrlFor } from './broker-url.ts';
-import { tryModelSection } from './try-model.ts';
 
 /**
  * The page: connects to the broker over MQTT-over-WebSocket with mqtt.js's browser build, keeps
@@ -112,7 +111,6 @@ document.body.replaceChildren(
   h('header', { class: 'top' }, h('h1', {}, 'edgeloom'), connection),
   login,
   fleet.el,
-  tryModelSection(config, state),
 );
 connect();
 fleet.render(Date.now());

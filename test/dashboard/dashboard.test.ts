@@ -44,7 +44,7 @@ before(async () => {
   process.env.EDGELOOM_LOG_LEVEL ??= 'silent';
   ws = await makeWorkspace();
   broker = await startBroker({ port: 0, wsPort: 0, host: '127.0.0.1' });
-  dash = await startDashboard({ mqttUrl: `ws://127.0.0.1:${broker.wsPort}`, port: 0, modelsDir: join(ROOT, 'models'), testImages: 4 });
+  dash = await startDashboard({ mqttUrl: `ws://127.0.0.1:${broker.wsPort}`, port: 0 });
   browser = await launch();
 });
 after(async () => {
@@ -155,7 +155,7 @@ test('a broker that wants credentials: the page asks, connects with them, and ne
   await chmod(passwords, 0o644);
   const wsPort = await freePort();
   const wsBroker = await startMosquitto(mosquitto!, ws.dir, 'auth', `allow_anonymous false\npassword_file ${passwords}\nlistener ${wsPort} 127.0.0.1\nprotocol websockets\n`);
-  const authDash = await startDashboard({ mqttUrl: `ws://127.0.0.1:${wsPort}`, port: 0, testImages: 0 });
+  const authDash = await startDashboard({ mqttUrl: `ws://127.0.0.1:${wsPort}`, port: 0 });
   const page = await browser.context.newPage();
   const urls: string[] = [];
   page.on('request', (r) => urls.push(r.url()));
