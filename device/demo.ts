@@ -68,6 +68,8 @@ export async function runDemoCommand(opts: DemoOptions, companion?: DemoCompanio
   });
   const { broker, agent } = demo;
   const cam = agent.ctx.config.cameras[0];
+  // Ctrl-C/SIGTERM are handled from here on, also while the companion starts.
+  const stopped = untilStopSignal(agent.finished());
   const extra = companion ? await companion(broker) : null;
   process.stderr.write([
     '',
@@ -78,7 +80,7 @@ export async function runDemoCommand(opts: DemoOptions, companion?: DemoCompanio
     `  labels on ${agent.ctx.topics.label(cam.id)}; Ctrl-C to stop`,
     '',
   ].join('\n'));
-  const signal = await untilStopSignal(agent.finished());
+  const signal = await stopped;
   process.stderr.write(`edgeloom demo: ${signal ? `${signal}, stopping` : 'all frames done, stopping'}\n`);
   await extra?.close();
   await demo.stop();
