@@ -116,8 +116,7 @@ class DeviceView {
   constructor(private readonly id: string, private readonly send: SendCommand) {
     const onReply = this.onReply;
     const switchModel = () => {
-      const dir = this.models.dataset.dir ?? '';
-      if (this.models.value) void this.send(this.id, 'switch-model', { path: `${dir}/${this.models.value}` }).then(onReply);
+      if (this.models.value) void this.send(this.id, 'switch-model', { model: this.models.value }).then(onReply);
     };
     this.el = h('section', { class: 'device', 'data-device': id },
       h('header', {}, h('h2', {}, id), this.badge),
@@ -141,11 +140,10 @@ class DeviceView {
     setText(this.meta, info
       ? `${d.status} ${since === null ? 'since before this page opened' : `since ${ago(since, now)}`} · model ${info.model.id}${Number.isFinite(accuracy) ? ` (${fmt(accuracy * 100, 2)} % test accuracy)` : ''} · ${info.provider} · edgeloom ${info.version}`
       : `${d.status} · waiting for info`);
-    const files = info?.availableModels?.files ?? [];
+    const files = Array.isArray(info?.availableModels) ? info.availableModels.filter((f): f is string => typeof f === 'string') : [];
     const key = files.join('\n');
     if (this.models.dataset.key !== key) {
       this.models.dataset.key = key;
-      this.models.dataset.dir = info?.availableModels.dir ?? '';
       fill(this.models, files.map((f) => h('option', { value: f }, f)));
     }
     const current = info?.model.path.split(/[\\/]/).pop();

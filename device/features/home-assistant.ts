@@ -74,14 +74,14 @@ function cameraComponents(ctx: Ctx, cam: { id: string; fps: number }): Record<st
   };
 }
 
-/** The model select offers the `.onnx` files beside the serving model; hidden when that directory's path could break the template. */
+/** The model select offers the `.onnx` files of the model directory (plain names: safe inside the template). */
 function modelSelect(ctx: Ctx): Record<string, Component> {
-  const { dir, files } = ctx.info().availableModels;
-  if (files.length === 0 || /[{}%"\\]/.test(dir)) return {};
+  const files = ctx.info().availableModels;
+  if (files.length === 0) return {};
   return {
     model: {
       platform: 'select', name: 'model', unique_id: `edgeloom_${ctx.config.deviceId}_model`, icon: 'mdi:brain', entity_category: 'config',
-      options: files, command_topic: ctx.topics.command('switch-model'), command_template: `{"path": "${dir}/{{ value }}"}`,
+      options: files, command_topic: ctx.topics.command('switch-model'), command_template: '{"model": "{{ value }}"}',
       state_topic: ctx.topics.info, value_template: "{{ value_json.model.path.split('/') | last }}",
     },
   };

@@ -6,6 +6,7 @@ import { registerModelCommands } from './model.ts';
 import { registerDeviceCommands } from './device.ts';
 import { registerDriftCommands } from './drift.ts';
 import { registerRobustnessCommands } from './robustness.ts';
+import { registerSigningCommands } from './signing.ts';
 import { registerDashboardCommands } from './dashboard.ts';
 import { reportError } from './output.ts';
 
@@ -29,6 +30,7 @@ Examples:
   registerDeviceCommands(program);
   registerDriftCommands(program);
   registerRobustnessCommands(program);
+  registerSigningCommands(program);
   registerDashboardCommands(program);
   return program;
 }

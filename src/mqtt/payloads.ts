@@ -49,8 +49,8 @@ export interface InfoPayload {
   startedAt: string;
   model: ModelRef & { path: string; arch: string | null; metrics: Record<string, unknown> | null; classes: string[] };
   provider: string;
-  /** `.onnx` files beside the serving model (plain names, at most 100): `switch-model` takes `dir/<file>`. */
-  availableModels: { dir: string; files: string[] };
+  /** `.onnx` file names in the model directory (models.dir; plain names, at most 100): what `switch-model {model}` can load. */
+  availableModels: string[];
   cameras: CameraInfo[];
 }
 
@@ -103,8 +103,9 @@ export interface CommandRequests {
   pause: { camera?: string; requestId?: string };
   resume: { camera?: string; requestId?: string };
   snapshot: { camera?: string; requestId?: string };
-  'reload-model': { requestId?: string };
-  'switch-model': { path: string; requestId?: string };
+  'reload-model': { sha256?: string; requestId?: string };
+  /** `model`: a file name in the agent's model directory (models.dir), never a path. */
+  'switch-model': { model: string; sha256?: string; requestId?: string };
 }
 
 /** `<prefix>/<device>/cmd/<name>/result`. */
@@ -112,6 +113,8 @@ export interface CommandResult {
   ok: boolean;
   command: string;
   requestId: string | null;
+  /** Why it failed, for programs: rate-limited, busy, disabled, too-large, bad-body, not-found, unsigned, ... (docs/mqtt.md). */
+  code?: string;
   error?: string;
   /** Command-specific data (e.g. the new model ref, a base64 snapshot). */
   data?: Record<string, unknown>;

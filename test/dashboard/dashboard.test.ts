@@ -69,6 +69,7 @@ test('fleet view: online, labels arriving, drift alert after blurred frames, com
   cfg.drift.windowSize = 20;
   cfg.statsIntervalS = 1;
   cfg.cameras[0].invert = 'never';
+  cfg.commands.enabled = ['snapshot'];
   let agent: Agent | null = await startAgent(cfg, quiet, { sources: new Map([['cam0', new MemorySource(await frames())]]) });
   try {
     const device = card(page, 'line1');
