@@ -2,7 +2,7 @@ import { createLogger } from '../src/log.ts';
 import { UserError } from '../src/errors.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { SHUTDOWN_DEFAULTS, startAgent } from './agent.ts';
-import { startBroker, type BrokerOptions } from './broker.ts';
+import { startBroker, type BrokerOptions, type EmbeddedBroker } from './broker.ts';
 
 /** Resolves with the signal's name on SIGTERM/SIGINT, or with null once `finished` settles. */
 export async function untilStopSignal(finished: Promise<void>): Promise<string | null> {
