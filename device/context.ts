@@ -1,6 +1,6 @@
 import type { Logger } from '../src/log.ts';
 import type { Topics } from '../src/mqtt/topics.ts';
-import type { InfoPayload } from '../src/mqtt/payloads.ts';
+import type { InfoPayload, LabelPayload } from '../src/mqtt/payloads.ts';
 import type { AgentConfig } from './config.ts';
 import type { DeviceMqttClient } from './mqtt/client.ts';
 import type { Publisher } from './mqtt/publisher.ts';
@@ -9,6 +9,7 @@ import type { ModelHolder } from './model-holder.ts';
 import type { LoadedModel } from './model.ts';
 import type { AgentStats } from './stats.ts';
 import type { CameraRunner } from './camera.ts';
+import type { Frame } from './sources/types.ts';
 
 /** What a camera hands to frame observers (the drift monitor) after each successful inference. */
 export interface FrameResult {
@@ -19,6 +20,10 @@ export interface FrameResult {
   logits: Float32Array;
   embedding: Float32Array | null;
   model: LoadedModel;
+  /** The frame as the source delivered it (encoded bytes, capture time): what `collect` saves. */
+  frame: Frame;
+  /** The label published for this frame (latencies, top-3). */
+  label: LabelPayload;
 }
 
 /** The one object every part of a running agent receives (no singletons, no long argument lists). */

@@ -1,8 +1,10 @@
+import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
+import { DataType, decodeModel, tensorFloats } from '../src/onnx/proto.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
 import type { TrustedKey } from '../src/signing.ts';
 import { MODEL_STORE_DEFAULTS, ModelRefusedError, ModelStore, type ModelFile } from './model-store.ts';
@@ -62,6 +64,15 @@ async function checkSession(session: OnnxModelSession, path: string, classes: nu
   if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
 }
 
+/** A NaN or infinite weight gives NaN labels (or, behind a Relu, silently wrong ones): refuse the file. */
+function checkFiniteWeights(bytes: Uint8Array, path: string): void {
+  for (const t of decodeModel(bytes).graph?.initializer ?? []) {
+    if (t.dataType === DataType.FLOAT && !tensorFloats(t).every(Number.isFinite)) {
+      throw new UserError(`${path}: weight \`${t.name}\` contains NaN or infinite values (a corrupt or diverged model; export or train it again)`);
+    }
+  }
+}
+
 /** Loads the operator's model from a path (start-up, `edgeloom drift`), with the size cap and signature checks. */
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const store = new ModelStore({ dir: dirname(path), maxBytes: opts.maxBytes ?? MODEL_STORE_DEFAULTS.maxBytes, trustedKeys: opts.trustedKeys ?? [] });
@@ -79,6 +90,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
 export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const label = origin.kind === 'store' ? origin.name : path;
   const metadata = readContract(file.bytes, label);
+  checkFiniteWeights(file.bytes, label);
   let session: OnnxModelSession;
   try {
     session = await createOnnxSession(file.bytes, { ep: opts.ep, intraOpThreads: opts.threads });
@@ -112,4 +124,20 @@ export function softmax(logits: ArrayLike<number>): Float32Array {
 export function topK(probs: ArrayLike<number>, classes: readonly string[], k: number): TopClass[] {
   const ids = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
   return ids.slice(0, k).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
+}
+
+/** Plain file names only: they are offered to dashboards and Home Assistant templates as they are. */
+const OFFERED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.onnx$/;
+const MAX_OFFERED_MODELS = 100;
+
+/**
+ * The `.onnx` files in the model directory (`models.dir`), names only, sorted, at most 100: what
+ * dashboards and Home Assistant offer for `switch-model {model: <name>}`. Nothing else is listed.
+ */
+export function offeredModels(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => OFFERED_MODEL_NAME.test(f)).sort().slice(0, MAX_OFFERED_MODELS);
+  } catch {
+    return [];
+  }
 }

@@ -1,4 +1,4 @@
-import type { CameraStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, CollectStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -12,8 +12,11 @@ interface CameraCounters {
   frames: number;
   labels: number;
   errors: number;
+  errorsByReason: Record<string, number>;
   framesAtLastReport: number;
   paused: boolean;
+  /** Recent inference latencies (ms) of this camera, a sliding window for its p50/p95. */
+  inference: number[];
 }
 
 /** Counters the agent updates and the stats/metrics features read. Never reset except the fps window. */
@@ -22,6 +25,9 @@ export class AgentStats {
   readonly cameras = new Map<string, CameraCounters>();
   readonly errorsByReason: Record<string, number> = {};
   errorsTotal = 0;
+  /** Labelled frames with a preprocessing quality warning, by issue. */
+  readonly qualityByIssue: Record<string, number> = {};
+  qualityFlagged = 0;
   /** Messages dropped outside the queue (QoS 0 while offline). */
   readonly droppedByReason: Record<string, number> = {};
   /** Recent inference latencies (ms), a sliding window for p50/p95. */
@@ -30,6 +36,8 @@ export class AgentStats {
   labelsPublished = 0;
   /** Latest drift status per camera (set by the drift feature on every status change). */
   readonly drift: Record<string, DriftStatusSummary> = {};
+  /** Set by the collect feature when it runs. */
+  collect: CollectStats | null = null;
   private lastReportAt = Date.now();
   private lastCpu = process.cpuUsage();
 
@@ -38,7 +46,7 @@ export class AgentStats {
   camera(id: string): CameraCounters {
     let c = this.cameras.get(id);
     if (!c) {
-      c = { frames: 0, labels: 0, errors: 0, framesAtLastReport: 0, paused: false };
+      c = { frames: 0, labels: 0, errors: 0, errorsByReason: {}, framesAtLastReport: 0, paused: false, inference: [] };
       this.cameras.set(id, c);
     }
     return c;
@@ -49,16 +57,29 @@ export class AgentStats {
   }
 
   labelled(camera: string, inferenceMs: number): void {
-    this.camera(camera).labels++;
+    const c = this.camera(camera);
+    c.labels++;
     this.inferenceCount++;
-    this.inference.push(inferenceMs);
-    if (this.inference.length > this.windowSize) this.inference.shift();
+    for (const window of [this.inference, c.inference]) {
+      window.push(inferenceMs);
+      if (window.length > this.windowSize) window.shift();
+    }
   }
 
   error(camera: string | null, reason: string): void {
     this.errorsTotal++;
     this.errorsByReason[reason] = (this.errorsByReason[reason] ?? 0) + 1;
-    if (camera) this.camera(camera).errors++;
+    if (camera) {
+      const c = this.camera(camera);
+      c.errors++;
+      c.errorsByReason[reason] = (c.errorsByReason[reason] ?? 0) + 1;
+    }
+  }
+
+  /** A labelled frame whose preprocessing found these issues (the label carries `quality`). */
+  qualityWarning(_camera: string, issues: readonly string[]): void {
+    this.qualityFlagged++;
+    for (const issue of issues) this.qualityByIssue[issue] = (this.qualityByIssue[issue] ?? 0) + 1;
   }
 
   drop(reason: string): void {
@@ -67,6 +88,14 @@ export class AgentStats {
 
   inferenceMs(): { p50: number; p95: number; count: number } {
     return { p50: percentile(this.inference, 50), p95: percentile(this.inference, 95), count: this.inferenceCount };
+  }
+
+  /** Every dropped message by reason: outside the queue as counted here, the queue's bounds as `queue-<bound>`. */
+  dropped(queue: { dropped: { total: number; byReason: Record<string, number> } }): { total: number; byReason: Record<string, number> } {
+    const byReason: Record<string, number> = { ...this.droppedByReason };
+    for (const [k, v] of Object.entries(queue.dropped.byReason)) if (v > 0) byReason[`queue-${k}`] = v;
+    const droppedOutside = Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
+    return { total: queue.dropped.total + droppedOutside, byReason };
   }
 
   uptimeS(): number {
@@ -82,12 +111,16 @@ export class AgentStats {
     this.lastReportAt = now;
     const cameras: Record<string, CameraStats> = {};
     for (const [id, c] of this.cameras) {
-      cameras[id] = { fps: round((c.frames - c.framesAtLastReport) / elapsedS), frames: c.frames, errors: c.errors, paused: c.paused };
+      cameras[id] = {
+        fps: round((c.frames - c.framesAtLastReport) / elapsedS),
+        frames: c.frames,
+        errors: c.errors,
+        paused: c.paused,
+        errorsByReason: { ...c.errorsByReason },
+        inferenceMs: { p50: round(percentile(c.inference, 50)), p95: round(percentile(c.inference, 95)) },
+      };
       c.framesAtLastReport = c.frames;
     }
-    const byReason: Record<string, number> = { ...this.droppedByReason };
-    for (const [k, v] of Object.entries(queue.dropped.byReason)) if (v > 0) byReason[`queue-${k}`] = v;
-    const droppedOutside = Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
     const inf = this.inferenceMs();
     return {
       ts: new Date(now).toISOString(),
@@ -95,11 +128,13 @@ export class AgentStats {
       cameras,
       inferenceMs: { p50: round(inf.p50), p95: round(inf.p95), count: inf.count },
       errors: { total: this.errorsTotal, byReason: { ...this.errorsByReason } },
+      quality: { total: this.qualityFlagged, byIssue: { ...this.qualityByIssue } },
       queueDepth: queue.depth,
-      dropped: { total: queue.dropped.total + droppedOutside, byReason },
+      dropped: this.dropped(queue),
       rssBytes: process.memoryUsage().rss,
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
       ...(Object.keys(this.drift).length > 0 ? { drift: { ...this.drift } } : {}),
+      ...(this.collect ? { collect: { ...this.collect, skipped: { ...this.collect.skipped } } } : {}),
     };
   }
 }

@@ -6,9 +6,10 @@
 // a dependency for this reason.
 //
 // One bundle with code splitting: every command's module stays a lazily imported chunk, so
-// `edgeloom agent` loads what it did from the sources. training/ is left out (kept as an import of its
-// TypeScript sources, loaded through tsx on a workstation, see src/cli/training.ts): it runs worker
-// threads from its own files and needs the workstation install anyway.
+// `edgeloom agent` loads what it did from the sources. training/ and dashboard/ are left out (kept as
+// imports of their TypeScript sources, loaded through tsx on a workstation, see src/cli/training.ts):
+// they read files next to their sources (worker threads, the page and its bundle) and need the
+// workstation install anyway.
 //   node scripts/build.mjs [--outdir DIR]   (DIR must sit directly under the repository, default dist)
 import { build } from 'esbuild';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -25,14 +26,15 @@ if (path.dirname(outdir) !== ROOT) {
   process.exit(1);
 }
 
-/** Imports of training/ stay imports of the TypeScript sources, relative to the output directory. */
+/** Imports of training/ and dashboard/ stay imports of the TypeScript sources, relative to the output directory. */
+const FROM_SOURCES = ['training', 'dashboard'];
 const keepTrainingExternal = {
   name: 'training-external',
   setup(b) {
-    b.onResolve({ filter: /(^|\/)training\// }, (args) => {
+    b.onResolve({ filter: /(^|\/)(training|dashboard)\// }, (args) => {
       if (!args.importer) return undefined;
       const target = path.resolve(args.resolveDir, args.path);
-      if (!target.startsWith(path.join(ROOT, 'training') + path.sep)) return undefined;
+      if (!FROM_SOURCES.some((dir) => target.startsWith(path.join(ROOT, dir) + path.sep))) return undefined;
       return { path: path.relative(outdir, target).split(path.sep).join('/'), external: true };
     });
   },

@@ -7,6 +7,8 @@ import { registerDeviceCommands } from './device.ts';
 import { registerDriftCommands } from './drift.ts';
 import { registerRobustnessCommands } from './robustness.ts';
 import { registerSigningCommands } from './signing.ts';
+import { registerCollectCommands } from './collect.ts';
+import { registerDashboardCommands } from './dashboard.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -30,6 +32,8 @@ Examples:
   registerDriftCommands(program);
   registerRobustnessCommands(program);
   registerSigningCommands(program);
+  registerCollectCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 

@@ -30,6 +30,20 @@ export interface LabelPayload {
   top: TopClass[];
   latencyMs: { decode: number; preprocess: number; inference: number; total: number };
   model: ModelRef;
+  /** The device and camera ids of the topic, so a message stands alone (wildcard subscribers, stores). */
+  device: string;
+  camera: string;
+  /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
+  quality?: LabelQuality;
+}
+
+export interface LabelQuality {
+  /** Fraction of the 28x28 image the garment covers, 0..1. */
+  fill: number;
+  /** Separate blobs that stood out from the table (detached ones are left out of the trim). */
+  blobs: number;
+  /** `no-garment`, `small-garment`, `several-blobs`. */
+  issues: string[];
 }
 
 export interface CameraInfo {
@@ -46,6 +60,8 @@ export interface InfoPayload {
   startedAt: string;
   model: ModelRef & { path: string; arch: string | null; metrics: Record<string, unknown> | null; classes: string[] };
   provider: string;
+  /** `.onnx` file names in the model directory (models.dir; plain names, at most 100): what `switch-model {model}` can load. */
+  availableModels: string[];
   cameras: CameraInfo[];
 }
 
@@ -54,6 +70,10 @@ export interface CameraStats {
   frames: number;
   errors: number;
   paused: boolean;
+  /** This camera's share of `errors.byReason`. */
+  errorsByReason: Record<string, number>;
+  /** This camera's inference latency over its last 1,000 frames. */
+  inferenceMs: { p50: number; p95: number };
 }
 
 /** `<prefix>/<device>/stats`, every `statsInterval` seconds. */
@@ -63,6 +83,8 @@ export interface StatsPayload {
   cameras: Record<string, CameraStats>;
   inferenceMs: { p50: number; p95: number; count: number };
   errors: { total: number; byReason: Record<string, number> };
+  /** Labelled frames whose label carries a `quality` warning, by issue (a frame may count under several). */
+  quality: { total: number; byIssue: Record<string, number> };
   /** Labels waiting in the store-and-forward queue. */
   queueDepth: number;
   /** Messages dropped because a queue bound (messages, bytes, age) was exceeded or the broker was down for QoS 0. */
@@ -72,13 +94,25 @@ export interface StatsPayload {
   cpuPercent: number;
   /** Drift status per camera, when the drift monitor runs. */
   drift?: Record<string, DriftStatusSummary>;
+  /** Frames the `collect` feature saved for labelling, and why others were not (when it is enabled). */
+  collect?: CollectStats;
+}
+
+/** `collect` in the stats message: totals since start, and what `collect.dir`/unlabelled now holds. */
+export interface CollectStats {
+  saved: number;
+  /** Frames not saved, by reason: not-low-confidence, not-ood, full-files, full-bytes, busy, error... */
+  skipped: Record<string, number>;
+  files: number;
+  bytes: number;
+  full: boolean;
 }
 
 /**
  * `<prefix>/<device>/<camera>/drift`, retained: one drift window report (see docs/drift.md) with
  * the camera and the model it was measured against.
  */
-export type DriftPayload = WindowReport & { camera: string; model: ModelRef };
+export type DriftPayload = WindowReport & { camera: string; device: string; model: ModelRef };
 
 /** Per-camera drift state in the stats message (present once a camera has a drift monitor). */
 export interface DriftStatusSummary {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import sharp from 'sharp';
 import { buildTinyModel } from './tiny-model.ts';
 import { resolveAgentConfig, type AgentConfig, type AgentFlags } from '../../device/config.ts';
@@ -25,8 +25,8 @@ export class Recorder {
     });
   }
 
-  static async connect(url: string, filter: string): Promise<Recorder> {
-    const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000 });
+  static async connect(url: string, filter: string, opts: IClientOptions = {}): Promise<Recorder> {
+    const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000, ...opts });
     const rec = new Recorder(client);
     client.on('connect', () => client.subscribe(filter, { qos: 1 }));
     await new Promise<void>((resolve, reject) => {
@@ -111,11 +111,16 @@ export async function agentConfig(ws: Workspace, flags: AgentFlags): Promise<Age
   return cfg;
 }
 
-export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
+export const LABEL_KEYS = ['camera', 'classId', 'confidence', 'device', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
-  assert.deepEqual(Object.keys(p).sort(), LABEL_KEYS);
+  // `quality` is there only when preprocessing found the frame doubtful (a plain-colour test frame: no-garment).
+  assert.deepEqual(Object.keys(p).filter((k) => k !== 'quality').sort(), LABEL_KEYS);
+  if ('quality' in p) {
+    assert.deepEqual(Object.keys(p.quality).sort(), ['blobs', 'fill', 'issues']);
+    assert.ok(p.quality.issues.length > 0 && p.quality.issues.every((i: string) => ['no-garment', 'small-garment', 'several-blobs'].includes(i)));
+  }
   assert.ok(!Number.isNaN(Date.parse(p.ts)) && p.ts === new Date(p.ts).toISOString(), 'ts is ISO');
   assert.ok(Number.isInteger(p.frame) && p.frame >= 1);
   assert.equal(typeof p.label, 'string');
