@@ -2,7 +2,8 @@
 # Checks the board install and the agent on another CPU, under qemu-user emulation:
 #   sudo scripts/board-check.sh arm64|armhf
 # 1. builds (once, kept in $ROOT_BASE/ARCH) a Debian root for ARCH with debootstrap, with Debian's
-#    nodejs and mosquitto (and Debian's npm with DEBIAN_NPM=1, else this machine's npm is copied in);
+#    nodejs and mosquitto; npm is this machine's, copied in (Debian's npm package did not configure
+#    under debootstrap: missing node-* dependencies);
 # 2. copies this checkout into it (the files git knows, uncommitted changes included) and runs
 #    `npm run install-board` there, from the npm registry, timing it and measuring node_modules;
 # 3. runs mosquitto on loopback and the agent on FRAMES Fashion-MNIST test images (--ep each of EPS),
@@ -11,7 +12,7 @@
 # Needs: root, debootstrap, qemu-user-static with binfmt_misc, and this checkout's full install
 # (`npm ci`, to export the test images).
 # Env: ROOT_BASE=/var/tmp/edgeloom-board SUITE=trixie MIRROR=<apt's> FRAMES=300 EPS="auto wasm" PORT=18883
-#      DEBIAN_NPM= CA_FILE=/etc/ssl/certs/ca-certificates.crt (empty: none)
+#      CA_FILE=/etc/ssl/certs/ca-certificates.crt (empty: none), SKIP_INSTALL=1 (reuse the last install)
 set -euo pipefail
 
 ARCH="${1:-}"
@@ -42,7 +43,7 @@ command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get instal
 
 if [ ! -f "$ROOT/.edgeloom-root" ]; then
   log "debootstrap $SUITE for $ARCH into $ROOT from $MIRROR (slow under emulation)"
-  debootstrap --arch="$ARCH" --variant=minbase --include="nodejs,${DEBIAN_NPM:+npm,}ca-certificates,mosquitto,mosquitto-clients" \
+  debootstrap --arch="$ARCH" --variant=minbase --include=nodejs,ca-certificates,mosquitto,mosquitto-clients \
     "$SUITE" "$ROOT" "$MIRROR"
   touch "$ROOT/.edgeloom-root"
 fi
@@ -50,7 +51,7 @@ fi
 # This machine's CA bundle goes into the root too, for networks whose proxy re-signs TLS (CA_FILE=).
 CA_FILE="${CA_FILE-/etc/ssl/certs/ca-certificates.crt}"
 in_root() {
-  chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin TMPDIR=/tmp \
+  chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin TMPDIR=/tmp \
     ${CA_FILE:+NODE_EXTRA_CA_CERTS=/etc/edgeloom-check-ca.crt npm_config_cafile=/etc/edgeloom-check-ca.crt} /bin/sh -c "$1"
 }
 
@@ -68,16 +69,20 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 [ -z "$CA_FILE" ] || cp "$CA_FILE" "$ROOT/etc/edgeloom-check-ca.crt"
 
 if ! in_root 'command -v npm' >/dev/null; then
-  # Debian's npm package pulls in ~400 node-* packages (an hour of emulated dpkg); npm is plain
-  # JavaScript, so this machine's npm runs on the root's node instead.
+  # npm is plain JavaScript: this machine's runs on the root's node.
   host_npm="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)"
   log "no npm in the root: using this machine's $(npm --version) from $host_npm"
   rm -rf "$ROOT/opt/npm" && cp -r "$host_npm" "$ROOT/opt/npm" && ln -sf /opt/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
 fi
 
+rm -rf "$ROOT/tmp/frames" "$ROOT/tmp/edgeloom-check/queue-"*
+mkdir -p "$ROOT/tmp/frames" "$ROOT/tmp/edgeloom-check"
+if [ "${SKIP_INSTALL:-0}" = 1 ] && [ -f "$ROOT/opt/edgeloom/dist/cli.js" ]; then
+  log "SKIP_INSTALL=1: reusing the install in /opt/edgeloom"
+else
 log "copying the checkout to /opt/edgeloom (a fresh clone: no node_modules, no dist)"
-rm -rf "$ROOT/opt/edgeloom" "$ROOT/tmp/frames" "$ROOT/tmp/edgeloom-check"
-mkdir -p "$ROOT/opt/edgeloom" "$ROOT/tmp/frames" "$ROOT/tmp/edgeloom-check"
+rm -rf "$ROOT/opt/edgeloom"
+mkdir -p "$ROOT/opt/edgeloom"
 (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -C "$ROOT/opt/edgeloom" -xf -
 
 log "npm run install-board"
@@ -91,6 +96,7 @@ grep '^install-board:' "$ROOT/tmp/edgeloom-check/install.log" >&2 || true
 install_s=$(( $(date +%s) - start ))
 bytes=$(du -sb "$ROOT/opt/edgeloom/node_modules" | cut -f1)
 log "install-board: ${install_s} s, node_modules $((bytes / 1000000)) MB ($bytes bytes)"
+fi
 
 # FRAMES test images, classes interleaved; the file name carries the true class, name order = frame order.
 tmp_png="$(mktemp -d)"
@@ -113,13 +119,13 @@ CONF
 in_root "exec mosquitto -c /tmp/edgeloom-check/mosquitto.conf" >/dev/null 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 60); do
-  if in_root "mosquitto_pub -p $PORT -t edgeloom-check/ping -m 1" >/dev/null 2>&1; then break; fi
+  if in_root "mosquitto_pub -h 127.0.0.1 -p $PORT -t edgeloom-check/ping -m 1" >/dev/null 2>&1; then break; fi
   sleep 1
 done
 
 for ep in $EPS; do
   out="/tmp/edgeloom-check/labels-$ep.txt"
-  in_root "mosquitto_sub -p $PORT -t edgeloom/$DEVICE/cam0/label -C $FRAMES -W 3600 -F %p > $out" &
+  in_root "mosquitto_sub -h 127.0.0.1 -p $PORT -t edgeloom/$DEVICE/cam0/label -C $FRAMES -W 3600 -F %p > $out" &
   sub=$!
   sleep 3
   start=$(date +%s%N)
@@ -128,7 +134,7 @@ for ep in $EPS; do
     2> "$ROOT/tmp/edgeloom-check/agent-$ep.log" || { tail -5 "$ROOT/tmp/edgeloom-check/agent-$ep.log" >&2; die "agent --ep $ep failed"; }
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   wait "$sub" || true
-  provider=$(in_root "mosquitto_sub -p $PORT -t edgeloom/$DEVICE/info -C 1 -W 10 -F %p" | sed -n 's/.*"provider":"\([^"]*\)".*/\1/p' || true)
+  provider=$(in_root "mosquitto_sub -h 127.0.0.1 -p $PORT -t edgeloom/$DEVICE/info -C 1 -W 10 -F %p" | sed -n 's/.*"provider":"\([^"]*\)".*/\1/p' || true)
   # Score: frame n (1-based) is the n-th file in name order.
   node - "$ROOT$out" "$ROOT/tmp/frames" "$ep" "$provider" "$ms" <<'JS'
 const fs = require('node:fs');
