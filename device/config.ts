@@ -8,6 +8,8 @@ import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
 import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+import { SOURCE_DEFAULTS } from './sources/types.ts';
+import { HEALTH_DEFAULTS } from './health.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -50,7 +52,22 @@ export const agentConfigSchema = z.object({
   }).strict().default({ type: 'disk', maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeS: 7 * 24 * 3600 }),
   statsIntervalS: z.number().positive().default(10),
   http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
-  maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  maxFrameBytes: z.number().int().positive().default(SOURCE_DEFAULTS.maxFrameBytes),
+  /** Source timeouts (device/sources/types.ts SOURCE_DEFAULTS says what each bounds). */
+  sources: z.object({
+    connectTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.connectTimeoutMs),
+    idleTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.idleTimeoutMs),
+    readTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.readTimeoutMs),
+  }).strict().default({ connectTimeoutMs: SOURCE_DEFAULTS.connectTimeoutMs, idleTimeoutMs: SOURCE_DEFAULTS.idleTimeoutMs, readTimeoutMs: SOURCE_DEFAULTS.readTimeoutMs }),
+  /** When a camera is stalled and /healthz turns 503 (device/health.ts HEALTH_DEFAULTS). */
+  health: z.object({
+    stallIntervals: z.number().positive().default(HEALTH_DEFAULTS.stallIntervals),
+    minStallS: z.number().positive().default(HEALTH_DEFAULTS.minStallS),
+    ackTimeoutS: z.number().positive().default(HEALTH_DEFAULTS.ackTimeoutS),
+    queueGrowthS: z.number().positive().default(HEALTH_DEFAULTS.queueGrowthS),
+    eventLoopLagMs: z.number().positive().default(HEALTH_DEFAULTS.eventLoopLagMs),
+    eventLoopWindowS: z.number().positive().default(HEALTH_DEFAULTS.eventLoopWindowS),
+  }).strict().default(HEALTH_DEFAULTS),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
   maxFrames: z.number().int().positive().nullable().default(null),
   cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),

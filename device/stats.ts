@@ -1,4 +1,4 @@
-import type { CameraStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, CameraStatus, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -14,6 +14,11 @@ interface CameraCounters {
   errors: number;
   framesAtLastReport: number;
   paused: boolean;
+  /** Date.now() of the last frame read, null before the first. */
+  lastFrameAt: number | null;
+  status: CameraStatus;
+  /** Date.now() when `status` last changed. */
+  statusSince: number;
 }
 
 /** Counters the agent updates and the stats/metrics features read. Never reset except the fps window. */
@@ -38,14 +43,25 @@ export class AgentStats {
   camera(id: string): CameraCounters {
     let c = this.cameras.get(id);
     if (!c) {
-      c = { frames: 0, labels: 0, errors: 0, framesAtLastReport: 0, paused: false };
+      c = { frames: 0, labels: 0, errors: 0, framesAtLastReport: 0, paused: false, lastFrameAt: null, status: 'online', statusSince: Date.now() };
       this.cameras.set(id, c);
     }
     return c;
   }
 
   frameRead(camera: string): void {
-    this.camera(camera).frames++;
+    const c = this.camera(camera);
+    c.frames++;
+    c.lastFrameAt = Date.now();
+  }
+
+  /** Records a camera's status; true when it changed (then `statusSince` is now). */
+  setStatus(camera: string, status: CameraStatus, now = Date.now()): boolean {
+    const c = this.camera(camera);
+    if (c.status === status) return false;
+    c.status = status;
+    c.statusSince = now;
+    return true;
   }
 
   labelled(camera: string, inferenceMs: number): void {
@@ -82,7 +98,10 @@ export class AgentStats {
     this.lastReportAt = now;
     const cameras: Record<string, CameraStats> = {};
     for (const [id, c] of this.cameras) {
-      cameras[id] = { fps: round((c.frames - c.framesAtLastReport) / elapsedS), frames: c.frames, errors: c.errors, paused: c.paused };
+      cameras[id] = {
+        fps: round((c.frames - c.framesAtLastReport) / elapsedS), frames: c.frames, errors: c.errors, paused: c.paused,
+        status: c.status, statusSince: new Date(c.statusSince).toISOString(),
+      };
       c.framesAtLastReport = c.frames;
     }
     const byReason: Record<string, number> = { ...this.droppedByReason };

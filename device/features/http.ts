@@ -2,18 +2,26 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../../src/errors.ts';
 import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
+import { HealthMonitor } from '../health.ts';
 
 /** What tests and embedders can read from the running feature. */
 export interface HttpFeatureHandle extends Feature {
   readonly port: number;
 }
 
-/** `/healthz` (JSON, 200 while the agent runs, 503 while the broker is unreachable) and Prometheus `/metrics`. */
+/**
+ * `/healthz` (JSON; 503 with the reasons when a camera is stalled, the broker is unreachable, acks
+ * are overdue, the queue grows while connected or the event loop lags: device/health.ts) and
+ * Prometheus `/metrics`.
+ */
 class HttpFeature implements HttpFeatureHandle {
   readonly name = 'http';
   private server: Server | null = null;
+  private readonly health: HealthMonitor;
   port = 0;
-  constructor(private readonly ctx: AgentContext) {}
+  constructor(private readonly ctx: AgentContext) {
+    this.health = new HealthMonitor(ctx);
+  }
 
   async start(): Promise<void> {
     const { Registry, Gauge, Counter, collectDefaultMetrics } = await import('prom-client');
@@ -51,8 +59,12 @@ class HttpFeature implements HttpFeatureHandle {
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz') {
-        const body = { status: ctx.mqtt.connected ? 'ok' : 'degraded', mqttConnected: ctx.mqtt.connected, model: ctx.model.current.ref, uptimeS: s.uptimeS(), queueDepth: ctx.queue.depth };
-        res.writeHead(ctx.mqtt.connected ? 200 : 503, { 'content-type': 'application/json' });
+        const report = this.health.check();
+        const body = {
+          status: report.ok ? 'ok' : 'degraded', reasons: report.reasons, mqttConnected: ctx.mqtt.connected,
+          model: ctx.model.current.ref, uptimeS: s.uptimeS(), queueDepth: ctx.queue.depth, cameras: report.cameras,
+        };
+        res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(JSON.stringify(body));
       } else if (path === '/metrics') {
         registry.metrics().then((text) => {
@@ -69,6 +81,7 @@ class HttpFeature implements HttpFeatureHandle {
     });
     const http = ctx.config.http!;
     const server = this.server;
+    this.health.start();
     this.port = await new Promise<number>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
       server.listen(http.port, http.host, () => resolve((server.address() as AddressInfo).port));
@@ -77,6 +90,7 @@ class HttpFeature implements HttpFeatureHandle {
   }
 
   async stop(): Promise<void> {
+    this.health.stop();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }

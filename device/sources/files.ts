@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, basename } from 'node:path';
 import { UserError } from '../../src/errors.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameCounter, type Frame, type FrameSource, type SourceOptions } from './types.ts';
+import { FrameCounter, SOURCE_DEFAULTS, type Frame, type FrameSource, type SourceOptions } from './types.ts';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
 
@@ -23,7 +23,9 @@ abstract class FileListSource implements FrameSource {
     }
     const path = files[this.index++];
     const info = await stat(path);
-    const max = this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    // A FIFO or device named like an image would block the read (and the agent's shutdown) for ever.
+    if (!info.isFile()) throw new Error(`${basename(path)}: not a regular file`);
+    const max = this.opts.maxFrameBytes ?? SOURCE_DEFAULTS.maxFrameBytes;
     if (info.size > max) throw new Error(`${basename(path)}: frame too large (${info.size} bytes > ${max})`);
     return this.counter.frame(await readFile(path));
   }

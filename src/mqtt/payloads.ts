@@ -54,6 +54,30 @@ export interface CameraStats {
   frames: number;
   errors: number;
   paused: boolean;
+  /** As on the camera's `status` topic, with the ISO time it entered that status. */
+  status: CameraStatus;
+  statusSince: string;
+}
+
+/**
+ * A camera's state: `online` (frames arrive), `stalled` (no frame for 3 frame intervals, at least
+ * 30 s, or the source is unusable), `paused` (by command), `offline` (stopped: agent shutdown or a
+ * finite source that ended). Read it together with the device `status`: after a crash only the
+ * device's last will says `offline`.
+ */
+export type CameraStatus = 'online' | 'stalled' | 'paused' | 'offline';
+
+/** `<prefix>/<device>/<camera>/status`, retained, on every change and every (re)connect. */
+export interface CameraStatusPayload {
+  status: CameraStatus;
+  /** ISO time the camera entered this status. */
+  since: string;
+  /** The camera's target frame rate. */
+  fps: number;
+  /** ISO time of the last frame read, null before the first. */
+  lastFrameAt: string | null;
+  /** Why it is stalled or offline; absent otherwise. */
+  reason?: string;
 }
 
 /** `<prefix>/<device>/stats`, every `statsInterval` seconds. */

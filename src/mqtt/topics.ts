@@ -19,6 +19,8 @@ export interface Topics {
   info: string;
   stats: string;
   label(camera: string): string;
+  /** Retained per-camera state (`CameraStatusPayload`). */
+  cameraStatus(camera: string): string;
   drift(camera: string): string;
   command(name: CommandName): string;
   commandResult(name: CommandName): string;
@@ -37,6 +39,7 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
     info: `${base}/info`,
     stats: `${base}/stats`,
     label: (camera) => `${base}/${camera}/label`,
+    cameraStatus: (camera) => `${base}/${camera}/status`,
     drift: (camera) => `${base}/${camera}/drift`,
     command: (name) => `${cmdBase}${name}`,
     commandResult: (name) => `${cmdBase}${name}/result`,
