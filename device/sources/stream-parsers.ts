@@ -92,6 +92,11 @@ export class MultipartParser {
     this.delimiter = Buffer.from(`--${boundary.replace(/^--/, '')}`);
   }
 
+  /** Bytes held while waiting for the rest of a header or part (bounded by the caps plus one chunk). */
+  get buffered(): number {
+    return this.win.length;
+  }
+
   /** Feeds a chunk; returns the complete parts it finished (or Errors for oversized parts/headers). */
   push(chunk: Uint8Array): (Buffer | Error)[] {
     this.win.append(chunk);
@@ -172,6 +177,10 @@ export class JpegStreamSplitter {
   private readonly win = new ByteWindow();
   private inFrame = false;
   constructor(private readonly maxFrameBytes: number) {}
+
+  get buffered(): number {
+    return this.win.length;
+  }
 
   push(chunk: Uint8Array): (Buffer | Error)[] {
     this.win.append(chunk);
