@@ -6,8 +6,8 @@ import type { AgentConfig } from './config.ts';
 import type { AgentContext, Feature } from './context.ts';
 import { CameraRunner } from './camera.ts';
 import { FEATURES } from './features/index.ts';
-import { loadModel } from './model.ts';
-import { ModelHolder } from './model-holder.ts';
+import { openModel } from './model-holder.ts';
+import { redactConfig, redactingLogger, redactSecrets } from '../src/redact.ts';
 import { DeviceMqttClient } from './mqtt/client.ts';
 import { Publisher } from './mqtt/publisher.ts';
 import { DiskQueue } from './queue/disk.ts';
@@ -37,9 +37,9 @@ export interface StartAgentOptions {
 
 /** Loads the model, opens the queue, connects to the broker and starts cameras and features. */
 export async function startAgent(config: AgentConfig, log: Logger = createLogger('agent'), opts: StartAgentOptions = {}): Promise<Agent> {
-  const loaded = await loadModel(config.model, { ep: config.ep, threads: config.threads });
-  log.info(`model ${loaded.ref.id} (${loaded.metadata.classes.length} classes) on ${loaded.provider}`);
-  const model = new ModelHolder(loaded, { ep: config.ep, threads: config.threads }, log);
+  log = redactingLogger(log);
+  log.debug(`effective config: ${JSON.stringify(redactConfig(config))}`);
+  const model = await openModel(config, log);
   const queue = createQueue(config);
   await queue.open();
   if (queue.depth > 0) log.info(`store-and-forward queue: ${queue.depth} label(s) from before the restart will be delivered first`);
@@ -75,7 +75,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         startedAt: startedAt.toISOString(),
         model: { ...m.ref, path: m.path, arch: m.metadata.arch, metrics: m.metadata.metrics, classes: m.metadata.classes },
         provider: m.provider,
-        cameras: [...cameras.values()].map((c) => ({ id: c.id, source: c.cfg.source, fps: c.fps, roi: c.cfg.roi })),
+        cameras: [...cameras.values()].map((c) => ({ id: c.id, source: redactSecrets(c.cfg.source), fps: c.fps, roi: c.cfg.roi })),
       };
     },
     async publishInfo() {

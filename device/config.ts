@@ -1,12 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
 import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
+import { MODEL_STORE_DEFAULTS } from './model-store.ts';
+import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
+import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
 import { SOURCE_DEFAULTS } from './sources/types.ts';
 import { HEALTH_DEFAULTS } from './health.ts';
@@ -15,10 +18,18 @@ import { HEALTH_DEFAULTS } from './health.ts';
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
 const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
+/**
+ * Frames per second a camera may run at (config, --fps, `cmd/set-fps`): one frame per 100 s up to
+ * 120/s. Below ~5e-7 fps the frame interval overflows Node's 32-bit timers and the camera would run
+ * flat out; `pause` is the way to stop a camera.
+ */
+export const FPS_RANGE = { min: 0.01, max: 120 } as const;
+export const fpsSchema = z.number().min(FPS_RANGE.min).max(FPS_RANGE.max);
+
 export const cameraSchema = z.object({
   id: topicId,
   source: z.string().min(1),
-  fps: z.number().positive().max(120).default(1),
+  fps: fpsSchema.default(1),
   roi: z.object({ left: z.number().int().min(0), top: z.number().int().min(0), width: z.number().int().positive(), height: z.number().int().positive() }).strict().nullable().default(null),
   invert: z.enum(['auto', 'always', 'never']).default('auto'),
   loop: z.boolean().default(false),
@@ -43,6 +54,21 @@ export const agentConfigSchema = z.object({
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  models: z.object({
+    /** Where `switch-model` looks up file names; default: the directory of the start-up `model`. */
+    dir: z.string().min(1).optional(),
+    maxBytes: z.number().int().positive().default(MODEL_STORE_DEFAULTS.maxBytes),
+    /** Ed25519 public key PEM files; with any, every model must carry a valid `<model>.sig`. */
+    trustedKeys: z.array(z.string().min(1)).default([]),
+  }).strict().default({ maxBytes: MODEL_STORE_DEFAULTS.maxBytes, trustedKeys: [] }),
+  commands: z.object({
+    disabled: z.array(z.enum(COMMAND_NAMES)).default(COMMAND_DEFAULTS.disabled),
+    enabled: z.array(z.enum(OPT_IN_COMMANDS)).default(COMMAND_DEFAULTS.enabled),
+    burst: z.number().int().positive().max(1000).default(COMMAND_DEFAULTS.burst),
+    ratePerS: z.number().positive().max(1000).default(COMMAND_DEFAULTS.ratePerS),
+    maxQueued: z.number().int().positive().max(1000).default(COMMAND_DEFAULTS.maxQueued),
+    maxPayloadBytes: z.number().int().positive().max(16 * 1024 * 1024).default(COMMAND_DEFAULTS.maxPayloadBytes),
+  }).strict().default(COMMAND_DEFAULTS),
   queue: z.object({
     type: z.enum(['disk', 'memory']).default('disk'),
     dir: z.string().optional(),
@@ -94,6 +120,9 @@ export interface AgentFlags {
   maxFrames?: number;
   queueDir?: string;
   homeAssistant?: boolean;
+  modelsDir?: string;
+  /** Repeatable `--trusted-key PUB`; added to `models.trustedKeys`. */
+  trustedKey?: string[];
 }
 
 export function defaultQueueDir(deviceId: string): string {
@@ -140,6 +169,7 @@ export function flagsFromEnv(env: NodeJS.ProcessEnv): AgentFlags {
     statsInterval: numberEnv(env, 'EDGELOOM_STATS_INTERVAL'),
     httpPort: numberEnv(env, 'EDGELOOM_HTTP_PORT'),
     queueDir: env.EDGELOOM_QUEUE_DIR,
+    modelsDir: env.EDGELOOM_MODELS_DIR,
   };
 }
 
@@ -164,6 +194,13 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
   if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
   if (f.homeAssistant) merged.homeAssistant = { enabled: true };
   if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };
+  if (f.modelsDir || f.trustedKey?.length) {
+    const models = { ...((raw.models as Raw | undefined) ?? {}) };
+    if (f.modelsDir) models.dir = f.modelsDir;
+    // Keys from flags add to the config's: a flag can never make the agent trust fewer signers.
+    if (f.trustedKey?.length) models.trustedKeys = [...(Array.isArray(models.trustedKeys) ? models.trustedKeys : []), ...f.trustedKey];
+    merged.models = models;
+  }
   let cameras = Array.isArray(raw.cameras) ? (raw.cameras as Raw[]).map((c) => ({ ...c })) : [];
   if (f.source) cameras = [{ id: f.cameraId ?? 'cam0', source: f.source }];
   for (const c of cameras) {
@@ -188,5 +225,6 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
   }
   cfg.queue.dir ??= defaultQueueDir(cfg.deviceId);
   cfg.mqtt.clientId ??= `edgeloom-${cfg.deviceId}`;
+  cfg.models.dir = resolvePath(cfg.models.dir ?? dirname(resolvePath(cfg.model)));
   return cfg;
 }

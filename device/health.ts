@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { CameraStatus } from '../src/mqtt/payloads.ts';
+import { redactSecrets } from '../src/redact.ts';
 import type { AgentContext } from './context.ts';
 
 /**
@@ -76,11 +77,11 @@ export class EventLoopLag {
     for (const h of this.histograms) h.enable();
   }
 
-  /** Moves one histogram's peak into the window; call about once a second. */
-  sample(now: number): void {
+  /** Moves one histogram's peak into the window; call about once a second, with how late this call is. */
+  sample(now: number, lateMs = 0): void {
     const h = this.histograms[this.turn];
     this.turn = 1 - this.turn;
-    this.peaks.push({ at: now, maxMs: h.max / 1e6 });
+    this.peaks.push({ at: now, maxMs: Math.max(h.max / 1e6, lateMs) });
     h.reset();
     while (this.peaks.length > 0 && this.peaks[0].at < now - this.windowMs) this.peaks.shift();
   }
@@ -123,13 +124,17 @@ export class HealthMonitor {
   }
 
   start(): void {
+    const periodMs = Math.min(1000, (this.cfg.queueGrowthS * 1000) / 4);
+    let due = Date.now();
     const sample = () => {
       const now = Date.now();
       this.queue.sample(this.ctx.queue.depth, this.ctx.mqtt.connected, now);
-      this.lag.sample(now);
+      // The timer's own lateness is a second witness of a blocked loop, besides the histograms.
+      this.lag.sample(now, now - due);
+      due = now + periodMs;
     };
     sample();
-    this.timer = setInterval(sample, Math.min(1000, (this.cfg.queueGrowthS * 1000) / 4));
+    this.timer = setInterval(sample, periodMs);
     this.timer.unref();
   }
 
@@ -159,6 +164,7 @@ export class HealthMonitor {
     }
     const lagMs = this.lag.worstMs();
     if (lagMs > cfg.eventLoopLagMs) reasons.push(`event loop lag ${Math.round(lagMs)} ms (limit ${cfg.eventLoopLagMs} ms) in the last ${cfg.eventLoopWindowS} s`);
-    return { ok: reasons.length === 0, reasons, cameras };
+    // A reason may quote a source URL or broker error: no password leaves through /healthz.
+    return { ok: reasons.length === 0, reasons: reasons.map(redactSecrets), cameras };
   }
 }

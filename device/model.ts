@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
+import type { TrustedKey } from '../src/signing.ts';
+import { MODEL_STORE_DEFAULTS, ModelRefusedError, ModelStore, type ModelFile } from './model-store.ts';
 
 /** Loads a contract-following model for the agent (validated statically, then on a test batch). */
 export const DEFAULT_MODEL_PATH = 'models/default.onnx';
@@ -17,17 +17,30 @@ export interface ModelMetadata {
   preprocessing: PreprocessingSpec | null;
 }
 
+/** Where a model came from, so that `reload-model` reads it again the same way. */
+export type ModelOrigin = { kind: 'startup'; path: string } | { kind: 'store'; name: string };
+
 export interface LoadedModel {
+  /** The path as configured (start-up) or the store path of the named model. */
   path: string;
+  origin: ModelOrigin;
   ref: ModelRef;
   metadata: ModelMetadata;
   session: OnnxModelSession;
   provider: string;
+  /** File size; re-reads of the same model are bounded by it. */
+  sizeBytes: number;
+  /** Id of the trusted key whose signature was checked; null when no keys are trusted. */
+  signedBy: string | null;
 }
 
 export interface LoadModelOptions {
   ep?: ExecutionProviderChoice;
   threads?: number;
+  /** Size cap checked before reading (default MODEL_STORE_DEFAULTS.maxBytes). */
+  maxBytes?: number;
+  /** With keys, a model without a valid `<model>.sig` from one of them is refused. */
+  trustedKeys?: readonly TrustedKey[];
 }
 
 /** Contract check plus the metadata the agent uses; throws UserError naming the file. */
@@ -49,32 +62,39 @@ async function checkSession(session: OnnxModelSession, path: string, classes: nu
   if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
 }
 
+/** Loads the operator's model from a path (start-up, `edgeloom drift`), with the size cap and signature checks. */
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
-  let bytes: Uint8Array;
+  const store = new ModelStore({ dir: dirname(path), maxBytes: opts.maxBytes ?? MODEL_STORE_DEFAULTS.maxBytes, trustedKeys: opts.trustedKeys ?? [] });
+  let file: ModelFile;
   try {
-    bytes = await readFile(path);
+    file = await store.readStartup(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read the model (${code === 'ENOENT' ? 'no such file; train one or pass --model FILE' : code ?? (err as Error).message})`);
+    if (err instanceof ModelRefusedError && err.code === 'not-found') throw new ModelRefusedError('not-found', `${path}: cannot read the model (no such file; train one or pass --model FILE)`);
+    throw err;
   }
-  const metadata = readContract(bytes, path);
+  return sessionFor(file, { kind: 'startup', path }, path, opts);
+}
+
+/** Validates a model file that was read and checked (contract, session, test batch). */
+export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const label = origin.kind === 'store' ? origin.name : path;
+  const metadata = readContract(file.bytes, label);
   let session: OnnxModelSession;
   try {
-    session = await createOnnxSession(bytes, { ep: opts.ep, intraOpThreads: opts.threads });
+    session = await createOnnxSession(file.bytes, { ep: opts.ep, intraOpThreads: opts.threads });
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(`${path}: onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`);
   }
   try {
-    await checkSession(session, path, metadata.classes.length);
+    await checkSession(session, label, metadata.classes.length);
   } catch (err) {
     await session.close();
     if (err instanceof UserError) throw err;
-    throw new UserError(`${path}: the model fails on a test batch (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: the model fails on a test batch (${(err as Error).message.split('\n')[0]})`);
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const id = `${basename(path).replace(/\.onnx$/i, '')}-${sha256.slice(0, 12)}`;
-  return { path, ref: { id, sha256 }, metadata, session, provider: session.provider };
+  const id = `${basename(path).replace(/\.onnx$/i, '')}-${file.sha256.slice(0, 12)}`;
+  return { path, origin, ref: { id, sha256: file.sha256 }, metadata, session, provider: session.provider, sizeBytes: file.bytes.length, signedBy: file.signedBy };
 }
 
 /** Numerically stable softmax over one row. */

@@ -7,12 +7,15 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes a file so that readers see either the old content or the whole new one, never half. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes a file so that readers see either the old content or the whole new one, never half.
+ * `mode` applies from creation on (a private key is never readable by others, not even briefly).
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    await writeFile(tmp, data);
+    await writeFile(tmp, data, { mode: opts.mode });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,3 +1,5 @@
+import { redactSecrets } from './redact.ts';
+
 /**
  * Logs go to stderr so that stdout stays clean for `--json` output. Level comes from
  * EDGELOOM_LOG_LEVEL (debug|info|warn|error|silent), default info.
@@ -12,7 +14,8 @@ function threshold(): number {
 
 function emit(level: LogLevel, scope: string, message: string): void {
   if (LEVELS[level] < threshold()) return;
-  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} [${scope}] ${message}\n`);
+  // Every line is redacted: URLs in messages (camera sources, broker) may carry passwords.
+  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} [${scope}] ${redactSecrets(message)}\n`);
 }
 
 export interface Logger {

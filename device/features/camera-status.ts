@@ -1,4 +1,5 @@
 import type { CameraStatusPayload } from '../../src/mqtt/payloads.ts';
+import { redactSecrets } from '../../src/redact.ts';
 import type { CameraRunner } from '../camera.ts';
 import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
 import { stallAfterMs } from '../health.ts';
@@ -57,7 +58,7 @@ class CameraStatusFeature implements Feature {
       since: new Date(c.statusSince).toISOString(),
       fps: cam.fps,
       lastFrameAt: c.lastFrameAt === null ? null : new Date(c.lastFrameAt).toISOString(),
-      ...(reason && c.status !== 'online' && c.status !== 'paused' ? { reason } : {}),
+      ...(reason && c.status !== 'online' && c.status !== 'paused' ? { reason: redactSecrets(reason) } : {}),
     };
     await this.ctx.publisher.sendLive(this.ctx.topics.cameraStatus(cam.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.status, retain: true });
   }

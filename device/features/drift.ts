@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { UserError } from '../../src/errors.ts';
@@ -8,14 +8,16 @@ import { DriftMonitor, observeFrame, type WindowReport } from '../../src/drift/m
 import type { DriftPayload } from '../../src/mqtt/payloads.ts';
 import type { AgentContext, Feature, FeatureDefinition, FrameResult } from '../context.ts';
 import type { LoadedModel } from '../model.ts';
+import { readRegularFile } from '../model-store.ts';
 
 /**
  * The serving model's drift reference: from its metadata, else from `<model>.drift.json`. The file
  * is read again (the loader keeps only what labelling needs) and must still be the loaded model.
  */
 export async function loadDriftReference(model: LoadedModel): Promise<{ ref: DriftReference | null; from: string }> {
-  const bytes = await readFile(model.path);
-  if (createHash('sha256').update(bytes).digest('hex') !== model.ref.sha256) return { ref: null, from: `${model.path} changed on disk since it was loaded` };
+  // Bounded by the loaded size: the file is the one that passed the model store's checks, or it changed.
+  const bytes = await readRegularFile(await realpath(model.path), model.sizeBytes, model.path).catch(() => null);
+  if (!bytes || createHash('sha256').update(bytes).digest('hex') !== model.ref.sha256) return { ref: null, from: `${model.path} changed on disk since it was loaded` };
   const embedded = parseModelMetadata(bytes, model.path)?.driftReference;
   if (embedded !== undefined) return { ref: matching(parseDriftReference(embedded, model.path), model, model.path), from: 'model metadata' };
   const sidecar = sidecarPath(model.path);

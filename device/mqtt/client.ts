@@ -41,6 +41,8 @@ export interface PublishOptions {
 export interface IncomingMessage {
   topic: string;
   payload: Buffer;
+  /** Delivered from the broker's retained store (not a live publish). */
+  retain: boolean;
 }
 
 /** Events: 'connect' (every (re)connect), 'offline', 'message' (IncomingMessage). */
@@ -137,7 +139,7 @@ export class DeviceMqttClient extends EventEmitter {
       if (!this.outageErrors.has(err.message)) this.log.warn(`mqtt: ${err.message}`);
       this.outageErrors.add(err.message);
     });
-    client.on('message', (topic, payload) => this.emit('message', { topic, payload } satisfies IncomingMessage));
+    client.on('message', (topic, payload, packet) => this.emit('message', { topic, payload, retain: packet.retain } satisfies IncomingMessage));
     return client;
   }
 

@@ -6,6 +6,7 @@ import { registerModelCommands } from './model.ts';
 import { registerDeviceCommands } from './device.ts';
 import { registerDriftCommands } from './drift.ts';
 import { registerRobustnessCommands } from './robustness.ts';
+import { registerSigningCommands } from './signing.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -28,6 +29,7 @@ Examples:
   registerDeviceCommands(program);
   registerDriftCommands(program);
   registerRobustnessCommands(program);
+  registerSigningCommands(program);
   return program;
 }
 

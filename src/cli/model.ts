@@ -1,7 +1,20 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 
-/** `edgeloom export | quantize | evaluate | compare` (owned by the ONNX module). */
+/** Comma-separated class names, e.g. `--classes shirt,trousers,shoe`. */
+function parseClassList(value: string): string[] {
+  return value.split(',').map((c) => c.trim());
+}
+
+/** Flags for classifiers not exported by edgeloom (PyTorch, Keras...): training/onnx/adopt.ts. */
+export function addForeignModelOptions(cmd: Command): Command {
+  return cmd
+    .option('--classes <list>', 'foreign models: class names in output order, comma-separated (default: Fashion-MNIST\'s for 10 outputs)', parseClassList)
+    .addOption(new Option('--output-kind <kind>', 'foreign models: what the output holds (auto: a final Softmax means probabilities)').choices(['auto', 'logits', 'probabilities']))
+    .option('--embedding <tensor>', 'foreign models: tensor to expose as `embedding` (default: the input of the final Gemm/MatMul; none for no embedding)');
+}
+
+/** `edgeloom export | adopt | quantize | evaluate | compare` (owned by the ONNX module). */
 export function registerModelCommands(program: Command): void {
   program.command('export')
     .description('Convert a trained TensorFlow.js model directory to ONNX (NCHW, BN folded), checking parity with onnxruntime')
@@ -17,9 +30,22 @@ export function registerModelCommands(program: Command): void {
         (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, tolerance ${r.parity.tolerance})` : ''));
     }));
 
-  program.command('quantize')
+  addForeignModelOptions(program.command('adopt'))
+    .description('Bring an ONNX classifier exported by PyTorch, Keras... to the edgeloom contract (input, logits, embedding, metadata) so the agent runs it')
+    .requiredOption('--model <in.onnx>', 'a float ONNX classifier: one float input [N,1,28,28] or [N,28,28,1], one output [N,C]')
+    .requiredOption('--out <out.onnx>', 'output ONNX file (with a drift profile when it has an embedding)')
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom adopt --model resnet_fmnist.onnx --out models/resnet.onnx\n  $ edgeloom adopt --model keras_nhwc.onnx --out models/k.onnx --output-kind probabilities --embedding dense_1/Relu:0\n  $ edgeloom adopt --model bins.onnx --out models/bins.onnx --classes shirt,trousers,shoe,bag,dress')
+    .action(action(async (opts: { model: string; out: string; classes?: string[]; outputKind?: 'auto' | 'logits' | 'probabilities'; embedding?: string; json?: boolean }) => {
+      const { runAdopt } = await import('../../training/onnx/adopt-command.ts');
+      const { describeAdoption } = await import('../../training/onnx/adopt.ts');
+      const r = await runAdopt(opts);
+      printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.numClasses} classes: ${r.classes.join(', ')})\n${describeAdoption(r.adopted)}${r.driftProfile ? '\nwith a drift reference profile' : ''}`);
+    }));
+
+  addForeignModelOptions(program.command('quantize'))
     .description('Static int8 post-training quantization (QDQ) of an exported ONNX model')
-    .requiredOption('--model <in.onnx>', 'float ONNX model from `edgeloom export`')
+    .requiredOption('--model <in.onnx>', 'float ONNX model from `edgeloom export` (or any classifier: see --classes)')
     .requiredOption('--out <out.onnx>', 'output int8 ONNX model')
     .option('--calibration-size <n>', 'training images used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), 512)
     .addOption(new Option('--method <method>', 'activation range calibration').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
@@ -37,7 +63,7 @@ export function registerModelCommands(program: Command): void {
       printResult(opts.json, r, () => formatQuantize(r));
     }));
 
-  program.command('evaluate')
+  addForeignModelOptions(program.command('evaluate'))
     .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the official test set (or --split val)')
     .requiredOption('--model <path>', '.onnx file or tfjs model directory')
     .option('--split <name>', 'test (the official test set) or val (the validation split of the model\'s own training run)', 'test')
@@ -51,7 +77,7 @@ export function registerModelCommands(program: Command): void {
       printResult(opts.json, r, () => formatEvaluation(r));
     }));
 
-  program.command('compare')
+  addForeignModelOptions(program.command('compare'))
     .description('Two ONNX models side by side: accuracy, agreement, batch-1 latency and file size')
     .argument('<a.onnx>')
     .argument('<b.onnx>')

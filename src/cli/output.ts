@@ -1,4 +1,5 @@
 import { UserError } from '../errors.ts';
+import { redactSecrets } from '../redact.ts';
 
 /** `--json` prints exactly one JSON document on stdout; otherwise a human-readable text. */
 export function printResult(json: boolean | undefined, value: unknown, human: () => string): void {
@@ -20,12 +21,12 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 
 export function reportError(err: unknown): void {
   if (err instanceof UserError) {
-    process.stderr.write(`edgeloom: ${err.message}\n`);
+    process.stderr.write(`edgeloom: ${redactSecrets(err.message)}\n`);
   } else if (err instanceof Error) {
-    process.stderr.write(`edgeloom: ${err.message}\n`);
+    process.stderr.write(`edgeloom: ${redactSecrets(err.message)}\n`);
     if (process.env.EDGELOOM_LOG_LEVEL === 'debug' && err.stack) process.stderr.write(`${err.stack}\n`);
   } else {
-    process.stderr.write(`edgeloom: ${String(err)}\n`);
+    process.stderr.write(`edgeloom: ${redactSecrets(String(err))}\n`);
   }
 }
 

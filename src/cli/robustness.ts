@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { action, parseIntOption, printResult } from './output.ts';
+import { addForeignModelOptions } from './model.ts';
 
 /** `edgeloom robustness`: the seed study's six input filters against a trained model. */
 export function registerRobustnessCommands(program: Command): void {
-  program.command('robustness')
+  addForeignModelOptions(program.command('robustness'))
     .description('Accuracy, macro precision/recall/F1 and drop from clean under the study\'s input filters (cut, rotate, occlusion, contrast, blur, rain) at severities 1-5')
     .requiredOption('--model <path>', '.onnx file (fp32 or int8) or tfjs model directory')
     .option('--filters <list>', 'comma-separated filters (default: cut,rotate,occlusion,contrast,blur,rain)')

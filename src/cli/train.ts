@@ -64,6 +64,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--distill-weight <x>', 'share of the target from the teacher, 0 < x <= 1 (default 0.5)', parseFloatOption('--distill-weight'))
     .option('--distill-temperature <t>', 'softmax temperature of the teacher\'s predictions (default 2)', parseFloatOption('--distill-temperature'))
     .option('--workers <n>', 'threads computing each gradient (data-parallel, wasm/cpu back ends; ignored on node)', parseIntOption('--workers'))
+    .option('--test-limit <n>', 'evaluate on a stratified subset of N test images (quick runs of large architectures)', parseIntOption('--test-limit'))
+    .option('--reference-size <n>', 'reference images of the drift profiles in the ONNX models (default 5000)', parseIntOption('--reference-size'))
     .option('--no-onnx', 'skip model.onnx and model.int8.onnx')
     .option('--no-quantize', 'skip model.int8.onnx (model.onnx is still written)')
     .option('--no-progress', 'no live progress line (one line per epoch only)')

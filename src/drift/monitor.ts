@@ -1,5 +1,6 @@
 import { IMAGE_STAT_NAMES, binomialSf, chi2Quantile, chi2Sf, chiSquareStatistic, confidenceLogit, energyScore, hellinger, histogram, imageStats, kolmogorovSf, ksCriticalCoefficient, ksStatistic, mahalanobisMin, maxSoftmax, normalSf, psi, smoothedProportions, softmaxEntropy, type ImageStats } from './math.ts';
 import type { DriftReference } from './profile.ts';
+import { projectionPlan, projectRows, type ProjectionPlan } from './projection.ts';
 
 /** What one frame contributes to the drift windows (cheap: one pass over 784 pixels, one D² product). */
 export interface FrameObservation {
@@ -18,9 +19,8 @@ export interface FrameObservation {
 export function observeFrame(ref: DriftReference, pixels: Uint8Array, logits: ArrayLike<number>, embedding: ArrayLike<number> | null): FrameObservation {
   let predicted = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[predicted]) predicted = i;
-  const ood = ref.ood && embedding && embedding.length === ref.ood.embeddingSize
-    ? mahalanobisMin(embedding, ref.ood.whitening, ref.ood.whitenedMeans, ref.ood.embeddingSize)
-    : Number.NaN;
+  const z = ref.ood && embedding ? oodInput(ref.ood, embedding) : null;
+  const ood = z ? mahalanobisMin(z, ref.ood!.whitening, ref.ood!.whitenedMeans, ref.ood!.embeddingSize) : Number.NaN;
   return {
     image: imageStats(pixels),
     confidence: confidenceLogit(logits),
@@ -30,6 +30,18 @@ export function observeFrame(ref: DriftReference, pixels: Uint8Array, logits: Ar
     calibratedConfidence: maxSoftmax(logits, ref.calibration.temperature),
     ood,
   };
+}
+
+/** Built once per profile: a profile's projection is fixed by its seed. */
+const plans = new WeakMap<NonNullable<DriftReference['ood']>, ProjectionPlan>();
+
+/** The embedding in the space the OOD statistics live in, or null when it does not fit the profile. */
+function oodInput(ood: NonNullable<DriftReference['ood']>, embedding: ArrayLike<number>): ArrayLike<number> | null {
+  if (!ood.projection) return embedding.length === ood.embeddingSize ? embedding : null;
+  if (embedding.length !== ood.projection.inputSize) return null;
+  let plan = plans.get(ood);
+  if (!plan) plans.set(ood, (plan = projectionPlan(ood.projection)));
+  return projectRows(plan, embedding);
 }
 
 export type DriftStatus = 'ok' | 'warn' | 'alert';

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.ts';
 import { IMAGE_STAT_NAMES, type ImageStatName } from './math.ts';
 import { packFloat16, roundToFloat16, unpackFloat16 } from './float16.ts';
+import type { EmbeddingProjection } from './projection.ts';
 
 /**
  * The drift reference profile: what the model's inputs and outputs look like on held-out data it
@@ -57,7 +58,10 @@ export interface DriftReference {
   };
   /** Mahalanobis OOD score on the `embedding` output: min over classes, shared covariance. */
   ood: {
+    /** Width the statistics are computed in: the model's embedding width, or the projection's output. */
     embeddingSize: number;
+    /** Present when the model's embedding was wider than MAX_OOD_DIMENSIONS (src/drift/projection.ts). */
+    projection?: EmbeddingProjection;
     /** Shrinkage λ of the covariance toward (trace/D)·I. */
     shrinkage: number;
     /** W = L⁻¹ (Σ = L Lᵀ) packed by rows, lower triangle: Σ⁻¹ = Wᵀ W. */
@@ -109,6 +113,10 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
     const means = readMeans(stored?.whitenedMeans, d);
     if (!stored || !(d > 0) || !whitening || !means || typeof stored.threshold !== 'number') {
       fail(origin, 'ood', '{embeddingSize D, whitening: D(D+1)/2 numbers (base64 float16), whitenedMeans: D numbers per class, threshold}');
+    }
+    const projection = stored.projection as EmbeddingProjection | undefined;
+    if (projection !== undefined && !(projection?.method === 'sparse-sign' && Number.isInteger(projection.seed) && Number.isInteger(projection.inputSize) && projection.inputSize > d && projection.outputSize === d)) {
+      fail(origin, 'ood.projection', `{method: "sparse-sign", seed, inputSize > ${d}, outputSize: ${d}}`);
     }
     ood = { ...(stored as unknown as NonNullable<DriftReference['ood']>), whitening, whitenedMeans: means };
   }

@@ -118,8 +118,9 @@ export interface CommandRequests {
   pause: { camera?: string; requestId?: string };
   resume: { camera?: string; requestId?: string };
   snapshot: { camera?: string; requestId?: string };
-  'reload-model': { requestId?: string };
-  'switch-model': { path: string; requestId?: string };
+  'reload-model': { sha256?: string; requestId?: string };
+  /** `model`: a file name in the agent's model directory (models.dir), never a path. */
+  'switch-model': { model: string; sha256?: string; requestId?: string };
 }
 
 /** `<prefix>/<device>/cmd/<name>/result`. */
@@ -127,6 +128,8 @@ export interface CommandResult {
   ok: boolean;
   command: string;
   requestId: string | null;
+  /** Why it failed, for programs: rate-limited, busy, disabled, too-large, bad-body, not-found, unsigned, ... (docs/mqtt.md). */
+  code?: string;
   error?: string;
   /** Command-specific data (e.g. the new model ref, a base64 snapshot). */
   data?: Record<string, unknown>;

@@ -27,7 +27,15 @@ function checkFloat(v: ValueInfoProto, what: string, file: string): void {
   if (elem !== DataType.FLOAT) throw new UserError(`${file}: ${what} \`${v.name}\` must be float32 (found ONNX data type ${elem ?? 'none'})`);
 }
 
-export function validateModelContract(bytes: Uint8Array, path: string): ModelContractInfo {
+export interface ContractOptions {
+  /** The agent needs `embedding` for drift; evaluation and quantization do not (default true). */
+  requireEmbedding?: boolean;
+}
+
+/** Where a foreign classifier is told to go: `edgeloom adopt` rewires it to this contract. */
+const ADOPT_HINT = 'bring an exported PyTorch/Keras classifier to the edgeloom contract with `edgeloom adopt --model IN.onnx --out OUT.onnx`';
+
+export function validateModelContract(bytes: Uint8Array, path: string, opts: ContractOptions = {}): ModelContractInfo {
   const file = basename(path);
   let model: ModelProto;
   try {
@@ -40,7 +48,7 @@ export function validateModelContract(bytes: Uint8Array, path: string): ModelCon
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
   const input = inputs.find((i) => i.name === 'input');
-  if (!input) throw new UserError(`${file}: missing input \`input\` (found ${inputs.map((i) => `\`${i.name}\``).join(', ') || 'none'})`);
+  if (!input) throw new UserError(`${file}: missing input \`input\` (found ${inputs.map((i) => `\`${i.name}\``).join(', ') || 'none'}); ${ADOPT_HINT}`);
   if (inputs.length !== 1) throw new UserError(`${file}: expected exactly one input \`input\`, found ${inputs.length}`);
   checkFloat(input, 'input', file);
   const inDims = valueInfoDims(input);
@@ -50,18 +58,18 @@ export function validateModelContract(bytes: Uint8Array, path: string): ModelCon
   const outputs = graph.output ?? [];
   const logits = outputs.find((o) => o.name === 'logits');
   const embedding = outputs.find((o) => o.name === 'embedding');
-  if (!logits) throw new UserError(`${file}: missing output \`logits\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ') || 'none'})`);
-  if (!embedding) throw new UserError(`${file}: missing output \`embedding\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ')})`);
+  if (!logits) throw new UserError(`${file}: missing output \`logits\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ') || 'none'}); ${ADOPT_HINT}`);
+  if (!embedding && (opts.requireEmbedding ?? true)) throw new UserError(`${file}: missing output \`embedding\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ')}); ${ADOPT_HINT} (--embedding TENSOR names the penultimate layer)`);
   checkFloat(logits, 'output', file);
-  checkFloat(embedding, 'output', file);
+  if (embedding) checkFloat(embedding, 'output', file);
   const lDims = valueInfoDims(logits);
   if (lDims.length !== 2 || isDynamic(lDims[1])) throw new UserError(`${file}: output \`logits\` has shape ${describe(lDims)}, expected [N,K] with a fixed K`);
-  const eDims = valueInfoDims(embedding);
-  if (eDims.length !== 2) throw new UserError(`${file}: output \`embedding\` has shape ${describe(eDims)}, expected [N,D]`);
+  const eDims = embedding ? valueInfoDims(embedding) : [];
+  if (embedding && eDims.length !== 2) throw new UserError(`${file}: output \`embedding\` has shape ${describe(eDims)}, expected [N,D]`);
   const numClasses = lDims[1] as number;
 
   const meta = parseModelMetadata(bytes, file);
-  if (!meta) throw new UserError(`${file}: no edgeloom metadata (export it with \`edgeloom export\`)`);
+  if (!meta) throw new UserError(`${file}: no edgeloom metadata (export it with \`edgeloom export\`, or ${ADOPT_HINT})`);
   const classes = meta.classes;
   if (!Array.isArray(classes) || !classes.every((c) => typeof c === 'string' && c.length > 0)) {
     throw new UserError(`${file}: metadata edgeloom.classes must be a JSON array of non-empty class names`);
@@ -74,5 +82,5 @@ export function validateModelContract(bytes: Uint8Array, path: string): ModelCon
   if (pre && (pre.layout !== 'NCHW' || pre.height !== 28 || pre.width !== 28 || pre.channels !== 1)) {
     throw new UserError(`${file}: metadata edgeloom.preprocessing describes ${pre.layout} ${pre.channels}x${pre.height}x${pre.width}, expected NCHW 1x28x28`);
   }
-  return { numClasses, embeddingSize: typeof eDims[1] === 'number' ? eDims[1] : null, metadata: { ...meta, classes } };
+  return { numClasses, embeddingSize: embedding && typeof eDims[1] === 'number' ? eDims[1] : null, metadata: { ...meta, classes } };
 }

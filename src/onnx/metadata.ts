@@ -17,6 +17,7 @@ export const METADATA_KEYS = {
   quantization: 'edgeloom.quantization',
   driftReference: 'edgeloom.drift_reference',
   exportedAt: 'edgeloom.exported_at',
+  adopted: 'edgeloom.adopted',
 } as const;
 
 export interface PreprocessingSpec {
@@ -45,6 +46,19 @@ export interface QuantizationSettings {
   weightType: 'int8';
 }
 
+/** How `edgeloom adopt` brought a foreign classifier to the contract (training/onnx/adopt.ts). */
+export interface AdoptionInfo {
+  /** The file it came from. */
+  source: string;
+  inputName: string;
+  inputLayout: 'NCHW' | 'NHWC';
+  outputName: string;
+  /** What the original output held; `logits` is then its softmax input, or log p. */
+  outputKind: 'logits' | 'probabilities';
+  /** The tensor exposed as `embedding`, or null. */
+  embedding: string | null;
+}
+
 export interface EdgeloomModelMetadata {
   version: string;
   arch: string;
@@ -58,6 +72,7 @@ export interface EdgeloomModelMetadata {
   /** Reserved for drift monitoring: the reference profile of inputs/embeddings. */
   driftReference?: unknown;
   exportedAt?: string;
+  adopted?: AdoptionInfo;
 }
 
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {

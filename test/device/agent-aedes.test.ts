@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import { startAgent } from '../../device/agent.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
@@ -44,7 +45,9 @@ describe('agent with an in-process aedes broker', () => {
     const id = 'aedes-cmd';
     const topics = deviceTopics(id);
     const rec = await Recorder.connect(handle.url, `edgeloom/${id}/#`);
-    const agent = await startAgent(await agentConfig(ws, { deviceId: id, source: 'fashion-mnist:test', fps: 10, loop: true, mqttUrl: handle.url }), quiet);
+    const cfg = await agentConfig(ws, { deviceId: id, source: 'fashion-mnist:test', fps: 10, loop: true, mqttUrl: handle.url });
+    cfg.commands.enabled = ['snapshot'];
+    const agent = await startAgent(cfg, quiet);
     const labels = () => rec.on(topics.label('cam0')).map((m) => JSON.parse(m.text) as { frame: number; model: { id: string } });
     const result = async (name: Parameters<typeof topics.command>[0], body: unknown) => {
       const n = rec.on(topics.commandResult(name)).length;
@@ -78,14 +81,14 @@ describe('agent with an in-process aedes broker', () => {
       assert.equal(Buffer.from(snap.data!.imageBase64, 'base64').subarray(1, 4).toString(), 'PNG');
       assert.equal((await result('snapshot', { camera: 'nope' })).ok, false);
 
-      const broken = await result('switch-model', { path: ws.brokenModel });
+      const broken = await result('switch-model', { model: basename(ws.brokenModel) });
       assert.equal(broken.ok, false);
       assert.match(broken.error!, /broken\.onnx/);
       const n = labels().length;
       await rec.waitFor('labels after the failed switch', () => labels().length > n + 2);
       assert.ok(labels().slice(n).every((l) => l.model.id === oldModel), 'the old model keeps serving');
 
-      const good = await result('switch-model', { path: ws.model2 });
+      const good = await result('switch-model', { model: basename(ws.model2) });
       assert.equal(good.ok, true);
       const newModel = (good.data!.model as { id: string }).id;
       assert.notEqual(newModel, oldModel);

@@ -80,6 +80,43 @@ test('cpu int8: close to fp32, smaller, QDQ laid out for fusion, fused integer k
   await assert.rejects(quantizeModel(q.bytes, fx.calibration), /already quantized/);
 });
 
+function floats(t: TensorProto | undefined): number[] {
+  assert.ok(t, 'initializer exists');
+  assert.equal(t.dataType, DataType.FLOAT);
+  return t.rawData?.length ? Array.from(new Float32Array(new Uint8Array(t.rawData).slice().buffer)) : (t.floatData ?? []).map(Number);
+}
+
+test('cpu int8: every Conv/Gemm bias is an int32 DequantizeLinear with scale = input scale x weight scale', async () => {
+  const q = await quantizeModel(fx.fp32, fx.calibration, { target: 'cpu' });
+  const g = decodeModel(q.bytes).graph!;
+  const nodes = g.node ?? [];
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
+  const producer = (t: string) => nodes.find((n) => (n.output ?? []).includes(t));
+  const weighted = nodes.filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && n.input![2]);
+  assert.ok(weighted.length >= 3, `the fixture has biased Conv/Gemm nodes (${weighted.length})`);
+  const floatBiases = decodeModel(fx.fp32).graph!.node!.filter((n) => (n.opType === 'Conv' || n.opType === 'Gemm') && n.input![2]).length;
+  assert.equal(weighted.length, floatBiases, 'every bias of the float model is still there');
+  for (const n of weighted) {
+    const biasDq = producer(n.input![2]);
+    assert.equal(biasDq?.opType, 'DequantizeLinear', `${n.name}: bias comes from a DequantizeLinear, not a float initializer`);
+    const [qb, bScale, bZero] = biasDq!.input!;
+    assert.equal(inits.get(qb)?.dataType, DataType.INT32, `${n.name}: bias stored as int32`);
+    assert.ok(!bZero, `${n.name}: bias zero point left to its default, 0`);
+    // The activation DQ feeding the op and the weight DQ give the two scales.
+    const xDq = producer(n.input![0])!;
+    const wDq = producer(n.input![1])!;
+    assert.equal(xDq.opType, 'DequantizeLinear');
+    assert.equal(wDq.opType, 'DequantizeLinear');
+    const xScale = floats(inits.get(xDq.input![1]))[0];
+    const wScales = floats(inits.get(wDq.input![1]));
+    const bScales = floats(inits.get(bScale));
+    assert.equal(bScales.length, wScales.length, `${n.name}: one bias scale per weight scale`);
+    for (let c = 0; c < bScales.length; c++) {
+      assert.equal(bScales[c], Math.fround(xScale * wScales[c]), `${n.name}: bias scale[${c}] = input scale x weight scale`);
+    }
+  }
+});
+
 test('tensorrt target: symmetric int8, every zero point 0, bias left in float, still accurate', async () => {
   const q = await quantizeModel(fx.fp32, fx.calibration, { target: 'tensorrt', method: 'entropy' });
   const g = decodeModel(q.bytes).graph!;

@@ -7,7 +7,9 @@ import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } fr
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import { heldOutSetFor, type HeldOutChoice } from '../eval/held-out.ts';
-import { computeDriftReference } from './reference.ts';
+import { computeDriftReference, MIN_REFERENCE_IMAGES } from './reference.ts';
+
+export { MIN_REFERENCE_IMAGES };
 
 export type ReferenceChoice = HeldOutChoice;
 export const DEFAULT_REFERENCE_SIZE = 5000;
@@ -35,12 +37,12 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
  * previous profile, `auto`. Failures leave the model without a profile (never a stale one) and are
  * logged, so export and quantize still write their model.
  */
-export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
+export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
   const log = createLogger('drift');
   const prev = previous as DriftReference | undefined;
   try {
     const choice: ReferenceChoice = prev?.source?.split === 'val' ? 'val' : prev?.source?.split === 'train-sample' ? 'train' : 'auto';
-    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? DEFAULT_REFERENCE_SIZE, prev?.source?.seed ?? 1);
+    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? size, prev?.source?.seed ?? 1);
     log.info(`${origin}: drift reference profile on ${r.profile.source.count} ${r.profile.source.split} images (temperature ${r.profile.calibration.temperature.toFixed(3)})`);
     return r;
   } catch (err) {
@@ -84,7 +86,7 @@ export async function runDriftProfile(opts: DriftProfileCommandOptions): Promise
   const log = createLogger('drift');
   if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
   const size = opts.size ?? DEFAULT_REFERENCE_SIZE;
-  if (!(Number.isInteger(size) && size >= 50)) throw new UserError(`--size: expected an integer >= 50, got ${size}`);
+  if (!(Number.isInteger(size) && size >= MIN_REFERENCE_IMAGES)) throw new UserError(`--size: expected an integer >= ${MIN_REFERENCE_IMAGES}, got ${size}`);
   const reference = opts.reference ?? 'auto';
   if (!['auto', 'val', 'train'].includes(reference)) throw new UserError(`--reference: expected val, train or auto, got "${reference}"`);
   const input = await readFile(opts.model);

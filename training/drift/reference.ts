@@ -2,6 +2,7 @@ import { toModelInput } from '../../src/preprocess.ts';
 import type { ModelRunResult } from '../../src/onnx/session.ts';
 import { IMAGE_STAT_NAMES, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, histogram, imageStats, invertLower, mahalanobisMin, maxSoftmax, packLower, packedLowerTimes, softmaxEntropy, type ImageStatName } from '../../src/drift/math.ts';
 import { DRIFT_PROFILE_VERSION, compactProfile, type BinnedReference, type DriftReference } from '../../src/drift/profile.ts';
+import { projectionFor, projectionPlan, projectRows } from '../../src/drift/projection.ts';
 
 export type RunLogitsAndEmbeddings = (input: Float32Array, batch: number) => Promise<ModelRunResult>;
 
@@ -22,6 +23,8 @@ export interface DriftReferenceOptions {
 export const DEFAULT_BINS = 10;
 export const DEFAULT_QUANTILES = 201;
 export const DEFAULT_SHRINKAGE = 0.1;
+/** Fewer reference images give no usable quantiles or covariance. */
+export const MIN_REFERENCE_IMAGES = 50;
 const FOLDS = 5;
 
 /** Class means and the shrunk pooled within-class covariance of rows `idx` of emb [n, d]. */
@@ -75,7 +78,7 @@ function quantileAt(sorted: Float64Array, p: number): number {
 export async function computeDriftReference(run: RunLogitsAndEmbeddings, images: Uint8Array, labels: Uint8Array, opts: DriftReferenceOptions): Promise<DriftReference> {
   const n = labels.length;
   const k = opts.classes.length;
-  if (n < 50) throw new RangeError(`drift reference: need at least 50 images, got ${n}`);
+  if (n < MIN_REFERENCE_IMAGES) throw new RangeError(`drift reference: need at least ${MIN_REFERENCE_IMAGES} images, got ${n}`);
   const batch = opts.batchSize ?? 256;
   const logits = new Float32Array(n * k);
   let emb: Float32Array | null = null;
@@ -129,6 +132,11 @@ export async function computeDriftReference(run: RunLogitsAndEmbeddings, images:
   const stdConfidence = Math.sqrt(calConf.reduce((a, b) => a + (b - meanConfidence) ** 2, 0) / (n - 1));
 
   let ood: DriftReference['ood'] = null;
+  const projection = emb && d > 0 ? projectionFor(d) : null;
+  if (emb && projection) {
+    emb = projectRows(projectionPlan(projection), emb, n);
+    d = projection.outputSize;
+  }
   if (emb && d > 0) {
     const shrinkage = opts.shrinkage ?? DEFAULT_SHRINKAGE;
     const tpr = opts.tpr ?? 0.95;
@@ -145,6 +153,7 @@ export async function computeDriftReference(run: RunLogitsAndEmbeddings, images:
     const all = fitGaussian(emb, labels, Array.from({ length: n }, (_, i) => i), d, k, shrinkage);
     ood = {
       embeddingSize: d,
+      ...(projection ? { projection } : {}),
       shrinkage,
       whitening: Array.from(all.whitening),
       whitenedMeans: all.whitenedMeans,

@@ -5,6 +5,7 @@ import { createOnnxSession } from '../../src/onnx/session.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import type { ImageSet } from '../data/dataset.ts';
 import { loadAnyModel, loadTestSet } from './evaluate.ts';
+import type { AdoptOptions } from '../onnx/adopt.ts';
 import { argmaxRows } from './metrics.ts';
 
 export interface ModelComparison {
@@ -27,8 +28,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Batch-1 latency of an ONNX model over `runs` single images (after a few warm-up runs). */
-export async function measureLatency(path: string, set: ImageSet, runs: number): Promise<ModelComparison['latencyMs']> {
-  const session = await createOnnxSession(path);
+export async function measureLatency(model: string | Uint8Array, set: ImageSet, runs: number): Promise<ModelComparison['latencyMs']> {
+  const session = await createOnnxSession(model);
   const times: number[] = [];
   try {
     for (let i = 0; i < runs + 5; i++) {
@@ -45,18 +46,25 @@ export async function measureLatency(path: string, set: ImageSet, runs: number):
   return { runs, mean: times.reduce((s, t) => s + t, 0) / Math.max(1, runs), p50: percentile(times, 50), p95: percentile(times, 95) };
 }
 
-export async function runCompare(opts: { a: string; b: string; limit?: number; runs?: number }): Promise<CompareResult> {
+export interface CompareOptions extends AdoptOptions {
+  a: string;
+  b: string;
+  limit?: number;
+  runs?: number;
+}
+
+export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   for (const p of [opts.a, opts.b]) if (!p.endsWith('.onnx')) throw new UserError(`${p}: compare takes two .onnx files`);
   const test = await loadTestSet(opts.limit);
   const models = [];
   const preds: Int32Array[] = [];
   for (const path of [opts.a, opts.b]) {
-    const m = await loadAnyModel(path);
+    const m = await loadAnyModel(path, opts);
     const pred = argmaxRows(await m.predict(test), m.classNames.length);
     preds.push(pred);
     let correct = 0;
     for (let i = 0; i < test.count; i++) if (pred[i] === test.labels[i]) correct++;
-    models.push({ model: path, sizeBytes: statSync(path).size, accuracy: correct / test.count, latencyMs: await measureLatency(path, test, opts.runs ?? 200) });
+    models.push({ model: path, sizeBytes: statSync(path).size, accuracy: correct / test.count, latencyMs: await measureLatency(m.bytes ?? path, test, opts.runs ?? 200) });
   }
   let same = 0;
   for (let i = 0; i < test.count; i++) if (preds[0][i] === preds[1][i]) same++;

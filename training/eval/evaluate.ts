@@ -6,9 +6,9 @@ import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
-import { validateModelContract } from '../../src/onnx/contract.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
+import { modelForTools, type AdoptOptions } from '../onnx/adopt.ts';
 import { stratifiedSample } from '../trainer/split.ts';
 import { argmaxRows, classificationMetrics, metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
 
@@ -35,11 +35,17 @@ export interface LoadedModel {
   sizeBytes: number;
   /** The training recipe (ONNX metadata, or the run's report.json), when known. */
   recipe?: Record<string, unknown>;
+  /** ONNX: the bytes that run (a foreign model after in-memory adoption). */
+  bytes?: Uint8Array;
   predict(set: ImageSet): Promise<Float32Array>;
 }
 
-/** An .onnx file (checked against the model contract) or a tfjs model directory. */
-export async function loadAnyModel(path: string): Promise<LoadedModel> {
+/**
+ * An .onnx file or a tfjs model directory. An edgeloom ONNX model is checked against the contract
+ * (its `embedding` output optional here); any other classifier is adopted in memory (`foreign`:
+ * class names, output kind, embedding tensor; training/onnx/adopt.ts).
+ */
+export async function loadAnyModel(path: string, foreign: AdoptOptions = {}): Promise<LoadedModel> {
   if (!existsSync(path)) throw new UserError(`--model ${path}: not found`);
   if (statSync(path).isDirectory()) {
     const { selectBackend } = await import('../backend/index.ts');
@@ -52,9 +58,9 @@ export async function loadAnyModel(path: string): Promise<LoadedModel> {
     const size = ['model.json', 'weights.bin'].filter((f) => existsSync(join(path, f))).reduce((s, f) => s + statSync(join(path, f)).size, 0);
     return { kind: 'tfjs', classNames: classes ?? [...FASHION_MNIST_CLASSES], sizeBytes: size, recipe, predict: async (set) => predictTfjs(model, set) };
   }
-  const bytes = await readFile(path);
-  const info = validateModelContract(bytes, path);
-  return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: bytes.length, recipe: info.metadata.recipe, predict: (set) => predictOnnx(bytes, set) };
+  const file = await readFile(path);
+  const { bytes, info } = modelForTools(file, path, foreign, (line) => createLogger('eval').warn(line));
+  return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: file.length, recipe: info.metadata.recipe, bytes, predict: (set) => predictOnnx(bytes, set) };
 }
 
 /** Where a model is scored: the official test set, or its own training run's validation split. */
@@ -85,7 +91,7 @@ export async function loadTestSet(limit?: number, seed = 1): Promise<ImageSet> {
   return subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, limit, seed));
 }
 
-export interface EvaluateOptions {
+export interface EvaluateOptions extends AdoptOptions {
   model: string;
   split?: EvalSplit;
   limit?: number;
@@ -101,7 +107,7 @@ export interface EvaluateResult {
 }
 
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
-  const model = await loadAnyModel(opts.model);
+  const model = await loadAnyModel(opts.model, opts);
   const split = opts.split ?? 'test';
   const set = await loadEvalSet(model, split, opts.limit);
   const logits = await model.predict(set);

@@ -59,6 +59,6 @@ export async function quantizeModel(fp32: Uint8Array, calibrationInput: Float32A
     weightType: 'int8',
   };
   const bytes = writeModelMetadata(encodeModel(g.model), { ...(meta ?? {}), quantization: settings });
-  validateModelContract(bytes, 'quantized.onnx');
+  validateModelContract(bytes, 'quantized.onnx', { requireEmbedding: g.outputs.has('embedding') });
   return { bytes, settings, quantizedTensors: tensors.length, ranges };
 }

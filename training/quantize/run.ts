@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
-import { validateModelContract } from '../../src/onnx/contract.ts';
+import { modelForTools, type AdoptOptions } from '../onnx/adopt.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { subset } from '../data/dataset.ts';
 import { argmaxRows } from '../eval/metrics.ts';
@@ -13,7 +13,7 @@ import type { CalibrationMethod } from './histogram.ts';
 import { quantizeModel } from './quantize.ts';
 import { stratifiedSample } from '../trainer/split.ts';
 
-export interface QuantizeCommandOptions {
+export interface QuantizeCommandOptions extends AdoptOptions {
   model: string;
   out: string;
   calibrationSize?: number;
@@ -39,8 +39,7 @@ export interface QuantizeCommandResult {
 export async function runQuantize(opts: QuantizeCommandOptions): Promise<QuantizeCommandResult> {
   const log = createLogger('quantize');
   if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
-  const fp32 = await readFile(opts.model);
-  const info = validateModelContract(fp32, opts.model);
+  const { bytes: fp32, info, adopted } = modelForTools(await readFile(opts.model), opts.model, opts, (line) => log.warn(line));
   if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float model from \`edgeloom export\``);
   const calibrationSize = opts.calibrationSize ?? 512;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
@@ -60,7 +59,10 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   });
   // The fp32 profile describes fp32 outputs: the int8 model gets its own, on the same reference images.
   const { profileOrStrip, writeProfiledModel } = await import('../drift/profile-model.ts');
-  const profiled = info.metadata.driftReference === undefined ? null : await profileOrStrip(q.bytes, opts.out, info.metadata.driftReference);
+  // A foreign model has no profile to follow: it gets a first one when it has an embedding to score.
+  if (adopted && !adopted.embedding) log.warn(`${opts.model}: no \`embedding\` output, so no drift profile (the agent needs both); name the penultimate tensor with --embedding TENSOR`);
+  const wantsProfile = info.metadata.driftReference !== undefined || Boolean(adopted?.embedding);
+  const profiled = wantsProfile ? await profileOrStrip(q.bytes, opts.out, info.metadata.driftReference) : null;
   if (profiled) await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
   else await writeFileAtomic(opts.out, q.bytes);
   let check: QuantizeCommandResult['check'] = null;

@@ -3,6 +3,7 @@ import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ImageSet } from '../data/dataset.ts';
+import type { AdoptOptions } from '../onnx/adopt.ts';
 import { loadAnyModel, loadEvalSet, SPLIT_NAMES, type EvalSplit, type LoadedModel } from '../eval/evaluate.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { applyFilterToImages, parseFilters, parseSeverities, type FilterName } from './filters.ts';
@@ -48,7 +49,7 @@ export interface RobustnessReport {
   files: string[];
 }
 
-export interface RobustnessOptions {
+export interface RobustnessOptions extends AdoptOptions {
   model: string;
   split?: EvalSplit;
   filters?: string;
@@ -84,7 +85,7 @@ export async function runRobustness(opts: RobustnessOptions): Promise<Robustness
   const severities = parseSeverities(opts.severities);
   const seed = opts.seed ?? 1;
   const split = opts.split ?? 'test';
-  const model = await loadAnyModel(opts.model);
+  const model = await loadAnyModel(opts.model, opts);
   const test = await loadEvalSet(model, split, opts.limit, seed);
   const total = 1 + filters.length * severities.length;
   log.info(`${opts.model} (${model.kind}) on ${test.count} ${SPLIT_NAMES[split]} images: clean + ${filters.length} filters x ${severities.length} severities`);

@@ -62,6 +62,8 @@ export interface OnnxOutputInput {
   /** The run used --limit: the int8 model is evaluated on a stratified subset of the test set. */
   quick: boolean;
   quantize: boolean;
+  /** Reference images of the drift profiles (DEFAULT_REFERENCE_SIZE unless set). */
+  referenceSize?: number;
   log: Logger;
 }
 
@@ -89,7 +91,7 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   }
   // As `edgeloom export` does: a drift reference profile inside the model and beside it (a failure
   // there is only logged: the model is still written, without a profile).
-  const fp32Profiled = await profileOrStrip(fp32.bytes, fp32Path);
+  const fp32Profiled = await profileOrStrip(fp32.bytes, fp32Path, undefined, input.referenceSize);
   await writeProfiledModel(fp32Path, fp32Profiled.bytes, fp32Profiled.profile);
   const parity = fp32.parity!;
   log.info(`wrote ${fp32Path} (${(fp32Profiled.bytes.length / 1024).toFixed(1)} KiB); parity max |logit diff| ${parity.maxAbsDiffLogits.toExponential(2)}`);

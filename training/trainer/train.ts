@@ -16,7 +16,8 @@ import { DataParallelGradients } from '../backend/parallel/index.ts';
 import { checkSameClasses, loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from './model-io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
-import { onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
+import { INT8_TEST_SEED, onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
+import { DEFAULT_REFERENCE_SIZE, MIN_REFERENCE_IMAGES } from '../drift/profile-model.ts';
 import { SCHEDULES, type ScheduleName } from './schedules.ts';
 import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
 import type { TrainConfig } from './types.ts';
@@ -57,6 +58,10 @@ export interface TrainOptions {
   onnx?: boolean;
   /** false: skip only model.int8.onnx (default true). */
   quantize?: boolean;
+  /** Evaluate on a stratified subset of this many test images (0 or unset: the whole test set). */
+  testLimit?: number;
+  /** Reference images of the drift profiles in model.onnx / model.int8.onnx (default 5000). */
+  referenceSize?: number;
 }
 
 export interface TrainSummary {
@@ -182,10 +187,16 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
   const arch = getArchitecture(config.arch);
 
+  const testLimit = opts.testLimit ?? 0;
+  check(Number.isInteger(testLimit) && testLimit >= 0, `--test-limit: expected an integer >= 0, got ${testLimit}`);
+  const referenceSize = opts.referenceSize ?? DEFAULT_REFERENCE_SIZE;
+  check(Number.isInteger(referenceSize) && referenceSize >= MIN_REFERENCE_IMAGES, `--reference-size: expected an integer >= ${MIN_REFERENCE_IMAGES}, got ${referenceSize}`);
+
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
   config.classNames = [...ds.train.classNames];
   const { train, val } = prepareSplits(ds.train, config);
-  log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${ds.test.count} test images`);
+  const testSet = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
+  log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${testSet.count} test images${testSet === ds.test ? '' : ` (--test-limit: a stratified subset of ${ds.test.count})`}`);
 
   const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
   if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}`);
@@ -260,9 +271,9 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   }
 
   await saveTfjsModel(model, out, { arch: config.arch, classNames: config.classNames });
-  const logits = predictTfjs(model, ds.test, 256);
+  const logits = predictTfjs(model, testSet, 256);
   const predicted = argmaxRows(logits, config.classNames.length);
-  const test = classificationMetrics(ds.test.labels, predicted, config.classNames);
+  const test = classificationMetrics(testSet.labels, predicted, config.classNames);
   log.info(`test accuracy ${(test.accuracy * 100).toFixed(2)}% on ${test.count} images`);
   const report: TrainReport = {
     arch: config.arch,
@@ -273,7 +284,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     backend: { name: backend.name, description: backendText },
     config,
     classNames: config.classNames,
-    data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: ds.test.count },
+    data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: testSet.count },
     wallTimeSeconds: 0,
     trainSeconds,
     samplesPerSec,
@@ -287,14 +298,14 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     createdAt: new Date().toISOString(),
   };
   report.wallTimeSeconds = (performance.now() - wallStart) / 1000;
-  const written = await writeTrainReport(out, report, pickMisclassified(ds.test.images, ds.test.labels, predicted));
+  const written = await writeTrainReport(out, report, pickMisclassified(testSet.images, testSet.labels, predicted));
   const stale = await removeStaleOnnx(out);
   if (stale.length) log.info(`removed ONNX files of an earlier run: ${stale.join(', ')}`);
   let onnx: OnnxOutputs | null = null;
   try {
     if (opts.onnx !== false) {
       onnx = await writeOnnxOutputs({
-        model, out, arch: config.arch, train: ds.train, test: ds.test, tfjsPredicted: predicted,
+        model, out, arch: config.arch, train: ds.train, test: testSet, tfjsPredicted: predicted, referenceSize,
         quick: config.limit > 0 && config.limit < ds.train.count, quantize: opts.quantize !== false, log,
       });
       // report.json was needed first (its metrics go into the ONNX metadata); now it lists the files.
