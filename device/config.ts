@@ -13,6 +13,8 @@ import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
 import { SOURCE_DEFAULTS } from './sources/types.ts';
 import { HEALTH_DEFAULTS } from './health.ts';
+import { MQTT_CONNECTION_DEFAULTS as MQTT } from './mqtt/defaults.ts';
+import { collectConfigSchema } from './collect/policy.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -47,10 +49,12 @@ export const agentConfigSchema = z.object({
     password: z.string().optional(),
     tls: z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).strict().default({ rejectUnauthorized: true }),
     topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default(DEFAULT_TOPIC_PREFIX),
-    keepalive: z.number().int().min(0).default(30),
-    protocol: z.enum(['auto', '5', '3.1.1']).default('auto'),
-    reconnectMinMs: z.number().int().positive().default(1000),
-    reconnectMaxMs: z.number().int().positive().default(30_000),
+    keepalive: z.number().int().min(0).default(MQTT.keepaliveS),
+    protocol: z.enum(['auto', '5', '3.1.1']).default(MQTT.protocol),
+    reconnectMinMs: z.number().int().positive().default(MQTT.reconnectMinMs),
+    reconnectMaxMs: z.number().int().positive().default(MQTT.reconnectMaxMs),
+    reconnectJitter: z.number().min(0).max(1).default(MQTT.reconnectJitter),
+    connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
@@ -77,7 +81,8 @@ export const agentConfigSchema = z.object({
     maxAgeS: z.number().positive().default(7 * 24 * 3600),
   }).strict().default({ type: 'disk', maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeS: 7 * 24 * 3600 }),
   statsIntervalS: z.number().positive().default(10),
-  http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
+  // Loopback unless told otherwise: /metrics tells anyone who can reach it what runs here.
+  http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().min(1).default('127.0.0.1') }).strict().nullable().default(null),
   maxFrameBytes: z.number().int().positive().default(SOURCE_DEFAULTS.maxFrameBytes),
   /** Source timeouts (device/sources/types.ts SOURCE_DEFAULTS says what each bounds). */
   sources: z.object({
@@ -95,6 +100,7 @@ export const agentConfigSchema = z.object({
     eventLoopWindowS: z.number().positive().default(HEALTH_DEFAULTS.eventLoopWindowS),
   }).strict().default(HEALTH_DEFAULTS),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
+  collect: collectConfigSchema.default(collectConfigSchema.parse({})),
   maxFrames: z.number().int().positive().nullable().default(null),
   cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),
 }).strict();
@@ -116,6 +122,7 @@ export interface AgentFlags {
   threads?: number;
   statsInterval?: number;
   httpPort?: number;
+  httpHost?: string;
   loop?: boolean;
   maxFrames?: number;
   queueDir?: string;
@@ -125,9 +132,16 @@ export interface AgentFlags {
   trustedKey?: string[];
 }
 
+function stateDir(): string {
+  return process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
+}
+
 export function defaultQueueDir(deviceId: string): string {
-  const state = process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
-  return join(state, 'queue', deviceId);
+  return join(stateDir(), 'queue', deviceId);
+}
+
+export function defaultCollectDir(deviceId: string): string {
+  return join(stateDir(), 'collect', deviceId);
 }
 
 async function readConfigFile(path: string): Promise<Raw> {
@@ -168,6 +182,7 @@ export function flagsFromEnv(env: NodeJS.ProcessEnv): AgentFlags {
     threads: numberEnv(env, 'EDGELOOM_THREADS'),
     statsInterval: numberEnv(env, 'EDGELOOM_STATS_INTERVAL'),
     httpPort: numberEnv(env, 'EDGELOOM_HTTP_PORT'),
+    httpHost: env.EDGELOOM_HTTP_HOST,
     queueDir: env.EDGELOOM_QUEUE_DIR,
     modelsDir: env.EDGELOOM_MODELS_DIR,
   };
@@ -191,6 +206,10 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
   if (f.threads !== undefined) merged.threads = f.threads;
   if (f.statsInterval !== undefined) merged.statsIntervalS = f.statsInterval;
   if (f.httpPort !== undefined) merged.http = { ...((raw.http as Raw | undefined) ?? {}), port: f.httpPort };
+  if (f.httpHost) {
+    if (!merged.http) throw new UserError('--http-host: needs --http-port N (or http.port in the config file)');
+    merged.http = { ...(merged.http as Raw), host: f.httpHost };
+  }
   if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
   if (f.homeAssistant) merged.homeAssistant = { enabled: true };
   if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };
@@ -224,6 +243,7 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
     ids.add(c.id);
   }
   cfg.queue.dir ??= defaultQueueDir(cfg.deviceId);
+  cfg.collect.dir = resolvePath(cfg.collect.dir ?? defaultCollectDir(cfg.deviceId));
   cfg.mqtt.clientId ??= `edgeloom-${cfg.deviceId}`;
   cfg.models.dir = resolvePath(cfg.models.dir ?? dirname(resolvePath(cfg.model)));
   return cfg;

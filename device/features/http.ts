@@ -7,6 +7,8 @@ import { HealthMonitor } from '../health.ts';
 /** What tests and embedders can read from the running feature. */
 export interface HttpFeatureHandle extends Feature {
   readonly port: number;
+  /** The address the server is bound to (`http.host`, default 127.0.0.1). */
+  readonly address: string;
 }
 
 /**
@@ -19,6 +21,7 @@ class HttpFeature implements HttpFeatureHandle {
   private server: Server | null = null;
   private readonly health: HealthMonitor;
   port = 0;
+  address = '';
   constructor(private readonly ctx: AgentContext) {
     this.health = new HealthMonitor(ctx);
   }
@@ -82,11 +85,13 @@ class HttpFeature implements HttpFeatureHandle {
     const http = ctx.config.http!;
     const server = this.server;
     this.health.start();
-    this.port = await new Promise<number>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
-      server.listen(http.port, http.host, () => resolve((server.address() as AddressInfo).port));
+    const bound = await new Promise<AddressInfo>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
+      server.listen(http.port, http.host, () => resolve(server.address() as AddressInfo));
     });
-    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics`);
+    this.port = bound.port;
+    this.address = bound.address;
+    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere scrape it)' : ''}`);
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, classSlug } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
+import { UNLABELLED_DIR } from '../../src/collect-layout.ts';
 import { preprocessImage } from '../../src/preprocess.ts';
 import { makeImageSet, type ImageSet, type SplitDataset } from './dataset.ts';
 import { HOLDOUT_FRACTION, stratifiedSplit } from './csv.ts';
@@ -38,6 +39,8 @@ async function visibleEntries(dir: string): Promise<string[]> {
 async function classFolders(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const name of await visibleEntries(dir)) {
+    // Photos `edgeloom collect` saved and nobody labelled yet are not a class.
+    if (name === UNLABELLED_DIR) continue;
     if (!(await isDir(join(dir, name)))) {
       throw new UserError(`${join(dir, name)}: expected only class folders in ${dir} (layout DIR/<class>/*.png or DIR/train/<class>/...)`);
     }
