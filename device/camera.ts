@@ -4,7 +4,7 @@ import type { LabelPayload } from '../src/mqtt/payloads.ts';
 import type { CameraConfig } from './config.ts';
 import type { AgentContext } from './context.ts';
 import { stallAfterMs, type CameraHealth } from './health.ts';
-import { softmax, topK } from './model.ts';
+import { softmax, topK } from '../src/scores.ts';
 import { createFrameSource, isLiveSource, parseSourceSpec } from './sources/spec.ts';
 import type { Frame, FrameSource } from './sources/types.ts';
 import { round } from './stats.ts';

@@ -1,3 +1,4 @@
+import { softmax, topK } from '../../src/scores.ts';
 import * as ort from 'onnxruntime-web/wasm';
 import { convertFrame, type FrameQuality, type RawFrame } from '../../src/preprocess/convert.ts';
 import { DECODE_LIMIT, toModelInput } from '../../src/preprocess/model-input.ts';
@@ -61,7 +62,7 @@ export class Classifier {
     const out = await this.session.run({ input });
     const logits = (out.logits.data as Float32Array).subarray(0, this.classes.length);
     if (!logits.every(Number.isFinite)) throw new Error('the model output NaN or infinite logits');
-    const top = top3(softmax(logits), this.classes);
+    const top = topK(softmax(logits), this.classes, 3);
     return { top, pixels, inverted, quality, width: frame.width, height: frame.height, ms: { decode: t1 - t0, preprocess: t2 - t1, inference: performance.now() - t2 } };
   }
 }
@@ -103,19 +104,3 @@ export async function decode(image: Blob): Promise<RawFrame> {
   }
 }
 
-// softmax and topK as the agent computes them (device/model.ts, which imports node:fs and cannot be
-// bundled for the browser); the browser test compares the confidences with the agent's.
-function softmax(logits: ArrayLike<number>): Float32Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const out = new Float32Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
-}
-
-function top3(probs: Float32Array, classes: readonly string[]): TopClass[] {
-  const ids = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
-  return ids.slice(0, 3).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
-}

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import { loadTestImages } from '../../device/sources/fashion-mnist.ts';
-import { softmax, topK } from '../../device/model.ts';
+import { softmax, topK } from '../../src/scores.ts';
 import { startDashboard, type DashboardServer } from '../../dashboard/server.ts';
 import { loadTryModelAssets, SAMPLE_COUNT, TRY_MODEL_FILE, type TryModelInfo } from '../../dashboard/try-model.ts';
 import { FASHION_MNIST_CLASSES, IMAGE_PIXELS } from '../../src/classes.ts';
