@@ -156,6 +156,7 @@ export class CameraRunner {
         top,
         latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
         model: model.ref,
+        ...(frame.file !== undefined ? { file: frame.file } : {}),
       };
       this.ctx.stats.labelled(this.id, inferenceMs);
       for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model });

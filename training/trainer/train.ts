@@ -6,7 +6,7 @@ import { backendDescription, parseBackendName, selectBackend } from '../backend/
 import { loadDataset } from '../data/load.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
-import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { imageErrors, pickMisclassified, reportMarkdown, topConfidences, writeTrainReport, type TrainReport } from '../eval/report.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { countMacs, getArchitecture } from '../arch/index.ts';
 import { parseAugment } from './augment.ts';
@@ -298,7 +298,10 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     createdAt: new Date().toISOString(),
   };
   report.wallTimeSeconds = (performance.now() - wallStart) / 1000;
-  const written = await writeTrainReport(out, report, pickMisclassified(testSet.images, testSet.labels, predicted));
+  const errs = imageErrors(testSet.labels, predicted, topConfidences(logits, config.classNames.length), config.classNames, testSet.files);
+  report.errors = errs.errors;
+  report.errorsTotal = errs.total;
+  const written = await writeTrainReport(out, report, pickMisclassified(testSet.images, testSet.labels, predicted, 36, testSet.files));
   const stale = await removeStaleOnnx(out);
   if (stale.length) log.info(`removed ONNX files of an earlier run: ${stale.join(', ')}`);
   let onnx: OnnxOutputs | null = null;
