@@ -115,7 +115,9 @@ export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
-  assert.deepEqual(Object.keys(p).sort(), LABEL_KEYS);
+  // Optional keys: `file` for file sources (dir:, file:).
+  assert.deepEqual(Object.keys(p).filter((k) => k !== 'file').sort(), LABEL_KEYS);
+  if ('file' in p) assert.ok(typeof p.file === 'string' && !p.file.startsWith('/'), 'file is a relative name');
   assert.ok(!Number.isNaN(Date.parse(p.ts)) && p.ts === new Date(p.ts).toISOString(), 'ts is ISO');
   assert.ok(Number.isInteger(p.frame) && p.frame >= 1);
   assert.equal(typeof p.label, 'string');
