@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { loadDataset } from '../../training/data/load.ts';
 import { classCounts, imageAt } from '../../training/data/dataset.ts';
 import { exportImageSets } from '../../training/data/export.ts';
@@ -22,7 +22,7 @@ test('every image extension the agent\'s dir: source reads also trains; non-imag
   await writePhotos(root, '', classes, fm.test, 6);
   // The same garment photo re-encoded in every other format the shared list names.
   const jpeg = await photoOf(imageAt(fm.test, 0), 3);
-  const encoders: Record<string, (s: sharp.Sharp) => sharp.Sharp> = { '.png': (s) => s.png(), '.webp': (s) => s.webp(), '.gif': (s) => s.gif(), '.tif': (s) => s.tiff(), '.tiff': (s) => s.tiff(), '.avif': (s) => s.avif({ effort: 0 }), '.jpeg': (s) => s.jpeg() };
+  const encoders: Record<string, (s: Sharp) => Sharp> = { '.png': (s) => s.png(), '.webp': (s) => s.webp(), '.gif': (s) => s.gif(), '.tif': (s) => s.tiff(), '.tiff': (s) => s.tiff(), '.avif': (s) => s.avif({ effort: 0 }), '.jpeg': (s) => s.jpeg() };
   for (const ext of IMAGE_EXTENSIONS.filter((e) => e !== '.jpg')) {
     await writeFile(join(root, 'shirts', `other${ext.toUpperCase()}`), await encoders[ext](sharp(jpeg)).toBuffer());
   }

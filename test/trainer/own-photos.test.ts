@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../../training/data/load.ts';
@@ -16,6 +16,7 @@ import { runRobustness } from '../../training/robustness/run.ts';
 import { runCompare } from '../../training/eval/compare.ts';
 import { runDriftProfile } from '../../training/drift/profile-model.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
+import { exportToOnnx } from '../../training/onnx/export.ts';
 import { writePhotos, type PhotoClass } from '../data/photos.ts';
 
 /**
@@ -74,6 +75,19 @@ test('--init with an int8 model names its fp32 parent from the model card', asyn
     return true;
   });
   await assert.rejects(runTrain({ ...budget, init: EDGENET, newHead: false, onnx: false, out: join(dir, 'same') }), /its classes \(T-shirt\/top, .*\) differ from the data set's/);
+  // Files named in a command are hostile until proven otherwise: garbage, or weights of another shape.
+  const garbage = join(dir, 'garbage.onnx');
+  await writeFile(garbage, 'not a model at all');
+  await assert.rejects(runTrain({ ...budget, init: garbage, onnx: false, out: join(dir, 'g') }), /^UserError: .*garbage\.onnx: not an ONNX model/);
+  const tf = await import('@tensorflow/tfjs');
+  const tiny = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 4, name: 'embedding' }), tf.layers.dense({ units: 10, name: 'logits' })] });
+  const liar = join(dir, 'liar.onnx');
+  await writeFile(liar, (await exportToOnnx(tiny, { metadata: { arch: 'cnn' } })).bytes);
+  await assert.rejects(readOnnxWeights(liar, new Uint8Array(0)), (err: Error) => {
+    assert.equal(err.name, 'UserError');
+    assert.match(err.message, /liar\.onnx: (layer .* has no counterpart|layer .*: weight kernel has \d+ values, the architecture needs)/);
+    return true;
+  });
 });
 
 test('fine-tuning models/edgenet.onnx onto 5 new classes beats training from scratch with the same budget, and keeps the class names', async () => {

@@ -68,11 +68,13 @@ function densePerm(layer: AnyLayer): Int32Array | null {
   return flattenPerm(shape[3]!, shape[1]!, shape[2]!);
 }
 
-function setLayerWeights(layer: tf.layers.Layer, values: Values): void {
+function setLayerWeights(layer: tf.layers.Layer, values: Values, origin = 'model'): void {
   layer.setWeights(layer.weights.map((w) => {
     const short = w.originalName.split('/').pop()!;
     const v = values.get(short);
-    if (!v) throw new Error(`layer ${layer.name}: no value for weight ${short}`);
+    const size = (w.shape as number[]).reduce((a, b) => a * b, 1);
+    // A file from another build of the architecture (or a hostile one) must not half-load.
+    if (!v || v.length !== size) throw new UserError(`${origin}: layer ${layer.name}: weight ${short} has ${v?.length ?? 0} values, the architecture needs ${size} [${w.shape.join(',')}]`);
     return tf.tensor(v, w.shape as number[]);
   }));
 }
@@ -130,7 +132,11 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
   const need = (name: string): { dims: number[]; values: Float32Array } => {
     const t = inits.get(name);
     if (!t) throw new UserError(`${origin}: initializer ${name} not found`);
-    return { dims: tensorDims(t), values: tensorFloats(t) };
+    try {
+      return { dims: tensorDims(t), values: tensorFloats(t) };
+    } catch (err) {
+      throw new UserError(`${origin}: ${(err as Error).message} (an fp32 model from edgeloom export is needed)`);
+    }
   };
   for (const layer of model.layers as AnyLayer[]) {
     const cls = layer.getClassName();
@@ -143,7 +149,7 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
       const B = need(`${p}/B`).values;
       if (has.has('bias')) values.set('bias', B);
       else pendingBias.set(layer.name, B);
-      setLayerWeights(layer, values);
+      setLayerWeights(layer, values, origin);
     } else if (cls === 'Dense') {
       const p = nextPrefix(layer, 'W');
       const W = need(`${p}/W`);
@@ -158,7 +164,7 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
       const B = need(`${p}/B`).values;
       if (has.has('bias')) values.set('bias', B);
       else pendingBias.set(layer.name, B);
-      setLayerWeights(layer, values);
+      setLayerWeights(layer, values, origin);
     } else if (cls === 'BatchNormalization') {
       const n = (layer.weights.find((w) => w.originalName.endsWith('moving_mean'))!.shape)[0]!;
       const eps = Number((layer.getConfig() as { epsilon?: number }).epsilon ?? 1e-3);
