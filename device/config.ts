@@ -75,7 +75,8 @@ export const agentConfigSchema = z.object({
     maxAgeS: z.number().positive().default(7 * 24 * 3600),
   }).strict().default({ type: 'disk', maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, maxAgeS: 7 * 24 * 3600 }),
   statsIntervalS: z.number().positive().default(10),
-  http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().default('0.0.0.0') }).strict().nullable().default(null),
+  // Loopback unless told otherwise: /metrics tells anyone who can reach it what runs here.
+  http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().min(1).default('127.0.0.1') }).strict().nullable().default(null),
   maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
   maxFrames: z.number().int().positive().nullable().default(null),
@@ -99,6 +100,7 @@ export interface AgentFlags {
   threads?: number;
   statsInterval?: number;
   httpPort?: number;
+  httpHost?: string;
   loop?: boolean;
   maxFrames?: number;
   queueDir?: string;
@@ -151,6 +153,7 @@ export function flagsFromEnv(env: NodeJS.ProcessEnv): AgentFlags {
     threads: numberEnv(env, 'EDGELOOM_THREADS'),
     statsInterval: numberEnv(env, 'EDGELOOM_STATS_INTERVAL'),
     httpPort: numberEnv(env, 'EDGELOOM_HTTP_PORT'),
+    httpHost: env.EDGELOOM_HTTP_HOST,
     queueDir: env.EDGELOOM_QUEUE_DIR,
     modelsDir: env.EDGELOOM_MODELS_DIR,
   };
@@ -174,6 +177,10 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
   if (f.threads !== undefined) merged.threads = f.threads;
   if (f.statsInterval !== undefined) merged.statsIntervalS = f.statsInterval;
   if (f.httpPort !== undefined) merged.http = { ...((raw.http as Raw | undefined) ?? {}), port: f.httpPort };
+  if (f.httpHost) {
+    if (!merged.http) throw new UserError('--http-host: needs --http-port N (or http.port in the config file)');
+    merged.http = { ...(merged.http as Raw), host: f.httpHost };
+  }
   if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
   if (f.homeAssistant) merged.homeAssistant = { enabled: true };
   if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };

@@ -4,7 +4,7 @@ import { UserError } from '../src/errors.ts';
 import { untilStopSignal } from './run.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { startAgent, type Agent } from './agent.ts';
-import { startBroker, type EmbeddedBroker } from './broker.ts';
+import { BROKER_DEFAULTS, startBroker, type EmbeddedBroker } from './broker.ts';
 
 export interface Demo {
   broker: EmbeddedBroker;
@@ -16,15 +16,17 @@ export interface Demo {
  * An embedded broker plus an agent replaying the Fashion-MNIST test set into it: the pieces
  * `npm start` needs. Flags override the defaults (e.g. `model`, `fps`, `source`).
  */
-export async function runDemo(flags: AgentFlags & { port?: number; wsPort?: number | null } = {}): Promise<Demo> {
-  const broker = await startBroker({ port: flags.port ?? 1883, wsPort: flags.wsPort === undefined ? 8083 : flags.wsPort, host: '127.0.0.1' });
+export async function runDemo(flags: AgentFlags & { port?: number; wsPort?: number | null; host?: string; allowAnonymous?: boolean } = {}): Promise<Demo> {
+  const { port, wsPort, host, allowAnonymous, ...agentFlags } = flags;
+  // The broker's defaults apply: 127.0.0.1 unless --host, and no anonymous clients off loopback unless --allow-anonymous.
+  const broker = await startBroker({ port, wsPort: wsPort === undefined ? BROKER_DEFAULTS.commandWsPort : wsPort, host, allowAnonymous });
   try {
     const config = await resolveAgentConfig({
       deviceId: 'demo',
       source: 'fashion-mnist:test',
       fps: 2,
       loop: true,
-      ...flags,
+      ...agentFlags,
       mqttUrl: broker.url,
     });
     config.queue.type = 'memory';
@@ -48,6 +50,8 @@ export interface DemoOptions {
   fps?: number;
   port: number;
   wsPort: number;
+  host?: string;
+  allowAnonymous?: boolean;
   maxFrames?: number;
 }
 
@@ -60,6 +64,8 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
     model: opts.model,
     port: opts.port,
     wsPort: opts.wsPort,
+    host: opts.host,
+    allowAnonymous: opts.allowAnonymous,
     ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
     ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
   });

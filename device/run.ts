@@ -35,11 +35,19 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   if (!signal && cameras.every((c) => c.fatal)) throw new UserError(cameras[0].fatal!);
 }
 
+/** `edgeloom broker`: runs until SIGTERM/SIGINT; SIGHUP re-reads the --users file (a bad file keeps the old users). */
 export async function runBrokerCommand(opts: BrokerOptions): Promise<void> {
   const broker = await startBroker(opts);
+  const log = createLogger('broker');
+  const onHangup = () => {
+    if (!opts.users) return log.warn('SIGHUP: nothing to reload (no --users)');
+    broker.reloadUsers().catch((err: Error) => log.error(`SIGHUP: ${err.message}; still using the users loaded before`));
+  };
+  process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  process.off('SIGHUP', onHangup);
   await broker.close();
 }

@@ -5,7 +5,8 @@
  *     [--no-robustness]
  * It evaluates the model (and its fp32 parent) on the full official test set with onnxruntime-node,
  * runs the robustness test (six filters x five severities, seed 1), reads the training report and
- * the model's own metadata, and writes the card atomically.
+ * the model's own metadata, and writes the card atomically. Without --train-dir (or --reproduce) the
+ * card being replaced keeps its training section (and commands).
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -77,7 +78,10 @@ async function trainingSection(dir: string): Promise<Record<string, unknown>> {
   };
 }
 
-const training = values['train-dir'] && existsSync(join(values['train-dir'], 'report.json')) ? await trainingSection(values['train-dir']) : undefined;
+// Re-measuring a model whose training run is not on this machine (e.g. after a quantizer fix):
+// the training section and the commands of the card being replaced still describe it.
+const previousCard = existsSync(outPath) ? (JSON.parse(await readFile(outPath, 'utf8')) as { training?: Record<string, unknown>; reproduce?: string | null }) : null;
+const training = values['train-dir'] && existsSync(join(values['train-dir'], 'report.json')) ? await trainingSection(values['train-dir']) : previousCard?.training;
 
 let robustness: Record<string, unknown> | undefined;
 if (!values['no-robustness']) {
@@ -121,7 +125,7 @@ const card = {
   ...(parent ? { parent } : {}),
   ...(robustness ? { robustness } : {}),
   ...(training ? { training } : {}),
-  reproduce: values.reproduce ?? null,
+  reproduce: values.reproduce ?? previousCard?.reproduce ?? null,
   measuredAt: new Date().toISOString(),
 };
 await writeFileAtomic(outPath, `${JSON.stringify(card, null, 2)}\n`);

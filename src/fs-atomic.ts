@@ -9,13 +9,13 @@ export function tempPathFor(path: string): string {
 
 /**
  * Writes a file so that readers see either the old content or the whole new one, never half.
- * `mode` applies from creation on (a private key is never readable by others, not even briefly).
+ * `mode` applies from creation on (secrets are never readable by others, not even briefly).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    await writeFile(tmp, data, { mode: opts.mode });
+    await writeFile(tmp, data, opts.mode !== undefined ? { mode: opts.mode } : {});
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

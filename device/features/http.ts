@@ -6,6 +6,8 @@ import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
 /** What tests and embedders can read from the running feature. */
 export interface HttpFeatureHandle extends Feature {
   readonly port: number;
+  /** The address the server is bound to (`http.host`, default 127.0.0.1). */
+  readonly address: string;
 }
 
 /** `/healthz` (JSON, 200 while the agent runs, 503 while the broker is unreachable) and Prometheus `/metrics`. */
@@ -13,6 +15,7 @@ class HttpFeature implements HttpFeatureHandle {
   readonly name = 'http';
   private server: Server | null = null;
   port = 0;
+  address = '';
   constructor(private readonly ctx: AgentContext) {}
 
   async start(): Promise<void> {
@@ -69,11 +72,13 @@ class HttpFeature implements HttpFeatureHandle {
     });
     const http = ctx.config.http!;
     const server = this.server;
-    this.port = await new Promise<number>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
-      server.listen(http.port, http.host, () => resolve((server.address() as AddressInfo).port));
+    const bound = await new Promise<AddressInfo>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
+      server.listen(http.port, http.host, () => resolve(server.address() as AddressInfo));
     });
-    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics`);
+    this.port = bound.port;
+    this.address = bound.address;
+    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere scrape it)' : ''}`);
   }
 
   async stop(): Promise<void> {

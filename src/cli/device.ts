@@ -1,6 +1,22 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
 import type { DemoOptions } from '../../device/demo.ts';
+import { BROKER_DEFAULTS } from '../../device/broker-defaults.ts';
+
+/** What commander hands the `broker` action (undefined = not given: BROKER_DEFAULTS applies). */
+interface BrokerCliOptions {
+  host?: string;
+  port?: number;
+  wsPort?: number;
+  ws?: boolean;
+  users?: string;
+  allowAnonymous?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  maxPacketBytes?: number;
+  wsOrigin?: string[];
+  maxConnections?: number;
+}
 
 const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
 
@@ -21,6 +37,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', parseIntOption('--threads'))
     .option('--stats-interval <s>', 'seconds between stats messages', parseFloatOption('--stats-interval'))
     .option('--http-port <n>', 'serve /healthz and Prometheus /metrics on this port', parseIntOption('--http-port'))
+    .option('--http-host <host>', 'interface for --http-port (default 127.0.0.1: this machine only)')
     .option('--queue-dir <dir>', 'store-and-forward queue directory')
     .option('--home-assistant', 'publish Home Assistant MQTT discovery')
     .option('--loop', 'restart finite sources (dir, file, fashion-mnist) at the end')
@@ -36,15 +53,57 @@ Examples:
       await runAgentCommand(opts);
     }));
 
-  program.command('broker')
-    .description('Run an embedded MQTT broker (aedes) on TCP and WebSocket')
-    .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
-    .option('--ws-port <n>', 'MQTT over WebSocket port (for browser dashboards)', parseIntOption('--ws-port'), 8083)
-    .option('--host <host>', 'interface to listen on', '0.0.0.0')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom broker\n  $ edgeloom broker --port 1884 --ws-port 9001')
-    .action(action(async (opts: { port: number; wsPort: number; host: string }) => {
+  const broker = program.command('broker')
+    .description('Run an embedded MQTT broker (aedes) on TCP and WebSocket; 127.0.0.1 only unless --host says otherwise')
+    .option('--host <host>', `interface to listen on (default ${BROKER_DEFAULTS.host}; 0.0.0.0 = every interface, needs --users or --allow-anonymous)`)
+    .option('--port <n>', `MQTT TCP port (default ${BROKER_DEFAULTS.port}, ${BROKER_DEFAULTS.tlsPort} with TLS)`, parseIntOption('--port'))
+    .option('--ws-port <n>', `MQTT over WebSocket port, for browser dashboards (default ${BROKER_DEFAULTS.commandWsPort}, ${BROKER_DEFAULTS.commandTlsWsPort} with TLS)`, parseIntOption('--ws-port'))
+    .option('--no-ws', 'no WebSocket listener')
+    .option('--users <file>', 'require a user name and password from this file (write it with: edgeloom broker passwd FILE USER)')
+    .option('--allow-anonymous', 'accept clients without a password on a non-loopback --host')
+    .option('--tls-cert <file>', 'PEM certificate (chain): serve mqtts:// and wss:// instead of mqtt:// and ws://')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--max-packet-bytes <n>', `largest MQTT packet a client may send; bigger ones cut the connection (default ${BROKER_DEFAULTS.maxPacketBytes})`, parseIntOption('--max-packet-bytes'))
+    .option('--ws-origin <origin>', 'also allow browser pages from this origin to connect over WebSocket (repeatable; \'*\' = any)', (v: string, all: string[] = []) => [...all, v])
+    .option('--max-connections <n>', `open connections per listener (default ${BROKER_DEFAULTS.maxConnections})`, parseIntOption('--max-connections'))
+    .addHelpText('after', `
+Examples:
+  $ edgeloom broker                                   # mqtt://127.0.0.1:1883, ws://127.0.0.1:8083
+  $ edgeloom broker passwd /etc/edgeloom/broker.users agent-pi-kitchen
+  $ edgeloom broker --host 0.0.0.0 --users /etc/edgeloom/broker.users \\
+      --tls-cert /etc/edgeloom/broker.crt --tls-key /etc/edgeloom/broker.key   # mqtts 8883, wss 8084
+  $ edgeloom broker --ws-origin https://dashboard.factory.example
+See docs/security.md.`)
+    .action(action(async (opts: BrokerCliOptions) => {
       const { runBrokerCommand } = await import('../../device/run.ts');
-      await runBrokerCommand(opts);
+      const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
+      await runBrokerCommand({
+        host: opts.host,
+        port: opts.port,
+        wsPort: opts.ws === false ? null : opts.wsPort ?? (tls ? BROKER_DEFAULTS.commandTlsWsPort : BROKER_DEFAULTS.commandWsPort),
+        users: opts.users,
+        allowAnonymous: opts.allowAnonymous,
+        tlsCert: opts.tlsCert,
+        tlsKey: opts.tlsKey,
+        maxPacketBytes: opts.maxPacketBytes,
+        wsOrigins: opts.wsOrigin,
+        maxConnections: opts.maxConnections,
+      });
+    }));
+
+  broker.command('passwd')
+    .description('Add or change a user in a broker password file (asks for the password, or reads one line from stdin)')
+    .argument('<file>', 'password file (created with mode 0600 if missing)')
+    .argument('<user>', 'user name')
+    .option('--delete', 'remove the user instead')
+    .addHelpText('after', `
+Examples:
+  $ edgeloom broker passwd broker.users dashboard             # prompts twice
+  $ printf '%s\\n' "$PW" | edgeloom broker passwd broker.users agent-pi-kitchen
+  $ edgeloom broker passwd broker.users old-user --delete`)
+    .action(action(async (file: string, user: string, opts: { delete?: boolean }) => {
+      const { runPasswdCommand } = await import('../../device/broker-passwd.ts');
+      await runPasswdCommand(file, user, opts);
     }));
 
   program.command('demo')
@@ -53,6 +112,8 @@ Examples:
     .option('--fps <n>', 'frames per second (default 2)', parseFloatOption('--fps'))
     .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
     .option('--ws-port <n>', 'MQTT over WebSocket port', parseIntOption('--ws-port'), 8083)
+    .option('--host <host>', `interface the broker listens on (default ${BROKER_DEFAULTS.host})`)
+    .option('--allow-anonymous', 'needed with a non-loopback --host: the demo broker has no passwords')
     .option('--max-frames <n>', 'stop after this many frames', parseIntOption('--max-frames'))
     .addHelpText('after', `
 Examples:

@@ -6,7 +6,7 @@ import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import { startAgent } from '../../device/agent.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
 import { agentConfig, checkLabelSchema, freePort, makeWorkspace, Recorder, sleep, type Workspace } from './helpers.ts';
-import { labelsOnePerFrame, sigkillPublishesWill, sigtermStopsCleanly, storeAndForward, type BrokerHandle } from './scenarios.ts';
+import { shippedModelLabelsTrueClasses, labelsOnePerFrame, sigkillPublishesWill, sigtermStopsCleanly, storeAndForward, type BrokerHandle } from './scenarios.ts';
 
 const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 let ws: Workspace;
@@ -37,7 +37,11 @@ after(async () => {
 });
 
 describe('agent with an in-process aedes broker', () => {
-  test('one label per frame with the label schema; bad frames are counted and skipped; MQTT 3.1.1 fallback', async () => {
+  test('the shipped default model labels known test images with their true classes (pinned names)', async () => {
+  await shippedModelLabelsTrueClasses(handle, ws, 'aedes-known');
+});
+
+test('one label per frame with the label schema; bad frames are counted and skipped; MQTT 3.1.1 fallback', async () => {
     await labelsOnePerFrame(handle, ws, 'aedes-labels', '3.1.1');
   });
 

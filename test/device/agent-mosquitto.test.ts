@@ -5,7 +5,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort, makeWorkspace, sleep, type Workspace } from './helpers.ts';
-import { labelsOnePerFrame, sigkillPublishesWill, storeAndForward, type BrokerHandle } from './scenarios.ts';
+import { shippedModelLabelsTrueClasses, labelsOnePerFrame, sigkillPublishesWill, storeAndForward, type BrokerHandle } from './scenarios.ts';
 
 /** mosquitto from the Debian package (CI installs it); skipped with a message when it is absent. */
 function findMosquitto(): string | null {
@@ -65,6 +65,10 @@ describe('agent with mosquitto', { skip }, () => {
   after(async () => {
     await handle.stop();
     if (ws) await rm(ws.dir, { recursive: true, force: true });
+  });
+
+  test('the shipped default model labels known test images with their true classes (pinned names)', async () => {
+    await shippedModelLabelsTrueClasses(handle, ws, 'mosq-known');
   });
 
   test('one label per frame (MQTT 5)', async () => {

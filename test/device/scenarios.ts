@@ -113,3 +113,79 @@ export async function sigkillPublishesWill(broker: BrokerHandle, ws: Workspace, 
     await rec.close();
   }
 }
+
+/**
+ * Fashion-MNIST's class names in its own README's order, written out here on purpose: the product's
+ * list (src/classes.ts) and the names inside the shipped model must agree with this, not with
+ * themselves.
+ */
+export const PINNED_FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+
+export interface KnownImages {
+  dir: string;
+  /** True class per file, in the agent's (name) order. */
+  truth: number[];
+}
+
+/** The first `perClass` official test images of every class, as 28x28 PNG files named in frame order. */
+export async function writeKnownTestImages(dir: string, perClass: number): Promise<KnownImages> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const sharp = (await import('sharp')).default;
+  const { loadDataset } = await import('../../training/data/load.ts');
+  const ds = await loadDataset();
+  await mkdir(dir, { recursive: true });
+  const truth: number[] = [];
+  const seen = new Array<number>(10).fill(0);
+  for (let i = 0; i < ds.test.count && truth.length < perClass * 10; i++) {
+    const label = ds.test.labels[i];
+    if (seen[label]++ >= perClass) continue;
+    const png = await sharp(Buffer.from(ds.test.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    await writeFile(join(dir, `img${String(truth.length).padStart(3, '0')}.png`), png);
+    truth.push(label);
+  }
+  return { dir, truth };
+}
+
+const SHIPPED_DEFAULT = new URL('../../models/default.onnx', import.meta.url).pathname;
+
+/**
+ * End to end with the shipped default model: every published label names the true class of a
+ * known test image (pinned names), `classId` is its index and `top[0]` the same class. The only
+ * frames allowed to differ are those the model itself gets wrong when run directly (no agent code).
+ */
+export async function shippedModelLabelsTrueClasses(broker: BrokerHandle, ws: Workspace, deviceId: string): Promise<void> {
+  const known = await writeKnownTestImages(join(ws.dir, `known-${deviceId}`), 2);
+  const { createOnnxSession } = await import('../../src/onnx/session.ts');
+  const { readFile, readdir } = await import('node:fs/promises');
+  const sharp = (await import('sharp')).default;
+  const session = await createOnnxSession(SHIPPED_DEFAULT);
+  const direct: number[] = [];
+  for (const f of (await readdir(known.dir)).sort()) {
+    const raw = await sharp(await readFile(join(known.dir, f))).greyscale().raw().toBuffer();
+    const logits = (await session.run(Float32Array.from(raw, (v) => v / 255), 1)).logits;
+    direct.push(logits.indexOf(Math.max(...logits)));
+  }
+  await session.close();
+  const right = direct.filter((p, i) => p === known.truth[i]).length;
+  assert.ok(right >= 17, `the shipped model gets ${right}/20 known images right when run directly`);
+
+  const topics = deviceTopics(deviceId);
+  const rec = await Recorder.connect(broker.url, topics.label('cam0'));
+  const agent = await startAgent(await agentConfig({ ...ws, model: SHIPPED_DEFAULT }, { deviceId, source: `dir:${known.dir}`, fps: 50, mqttUrl: broker.url }), quiet);
+  await agent.finished();
+  await rec.waitFor('20 labels', () => new Set(rec.on(topics.label('cam0')).map((m) => (JSON.parse(m.text) as { frame: number }).frame)).size === 20);
+  await agent.stop();
+  await rec.close();
+  const byFrame = new Map<number, { label: string; classId: number; top: { label: string; classId: number }[] }>();
+  for (const m of rec.on(topics.label('cam0'))) {
+    const p = JSON.parse(m.text) as { frame: number; label: string; classId: number; top: { label: string; classId: number }[] };
+    byFrame.set(p.frame, p);
+  }
+  for (let i = 0; i < known.truth.length; i++) {
+    const p = byFrame.get(i + 1)!;
+    assert.equal(p.classId, direct[i], `frame ${i + 1}: the agent's class is the model's own argmax`);
+    assert.equal(p.label, PINNED_FASHION_MNIST_CLASSES[p.classId], `frame ${i + 1}: label is the name of classId`);
+    assert.deepEqual([p.top[0].classId, p.top[0].label], [p.classId, p.label], `frame ${i + 1}: top[0] is the label`);
+    if (direct[i] === known.truth[i]) assert.equal(p.label, PINNED_FASHION_MNIST_CLASSES[known.truth[i]], `frame ${i + 1}: a ${PINNED_FASHION_MNIST_CLASSES[known.truth[i]]}`);
+  }
+}

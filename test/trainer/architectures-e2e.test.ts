@@ -14,7 +14,7 @@ import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 // timeout is a hang detector, not a speed target: before the profile projected wide embeddings,
 // customnet spent 13+ minutes and 1.2 GB in "exporting ONNX" (its embedding is 6,272 wide).
 for (const name of Object.keys(ARCHITECTURES)) {
-  test(`train --arch ${name}: one small epoch ends with model.onnx and model.int8.onnx, both profiled`, { timeout: 300_000 }, async () => {
+  test(`train --arch ${name}: one small epoch ends with model.onnx and model.int8.onnx, both profiled`, { timeout: 600_000 }, async () => {
     const out = await mkdtemp(join(tmpdir(), `el-arch-${name}-`));
     try {
       const r = await edgeloom(['train', '--arch', name, '--epochs', '1', '--limit', '100', '--batch-size', '50', '--test-limit', '100', '--reference-size', '200', '--no-progress', '--json', '--out', out]);
