@@ -25,9 +25,45 @@ export interface Agent {
   stop(opts?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
-function createQueue(cfg: AgentConfig): MessageQueue {
+/**
+ * Every stop step is bounded, so SIGTERM ends the process within 5 s (systemd's default
+ * TimeoutStopSec is 90 s, but a supervisor that waits for a hung agent is a stalled line).
+ */
+export const SHUTDOWN_DEFAULTS = {
+  /** Waiting for the frame in flight; a source stuck in a read is left behind. */
+  camerasMs: 1500,
+  /** Delivering queued labels after SIGTERM (the rest stays on disk for the next start). */
+  drainMs: 1500,
+  /** The same when every camera ended (finite source, --max-frames): nothing else is waiting. */
+  finishedDrainMs: 15_000,
+  featureMs: 500,
+  queueCloseMs: 1000,
+  modelCloseMs: 500,
+  /** run.ts exits anyway this long after SIGTERM, whatever is still hanging. */
+  hardExitMs: 4500,
+};
+
+function createQueue(cfg: AgentConfig, stats: AgentStats): MessageQueue {
   const bounds = { maxMessages: cfg.queue.maxMessages, maxBytes: cfg.queue.maxBytes, maxAgeMs: cfg.queue.maxAgeS * 1000 };
-  return cfg.queue.type === 'memory' ? new MemoryQueue(bounds) : new DiskQueue({ dir: cfg.queue.dir!, bounds });
+  if (cfg.queue.type === 'memory') return new MemoryQueue(bounds);
+  // Queue faults count as errors: `queue-disk-full` etc. in stats.errors.byReason.
+  const onFault = (fault: string, count: number) => {
+    for (let i = 0; i < count; i++) stats.error(null, `queue-${fault}`);
+  };
+  return new DiskQueue({ dir: cfg.queue.dir!, bounds, log: redactingLogger(createLogger('queue')), onFault });
+}
+
+/** Waits for `work` at most `ms`; a failure or timeout is logged, never thrown (stop goes on). */
+async function bounded(log: Logger, what: string, work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms).unref()));
+  try {
+    if ((await Promise.race([work, timeout])) === 'timeout') log.warn(`stop: ${what} did not finish within ${ms} ms; going on`);
+  } catch (err) {
+    log.warn(`stop: ${what}: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface StartAgentOptions {
@@ -40,7 +76,8 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
   log = redactingLogger(log);
   log.debug(`effective config: ${JSON.stringify(redactConfig(config))}`);
   const model = await openModel(config, log);
-  const queue = createQueue(config);
+  const stats = new AgentStats();
+  const queue = createQueue(config, stats);
   await queue.open();
   if (queue.depth > 0) log.info(`store-and-forward queue: ${queue.depth} label(s) from before the restart will be delivered first`);
   const topics = deviceTopics(config.deviceId, config.mqtt.topicPrefix);
@@ -57,9 +94,10 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     keepaliveS: config.mqtt.keepalive,
     reconnectMinMs: config.mqtt.reconnectMinMs,
     reconnectMaxMs: config.mqtt.reconnectMaxMs,
+    reconnectJitter: config.mqtt.reconnectJitter,
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
     protocol: config.mqtt.protocol,
-  }, { topic: topics.status, payload: 'offline', qos: qos.status, retain: true }, createLogger('mqtt'));
-  const stats = new AgentStats();
+  }, { topic: topics.status, payload: 'offline', qos: qos.status, retain: true }, redactingLogger(createLogger('mqtt')));
   const publisher = new Publisher(mqtt, queue, stats, log);
   const cameras = new Map<string, CameraRunner>();
   const startedAt = new Date();
@@ -107,14 +145,17 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
     },
     stop(opts = {}) {
       stopped ??= (async () => {
-        await Promise.all([...cameras.values()].map((c) => c.stop()));
-        const drained = await publisher.drained(opts.drainTimeoutMs ?? 5000);
+        const d = { ...SHUTDOWN_DEFAULTS, ...opts };
+        await bounded(log, 'cameras', Promise.all([...cameras.values()].map((c) => c.stop())), d.camerasMs);
+        const drained = await publisher.drained(opts.drainTimeoutMs ?? d.drainMs);
         if (!drained) log.warn(`${queue.depth} label(s) not yet delivered; ${queue instanceof DiskQueue ? 'kept on disk for the next start' : 'lost (memory queue)'}`);
         publisher.stop();
-        for (const f of [...features].reverse()) await f.stop();
-        await queue.close();
-        await mqtt.stop({ topic: topics.status, payload: 'offline', opts: { qos: qos.status, retain: true } });
-        await model.close();
+        for (const f of [...features].reverse()) await bounded(log, `feature ${f.name}`, f.stop(), d.featureMs);
+        // `offline` before closing the queue: a queue stuck on a full or dead disk must not keep it back.
+        const { lastSent } = await mqtt.stop({ topic: topics.status, payload: 'offline', opts: { qos: qos.status, retain: true } });
+        if (!lastSent) log.warn('offline status not published (broker unreachable or not acking); the broker\'s last will says offline');
+        await bounded(log, 'queue close', queue.close(), d.queueCloseMs);
+        await bounded(log, 'model close', model.close(), d.modelCloseMs);
         log.info('agent stopped');
       })();
       return stopped;

@@ -1,4 +1,4 @@
-import { preprocessImage, toModelInput } from '../src/preprocess.ts';
+import { preprocessImage, toModelInput, unusableReason, type PreprocessResult } from '../src/preprocess.ts';
 import { UserError } from '../src/errors.ts';
 import type { LabelPayload } from '../src/mqtt/payloads.ts';
 import type { CameraConfig } from './config.ts';
@@ -10,6 +10,8 @@ import { round } from './stats.ts';
 
 /** Why a frame failed, as counted in stats (short, stable keys). */
 export function classifyFrameError(err: unknown): string {
+  const unusable = unusableReason(err);
+  if (unusable) return unusable;
   const msg = err instanceof Error ? err.message : String(err);
   if (/extract_area|bad extract area/i.test(msg)) return 'roi-outside-frame';
   if (/too large|pixel limit/i.test(msg)) return 'frame-too-large';
@@ -34,10 +36,12 @@ export class CameraRunner {
   private stopping = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private readonly warnings: RateLimitedWarnings;
 
   constructor(readonly cfg: CameraConfig, private readonly ctx: AgentContext, given?: FrameSource) {
     this.fps = cfg.fps;
     this.source = given ?? null;
+    this.warnings = new RateLimitedWarnings((m) => this.ctx.log.warn(m));
   }
 
   get id(): string {
@@ -89,6 +93,9 @@ export class CameraRunner {
     const live = this.source === null && isLiveSource(parseSourceSpec(this.cfg.source));
     const maxFrames = this.ctx.config.maxFrames;
     let backoffMs = 500;
+    // The previous frame's inference and publish: the next frame is read and decoded meanwhile.
+    let inFlight: Promise<void> = Promise.resolve();
+    let decoding: Promise<unknown> = Promise.resolve();
     while (!this.stopping) {
       if (this.paused) {
         await this.sleep(60_000);
@@ -125,27 +132,51 @@ export class CameraRunner {
       this.frameNo++;
       this.ctx.stats.frameRead(this.id);
       this.lastFrame = frame;
-      await this.process(frame, this.frameNo);
+      // One decode at a time: it overlaps the previous frame's inference, not another decode.
+      await decoding;
+      const prepared = this.prepare(frame);
+      decoding = prepared;
+      await inFlight;
+      inFlight = this.finish(frame, this.frameNo, prepared);
       if (maxFrames !== null && this.frameNo >= maxFrames) break;
       const wait = 1000 / this.fps - (performance.now() - started);
       if (wait > 0 && !this.stopping) await this.sleep(wait);
     }
+    await inFlight;
     this.ended = true;
     await this.source?.close();
   }
 
-  private async process(frame: Frame, frameNo: number): Promise<void> {
+  /**
+   * Decode and preprocess (sharp's thread pool), started once the frame is read and the previous
+   * decode is done, so that it overlaps the previous frame's inference and publish. Never rejects:
+   * a failure is handed to finish(), which counts it in order.
+   */
+  private prepare(frame: Frame): Promise<Prepared> {
     const t0 = performance.now();
-    try {
+    const work = async () => {
       if (frame.buffer.length === 0) throw new FrameError('empty-frame', 'empty frame');
       if (frame.buffer.length > this.ctx.config.maxFrameBytes) throw new FrameError('frame-too-large', `${frame.buffer.length} bytes`);
-      const pre = await preprocessImage(frame.buffer, { roi: this.cfg.roi ?? undefined, invert: this.cfg.invert });
+      return preprocessImage(frame.buffer, { roi: this.cfg.roi ?? undefined, invert: this.cfg.invert });
+    };
+    return work().then((pre) => ({ t0, pre }), (error: unknown) => ({ t0, error }));
+  }
+
+  /** Inference and publish of a prepared frame, one frame at a time and in frame order. */
+  private async finish(frame: Frame, frameNo: number, prepared: Promise<Prepared>): Promise<void> {
+    const p = await prepared;
+    const t0 = p.t0;
+    try {
+      if (!('pre' in p)) throw p.error;
+      const { pre } = p;
       const input = toModelInput(pre.pixels);
       const t1 = performance.now();
       const { model, out } = await this.ctx.model.run(input, 1);
       const inferenceMs = performance.now() - t1;
       const classes = model.metadata.classes;
-      const probs = softmax(out.logits.subarray(0, classes.length));
+      const logits = out.logits.subarray(0, classes.length);
+      if (!logits.every(Number.isFinite)) throw new FrameError('model-output-nan', 'the model output NaN or infinite logits');
+      const probs = softmax(logits);
       const top = topK(probs, classes, 3).map((t) => ({ ...t, confidence: round(t.confidence, 5) }));
       const payload: LabelPayload = {
         ts: frame.ts.toISOString(),
@@ -157,14 +188,20 @@ export class CameraRunner {
         latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
         model: model.ref,
         ...(frame.file !== undefined ? { file: frame.file } : {}),
+        ...qualityField(pre),
       };
       this.ctx.stats.labelled(this.id, inferenceMs);
-      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model });
+      if (pre.quality.issues.length > 0) {
+        this.ctx.stats.qualityWarning(this.id, pre.quality.issues);
+        const issues = pre.quality.issues.join(', ');
+        this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the image)`);
+      }
+      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);
       this.ctx.stats.error(this.id, reason);
-      this.ctx.log.warn(`camera ${this.id}: frame ${frameNo} skipped (${reason}: ${(err as Error).message.split('\n')[0]})`);
+      this.warnings.warn(reason, `camera ${this.id}: frame ${frameNo} skipped (${reason}: ${(err as Error).message.split('\n')[0]})`);
     }
   }
 
@@ -183,6 +220,41 @@ export class CameraRunner {
   /** Resolves once the camera has no more frames (finite sources, --max-frames). */
   async finished(): Promise<void> {
     await this.loop;
+  }
+}
+
+type Prepared = { t0: number; pre: PreprocessResult } | { t0: number; error: unknown };
+
+/** The label's `quality` field: present only when preprocessing found something wrong. */
+function qualityField(pre: PreprocessResult): Pick<LabelPayload, 'quality'> {
+  const { fill, blobs, issues } = pre.quality;
+  return issues.length > 0 ? { quality: { fill, blobs, issues: [...issues] } } : {};
+}
+
+/**
+ * Per-frame warnings, at most one log line per reason per interval (a camera pointed at an empty
+ * table would otherwise log every frame); the line after a quiet spell says how many were held back.
+ * Counts stay exact in stats.
+ */
+export class RateLimitedWarnings {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly log: (message: string) => void,
+    private readonly intervalMs = 10_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  warn(key: string, message: string): void {
+    const t = this.now();
+    const entry = this.last.get(key);
+    if (entry && t - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return;
+    }
+    const held = entry && entry.suppressed > 0 ? ` (+${entry.suppressed} more ${key} in the last ${Math.round((t - entry.at) / 1000)} s)` : '';
+    this.last.set(key, { at: t, suppressed: 0 });
+    this.log(message + held);
   }
 }
 

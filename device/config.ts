@@ -11,6 +11,8 @@ import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
 import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+import { MQTT_CONNECTION_DEFAULTS as MQTT } from './mqtt/defaults.ts';
+import { collectConfigSchema } from './collect/policy.ts';
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -45,10 +47,12 @@ export const agentConfigSchema = z.object({
     password: z.string().optional(),
     tls: z.object({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), rejectUnauthorized: z.boolean().default(true) }).strict().default({ rejectUnauthorized: true }),
     topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default(DEFAULT_TOPIC_PREFIX),
-    keepalive: z.number().int().min(0).default(30),
-    protocol: z.enum(['auto', '5', '3.1.1']).default('auto'),
-    reconnectMinMs: z.number().int().positive().default(1000),
-    reconnectMaxMs: z.number().int().positive().default(30_000),
+    keepalive: z.number().int().min(0).default(MQTT.keepaliveS),
+    protocol: z.enum(['auto', '5', '3.1.1']).default(MQTT.protocol),
+    reconnectMinMs: z.number().int().positive().default(MQTT.reconnectMinMs),
+    reconnectMaxMs: z.number().int().positive().default(MQTT.reconnectMaxMs),
+    reconnectJitter: z.number().min(0).max(1).default(MQTT.reconnectJitter),
+    connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
@@ -79,6 +83,7 @@ export const agentConfigSchema = z.object({
   http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().min(1).default('127.0.0.1') }).strict().nullable().default(null),
   maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
+  collect: collectConfigSchema.default(collectConfigSchema.parse({})),
   maxFrames: z.number().int().positive().nullable().default(null),
   cameras: z.array(cameraSchema).min(1, 'at least one camera (or pass --source)'),
 }).strict();
@@ -110,9 +115,16 @@ export interface AgentFlags {
   trustedKey?: string[];
 }
 
+function stateDir(): string {
+  return process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
+}
+
 export function defaultQueueDir(deviceId: string): string {
-  const state = process.env.EDGELOOM_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'edgeloom');
-  return join(state, 'queue', deviceId);
+  return join(stateDir(), 'queue', deviceId);
+}
+
+export function defaultCollectDir(deviceId: string): string {
+  return join(stateDir(), 'collect', deviceId);
 }
 
 async function readConfigFile(path: string): Promise<Raw> {
@@ -214,6 +226,7 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
     ids.add(c.id);
   }
   cfg.queue.dir ??= defaultQueueDir(cfg.deviceId);
+  cfg.collect.dir = resolvePath(cfg.collect.dir ?? defaultCollectDir(cfg.deviceId));
   cfg.mqtt.clientId ??= `edgeloom-${cfg.deviceId}`;
   cfg.models.dir = resolvePath(cfg.models.dir ?? dirname(resolvePath(cfg.model)));
   return cfg;

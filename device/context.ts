@@ -9,6 +9,7 @@ import type { ModelHolder } from './model-holder.ts';
 import type { LoadedModel } from './model.ts';
 import type { AgentStats } from './stats.ts';
 import type { CameraRunner } from './camera.ts';
+import type { Frame } from './sources/types.ts';
 
 /** What a camera hands to frame observers (the drift monitor) after each successful inference. */
 export interface FrameResult {
@@ -19,6 +20,8 @@ export interface FrameResult {
   logits: Float32Array;
   embedding: Float32Array | null;
   model: LoadedModel;
+  /** The frame as the source delivered it (encoded bytes, capture time): what `collect` saves. */
+  frame: Frame;
 }
 
 /** The one object every part of a running agent receives (no singletons, no long argument lists). */

@@ -3,6 +3,7 @@ import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
+import { DataType, decodeModel, tensorFloats } from '../src/onnx/proto.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
 import type { TrustedKey } from '../src/signing.ts';
 import { MODEL_STORE_DEFAULTS, ModelRefusedError, ModelStore, type ModelFile } from './model-store.ts';
@@ -62,6 +63,15 @@ async function checkSession(session: OnnxModelSession, path: string, classes: nu
   if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
 }
 
+/** A NaN or infinite weight gives NaN labels (or, behind a Relu, silently wrong ones): refuse the file. */
+function checkFiniteWeights(bytes: Uint8Array, path: string): void {
+  for (const t of decodeModel(bytes).graph?.initializer ?? []) {
+    if (t.dataType === DataType.FLOAT && !tensorFloats(t).every(Number.isFinite)) {
+      throw new UserError(`${path}: weight \`${t.name}\` contains NaN or infinite values (a corrupt or diverged model; export or train it again)`);
+    }
+  }
+}
+
 /** Loads the operator's model from a path (start-up, `edgeloom drift`), with the size cap and signature checks. */
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const store = new ModelStore({ dir: dirname(path), maxBytes: opts.maxBytes ?? MODEL_STORE_DEFAULTS.maxBytes, trustedKeys: opts.trustedKeys ?? [] });
@@ -79,6 +89,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
 export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
   const label = origin.kind === 'store' ? origin.name : path;
   const metadata = readContract(file.bytes, label);
+  checkFiniteWeights(file.bytes, label);
   let session: OnnxModelSession;
   try {
     session = await createOnnxSession(file.bytes, { ep: opts.ep, intraOpThreads: opts.threads });

@@ -1,7 +1,7 @@
 import { createLogger } from '../src/log.ts';
 import { UserError } from '../src/errors.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
-import { startAgent } from './agent.ts';
+import { SHUTDOWN_DEFAULTS, startAgent } from './agent.ts';
 import { startBroker, type BrokerOptions } from './broker.ts';
 
 /** Resolves with the signal's name on SIGTERM/SIGINT, or with null once `finished` settles. */
@@ -20,9 +20,20 @@ export async function untilStopSignal(finished: Promise<void>): Promise<string |
 }
 
 /**
+ * After a stop signal the process exits within `ms` whatever still hangs (a source stuck in a
+ * read, a dead disk). The timer is unref'd: a clean stop exits earlier without waiting for it.
+ */
+export function exitAfter(ms: number, log: { error(m: string): void }): void {
+  setTimeout(() => {
+    log.error(`stop did not complete within ${ms} ms; exiting`);
+    process.exit(1);
+  }, ms).unref();
+}
+
+/**
  * `edgeloom agent`: runs until SIGTERM/SIGINT, or until every camera ended (finite sources,
- * --max-frames). Either way it finishes the frame in flight, delivers queued labels for a few
- * seconds, and publishes `offline`.
+ * --max-frames). Either way it finishes the frame in flight, delivers queued labels for a moment
+ * (the rest stays on disk), publishes `offline` and exits; after a signal within 5 s at most.
  */
 export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   const log = createLogger('agent');
@@ -30,7 +41,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
   const agent = await startAgent(config, log);
   const signal = await untilStopSignal(agent.finished());
   log.info(signal ? `${signal}: stopping` : 'all cameras finished: stopping');
-  await agent.stop({ drainTimeoutMs: signal ? 5000 : 15_000 });
+  if (signal) exitAfter(SHUTDOWN_DEFAULTS.hardExitMs, log);
+  await agent.stop({ drainTimeoutMs: signal ? SHUTDOWN_DEFAULTS.drainMs : SHUTDOWN_DEFAULTS.finishedDrainMs });
   const cameras = [...agent.ctx.cameras.values()];
   if (!signal && cameras.every((c) => c.fatal)) throw new UserError(cameras[0].fatal!);
 }

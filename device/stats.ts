@@ -1,4 +1,4 @@
-import type { CameraStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, CollectStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -22,6 +22,9 @@ export class AgentStats {
   readonly cameras = new Map<string, CameraCounters>();
   readonly errorsByReason: Record<string, number> = {};
   errorsTotal = 0;
+  /** Labelled frames with a preprocessing quality warning, by issue. */
+  readonly qualityByIssue: Record<string, number> = {};
+  qualityFlagged = 0;
   /** Messages dropped outside the queue (QoS 0 while offline). */
   readonly droppedByReason: Record<string, number> = {};
   /** Recent inference latencies (ms), a sliding window for p50/p95. */
@@ -30,6 +33,8 @@ export class AgentStats {
   labelsPublished = 0;
   /** Latest drift status per camera (set by the drift feature on every status change). */
   readonly drift: Record<string, DriftStatusSummary> = {};
+  /** Set by the collect feature when it runs. */
+  collect: CollectStats | null = null;
   private lastReportAt = Date.now();
   private lastCpu = process.cpuUsage();
 
@@ -59,6 +64,12 @@ export class AgentStats {
     this.errorsTotal++;
     this.errorsByReason[reason] = (this.errorsByReason[reason] ?? 0) + 1;
     if (camera) this.camera(camera).errors++;
+  }
+
+  /** A labelled frame whose preprocessing found these issues (the label carries `quality`). */
+  qualityWarning(_camera: string, issues: readonly string[]): void {
+    this.qualityFlagged++;
+    for (const issue of issues) this.qualityByIssue[issue] = (this.qualityByIssue[issue] ?? 0) + 1;
   }
 
   drop(reason: string): void {
@@ -95,11 +106,13 @@ export class AgentStats {
       cameras,
       inferenceMs: { p50: round(inf.p50), p95: round(inf.p95), count: inf.count },
       errors: { total: this.errorsTotal, byReason: { ...this.errorsByReason } },
+      quality: { total: this.qualityFlagged, byIssue: { ...this.qualityByIssue } },
       queueDepth: queue.depth,
       dropped: { total: queue.dropped.total + droppedOutside, byReason },
       rssBytes: process.memoryUsage().rss,
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
       ...(Object.keys(this.drift).length > 0 ? { drift: { ...this.drift } } : {}),
+      ...(this.collect ? { collect: { ...this.collect, skipped: { ...this.collect.skipped } } } : {}),
     };
   }
 }

@@ -15,8 +15,3 @@ export function isImageFileName(name: string): boolean {
   return !name.startsWith('.') && EXTENSIONS.has(extname(name).toLowerCase());
 }
 
-/**
- * The folder of a photo collection that holds photos not sorted into a class yet (`edgeloom
- * collect` writes there, `edgeloom label` empties it): `folder:` training data ignores it.
- */
-export const UNLABELLED_FOLDER = 'unlabelled';

@@ -1,4 +1,5 @@
 import type { FeatureDefinition } from '../context.ts';
+import { collectFeature } from './collect.ts';
 import { commandsFeature } from './commands.ts';
 import { driftFeature } from './drift.ts';
 import { homeAssistantFeature } from './home-assistant.ts';
@@ -6,4 +7,4 @@ import { httpFeature } from './http.ts';
 import { statsFeature } from './stats.ts';
 
 /** Every optional feature, in start order (stopped in reverse). Add new ones here. */
-export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature];
+export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature, collectFeature];

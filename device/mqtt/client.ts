@@ -3,13 +3,15 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
+import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from './defaults.ts';
 
 /**
  * The only module that imports `mqtt`. Wraps one MQTT.js client: MQTT 5 first, falling back to
- * 3.1.1 when the broker refuses the protocol version (aedes, old mosquitto); reconnects with
- * exponential backoff; sets the last will. Topics and payloads are built by the caller.
+ * 3.1.1 when the broker refuses the protocol version (aedes, old mosquitto); reconnects with capped,
+ * jittered exponential backoff after every failure, CONNACK refusals (wrong password, not
+ * authorized) included; sets the last will. Topics and payloads are built by the caller.
  */
-export interface MqttConnectionOptions {
+export interface MqttConnectionOptions extends Partial<Omit<typeof MQTT_CONNECTION_DEFAULTS, 'protocol'>> {
   url: string;
   clientId: string;
   username?: string;
@@ -19,11 +21,7 @@ export interface MqttConnectionOptions {
   cert?: string;
   key?: string;
   rejectUnauthorized?: boolean;
-  keepaliveS: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-  protocol: 'auto' | '5' | '3.1.1';
-  connectTimeoutMs?: number;
+  protocol?: 'auto' | '5' | '3.1.1';
 }
 
 export interface Will {
@@ -45,25 +43,72 @@ export interface IncomingMessage {
   retain: boolean;
 }
 
+/** Why the client is (or last was) not connected; for the log, /healthz and stats. */
+export interface MqttConnectionError {
+  /**
+   * `CONNACK_REFUSED` (see reasonCode: 4/134 bad username or password, 5/135 not authorized),
+   * `CONNACK_TIMEOUT`, `KEEPALIVE_TIMEOUT`, `CONNECTION_CLOSED`, a Node errno (`ECONNREFUSED`,
+   * `ECONNRESET`, TLS codes) or `MQTT_ERROR`.
+   */
+  code: string;
+  /** MQTT reason/return code of a refusal or a broker's DISCONNECT. */
+  reasonCode?: number;
+  message: string;
+  /** ISO time of the error. */
+  at: string;
+}
+
+type MqttJsError = Error & { code?: number | string };
+
+function describeError(err: MqttJsError): MqttConnectionError {
+  const at = new Date().toISOString();
+  if (typeof err.code === 'number') {
+    const code = /^Connection refused/.test(err.message) ? 'CONNACK_REFUSED' : 'MQTT_ERROR';
+    return { code, reasonCode: err.code, message: err.message, at };
+  }
+  if (typeof err.code === 'string') return { code: err.code, message: err.message, at };
+  if (err.message === 'connack timeout') return { code: 'CONNACK_TIMEOUT', message: err.message, at };
+  if (err.message === 'Keepalive timeout') return { code: 'KEEPALIVE_TIMEOUT', message: err.message, at };
+  return { code: 'MQTT_ERROR', message: err.message, at };
+}
+
 /** Events: 'connect' (every (re)connect), 'offline', 'message' (IncomingMessage). */
 export class DeviceMqttClient extends EventEmitter {
   private client: MqttClient | null = null;
   private protocolVersion: 4 | 5;
   private everConnected = false;
-  private backoffMs: number;
+  /** Failed attempts since the last successful connect (drives the backoff). */
+  private attempts = 0;
   private stopping = false;
   /** Outage logging: one warning per outage and per distinct error, not one per reconnect attempt. */
   private outageErrors = new Set<string>();
   private inOutage = false;
+  private lastErr: MqttConnectionError | null = null;
+  private errorSinceConnect = false;
+  private readonly o: typeof MQTT_CONNECTION_DEFAULTS;
 
   constructor(private readonly opts: MqttConnectionOptions, private readonly will: Will, private readonly log: Logger) {
     super();
-    this.protocolVersion = opts.protocol === '3.1.1' ? 4 : 5;
-    this.backoffMs = opts.reconnectMinMs;
+    const given = Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in MQTT_CONNECTION_DEFAULTS && v !== undefined));
+    this.o = { ...MQTT_CONNECTION_DEFAULTS, ...given };
+    this.protocolVersion = this.o.protocol === '3.1.1' ? 4 : 5;
   }
 
   get connected(): boolean {
     return this.client?.connected ?? false;
+  }
+
+  /**
+   * The most recent connection error (kept after a reconnect, with its time), or null if there was
+   * none. While `connected` is false it is the reason why.
+   */
+  get lastError(): MqttConnectionError | null {
+    return this.lastErr;
+  }
+
+  /** Failed connection attempts since the last successful connect. */
+  get reconnectAttempts(): number {
+    return this.attempts;
   }
 
   get protocol(): string {
@@ -87,16 +132,24 @@ export class DeviceMqttClient extends EventEmitter {
     return { ca: read(this.opts.ca, 'ca'), cert: read(this.opts.cert, 'cert'), key: read(this.opts.key, 'key') };
   }
 
+  private nextDelay(): number {
+    return reconnectDelayMs(this.attempts, this.o);
+  }
+
   private createClient(): MqttClient {
     const options: IClientOptions = {
       clientId: this.opts.clientId,
       username: this.opts.username,
       password: this.opts.password,
-      keepalive: this.opts.keepaliveS,
+      keepalive: this.o.keepaliveS,
       protocolVersion: this.protocolVersion,
       clean: true,
-      reconnectPeriod: this.backoffMs,
-      connectTimeout: this.opts.connectTimeoutMs ?? 10_000,
+      // MQTT.js reads reconnectPeriod when it arms the next reconnect timer; 'reconnect' below
+      // sets it before every attempt, so each wait follows reconnectDelayMs.
+      reconnectPeriod: this.nextDelay(),
+      // Without this a refused CONNACK (wrong password) ends reconnecting for good.
+      reconnectOnConnackError: true,
+      connectTimeout: this.o.connectTimeoutMs,
       will: { topic: this.will.topic, payload: Buffer.from(this.will.payload), qos: this.will.qos, retain: this.will.retain },
       rejectUnauthorized: this.opts.rejectUnauthorized ?? true,
       // Messages are only published while connected (the store-and-forward queue holds the rest).
@@ -104,37 +157,51 @@ export class DeviceMqttClient extends EventEmitter {
       ...this.readTls(),
     };
     const client = mqtt.connect(this.opts.url, options);
+    const current = () => client === this.client && !this.stopping;
     client.on('connect', () => {
       if (!this.everConnected) this.log.info(`connected to ${this.opts.url} (MQTT ${this.protocol})`);
-      else this.log.info(`reconnected to ${this.opts.url}`);
+      else this.log.info(`reconnected to ${this.opts.url}${this.attempts > 0 ? ` after ${this.attempts} failed attempt(s)` : ''}`);
       this.everConnected = true;
       this.inOutage = false;
       this.outageErrors.clear();
-      this.backoffMs = this.opts.reconnectMinMs;
-      client.options.reconnectPeriod = this.backoffMs;
+      this.attempts = 0;
+      this.errorSinceConnect = false;
+      client.options.reconnectPeriod = this.nextDelay();
       this.emit('connect');
     });
+    client.on('reconnect', () => {
+      this.attempts++;
+      client.options.reconnectPeriod = this.nextDelay();
+    });
     client.on('close', () => {
-      if (this.stopping) return;
-      // Exponential backoff between reconnect attempts, reset on success.
-      client.options.reconnectPeriod = this.backoffMs;
-      this.backoffMs = Math.min(this.backoffMs * 2, this.opts.reconnectMaxMs);
+      if (!current()) return;
+      // A broker that just closes the socket raises no error: the close is the reason then.
+      if (!this.errorSinceConnect) this.lastErr = { code: 'CONNECTION_CLOSED', message: 'connection closed', at: new Date().toISOString() };
+      this.errorSinceConnect = true;
     });
     client.on('offline', () => {
-      if (!this.stopping && !this.inOutage) this.log.warn(`broker ${this.opts.url} unreachable; labels are queued until it is back`);
+      if (!current()) return;
+      if (!this.inOutage) this.log.warn(`broker ${this.opts.url} unreachable; labels are queued until it is back`);
       this.inOutage = true;
       this.emit('offline');
     });
-    client.on('error', (err: Error & { code?: number | string }) => {
+    client.on('error', (err: MqttJsError) => {
       const refusedVersion = err.code === 1 || err.code === 132;
-      if (refusedVersion && this.protocolVersion === 5 && this.opts.protocol === 'auto') {
+      if (refusedVersion && this.protocolVersion === 5 && this.o.protocol === 'auto' && current()) {
         this.log.info('broker refused MQTT 5; falling back to MQTT 3.1.1');
         this.protocolVersion = 4;
         client.end(true);
         this.client = this.createClient();
         return;
       }
-      if (!this.outageErrors.has(err.message)) this.log.warn(`mqtt: ${err.message}`);
+      if (!current()) return;
+      this.lastErr = describeError(err);
+      this.errorSinceConnect = true;
+      if (!this.outageErrors.has(err.message)) {
+        const retry = `retrying with backoff (${this.o.reconnectMinMs}-${this.o.reconnectMaxMs} ms)`;
+        if (this.lastErr.code === 'CONNACK_REFUSED') this.log.warn(`mqtt: broker ${this.opts.url} refused the connection: ${err.message} (reason ${err.code}); ${retry}`);
+        else this.log.warn(`mqtt: ${err.message}; ${retry}`);
+      }
       this.outageErrors.add(err.message);
     });
     client.on('message', (topic, payload, packet) => this.emit('message', { topic, payload, retain: packet.retain } satisfies IncomingMessage));
@@ -158,16 +225,25 @@ export class DeviceMqttClient extends EventEmitter {
     });
   }
 
-  /** Clean stop: optionally publish a last message (the `offline` status), then disconnect. */
-  async stop(last?: { topic: string; payload: string; opts: PublishOptions }, timeoutMs = 3000): Promise<void> {
+  /**
+   * Stop: publishes a last message (the `offline` status) if connected, then disconnects. Bounded
+   * in time whatever the broker does (a black-holed link never acks): after the timeouts the socket
+   * is destroyed, and the broker publishes the will instead.
+   */
+  async stop(last?: { topic: string; payload: string; opts: PublishOptions }): Promise<{ lastSent: boolean }> {
     const client = this.client;
-    if (!client) return;
+    if (!client) return { lastSent: false };
     this.stopping = true;
+    let lastSent = false;
     if (last && client.connected) {
-      await Promise.race([this.publish(last.topic, last.payload, last.opts).catch(() => undefined), delay(timeoutMs)]);
+      const sent = this.publish(last.topic, last.payload, last.opts).then(() => true, () => false);
+      lastSent = await Promise.race([sent, delay(this.o.stopPublishTimeoutMs).then(() => false)]);
     }
-    await new Promise<void>((resolve) => client.end(!client.connected, {}, () => resolve()));
+    const ended = new Promise<boolean>((resolve) => client.end(!client.connected, {}, () => resolve(true)));
+    // end(false) waits for every in-flight QoS 1 ack; they stay in our queue, so cut the socket.
+    if (!(await Promise.race([ended, delay(this.o.stopEndTimeoutMs).then(() => false)]))) client.stream?.destroy();
     this.client = null;
+    return { lastSent };
   }
 }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_QUEUE_BOUNDS, type DropReason, type MessageQueue, type QueueBounds, type QueuedMessage, type StoredMessage } from './types.ts';
+import { DEFAULT_QUEUE_BOUNDS, QUEUE_FAULTS, type DropReason, type MessageQueue, type QueueBounds, type QueueFault, type QueuedMessage, type StoredMessage } from './types.ts';
 
 export function messageBytes(m: QueuedMessage): number {
   return Buffer.byteLength(m.topic) + Buffer.byteLength(m.payload) + 16;
@@ -11,6 +11,7 @@ export class MemoryQueue implements MessageQueue {
   protected committedSeq = 0;
   private pendingBytes = 0;
   readonly dropped = { total: 0, byReason: { 'max-messages': 0, 'max-bytes': 0, 'max-age': 0 } as Record<DropReason, number> };
+  readonly faults = Object.fromEntries(QUEUE_FAULTS.map((f) => [f, 0])) as Record<QueueFault, number>;
   protected readonly bounds: QueueBounds;
 
   constructor(bounds: Partial<QueueBounds> = {}, private readonly now: () => number = Date.now) {
@@ -21,6 +22,10 @@ export class MemoryQueue implements MessageQueue {
 
   get depth(): number {
     return this.pending.length;
+  }
+
+  get unwritten(): number {
+    return 0;
   }
 
   get bytes(): number {

@@ -27,6 +27,16 @@ export const DEFAULT_QUEUE_BOUNDS: QueueBounds = { maxMessages: 100_000, maxByte
 
 export type DropReason = 'max-messages' | 'max-bytes' | 'max-age';
 
+/**
+ * Storage trouble, counted (the agent adds them to `stats.errors.byReason` as `queue-<fault>`):
+ * `disk-full` a label could not be written (ENOSPC/EDQUOT) and is held in memory and retried;
+ * `write-error` the same for any other write error; `corrupt-record` a complete record that failed
+ * its checksum, skipped at open; `torn-record` a record cut short (power cut, full disk), skipped;
+ * `dropped-segment` a segment file without one readable record, removed at open.
+ */
+export type QueueFault = 'disk-full' | 'write-error' | 'corrupt-record' | 'torn-record' | 'dropped-segment';
+export const QUEUE_FAULTS: readonly QueueFault[] = ['disk-full', 'write-error', 'corrupt-record', 'torn-record', 'dropped-segment'];
+
 export interface MessageQueue {
   open(): Promise<void>;
   /** Adds at the tail; drops from the head (oldest first) when a bound is exceeded, counting why. */
@@ -38,7 +48,11 @@ export interface MessageQueue {
   readonly depth: number;
   readonly bytes: number;
   readonly dropped: { total: number; byReason: Record<DropReason, number> };
-  /** Makes everything appended so far durable. */
+  readonly faults: Record<QueueFault, number>;
+  /** Messages held only in memory because the last write failed (disk full); retried. */
+  readonly unwritten: number;
+  /** Makes everything appended so far durable, as far as the disk lets it; never rejects. */
   flush(): Promise<void>;
+  /** Flushes and releases files; never rejects (what cannot be written is logged and counted). */
   close(): Promise<void>;
 }

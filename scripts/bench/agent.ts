@@ -1,6 +1,9 @@
 /**
  * The device agent's end-to-end cost per frame (decode + preprocess + inference + publish) for a
  * 320x240 camera-like JPEG and a 28x28 PNG, at 1 thread, with p50/p95, plus RSS after N frames.
+ * The same process also times a bare `sharp(frame).grayscale().raw()` decode of the same frames
+ * (before and after the agent run) and reports the frame's cost (decode + preprocess + inference)
+ * as a ratio to it: a relative figure that holds on a loaded or a different machine.
  *   node --import tsx scripts/bench/agent.ts [--quick] [--frames 10000] [--model models/default.onnx]
  *        [--formats jpeg,png] [--update-docs] [--json]
  * The real agent (startAgent) runs against an in-process aedes broker with a subscriber counting
@@ -38,7 +41,11 @@ export interface AgentBenchResult {
   labels: number;
   errors: number;
   framesPerSecond: number;
-  stages: Record<'decode' | 'preprocess' | 'inference' | 'publish' | 'endToEnd', Summary>;
+  stages: Record<'decode' | 'preprocess' | 'inference' | 'frame' | 'publish' | 'endToEnd', Summary>;
+  /** `sharp(frame).grayscale().raw()` of the same frames, in the same process and run. */
+  bareDecode: Summary;
+  /** p50 of the frame's cost (decode + preprocess + inference) over p50 of the bare decode. */
+  ratio: number;
   rssEarlyMiB: number;
   /** RSS when the last label arrived. */
   rssEndMiB: number;
@@ -64,6 +71,19 @@ async function makeFrames(format: FrameFormat): Promise<Buffer[]> {
   return frames;
 }
 
+/** A bare grey decode of each frame, one at a time, at the agent's libvips concurrency. */
+async function timeBareDecode(frames: readonly Buffer[], rounds: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const f of frames) {
+      const t0 = performance.now();
+      await sharp(f).grayscale().raw().toBuffer();
+      times.push(performance.now() - t0);
+    }
+  }
+  return times;
+}
+
 /** One format, in this process: broker, subscriber, agent; returns the measurements. */
 async function runFormat(format: FrameFormat, frameCount: number, model: string): Promise<AgentBenchResult> {
   const { startBroker } = await import('../../device/broker.ts');
@@ -73,6 +93,9 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
   // "1 thread": onnxruntime intra-op threads 1 and one libvips worker for decode/resize.
   sharp.concurrency(1);
   const frames = await makeFrames(format);
+  // Reference before and after the agent run, so a load change during the run shows in both.
+  const bareRounds = Math.max(2, Math.min(20, Math.round(frameCount / DISTINCT_FRAMES / 4)));
+  const bare = await timeBareDecode(frames, bareRounds);
   const broker = await startBroker({ port: 0, wsPort: null, host: '127.0.0.1' });
   const deviceId = `bench-${format}`;
   const topic = deviceTopics(deviceId).label('cam0');
@@ -89,7 +112,7 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
     close: () => inner.close(),
   };
   const warmupFrames = Math.min(50, Math.floor(frameCount / 10));
-  const series = { decode: [] as number[], preprocess: [] as number[], inference: [] as number[], publish: [] as number[], endToEnd: [] as number[] };
+  const series = { decode: [] as number[], preprocess: [] as number[], inference: [] as number[], frame: [] as number[], publish: [] as number[], endToEnd: [] as number[] };
   let labels = 0;
   let rssEarly = 0;
   let memAtLast: NodeJS.MemoryUsage | null = null;
@@ -112,6 +135,7 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
       series.decode.push(label.latencyMs.decode);
       series.preprocess.push(label.latencyMs.preprocess);
       series.inference.push(label.latencyMs.inference);
+      series.frame.push(label.latencyMs.decode + label.latencyMs.preprocess + label.latencyMs.inference);
       // From the label being built to the subscriber holding it: queue, MQTT to the broker, routing.
       series.publish.push(Math.max(0, e2e - label.latencyMs.total));
       series.endToEnd.push(e2e);
@@ -138,6 +162,9 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
   const errors = Object.values(agent.ctx.stats.errorsByReason).reduce((a, b) => a + b, 0);
   await sub.endAsync(true);
   await broker.close();
+  bare.push(...(await timeBareDecode(frames, bareRounds)));
+  const frameSummary = summarize(series.frame);
+  const bareDecode = summarize(bare);
   const timed = Math.max(1, labels - warmupFrames - 1);
   const mib = (b: number) => b / (1024 * 1024);
   return {
@@ -151,9 +178,12 @@ async function runFormat(format: FrameFormat, frameCount: number, model: string)
       decode: summarize(series.decode),
       preprocess: summarize(series.preprocess),
       inference: summarize(series.inference),
+      frame: frameSummary,
       publish: summarize(series.publish),
       endToEnd: summarize(series.endToEnd),
     },
+    bareDecode,
+    ratio: frameSummary.p50 / bareDecode.p50,
     rssEarlyMiB: mib(rssEarly),
     rssEndMiB: mib(mem.rss),
     heapEndMiB: mib(mem.heapUsed),
@@ -178,12 +208,14 @@ export function agentTable(results: readonly AgentBenchResult[]): string {
     [
       { header: 'frame' }, { header: 'frames', align: 'right' },
       { header: 'decode ms', align: 'right' }, { header: 'preprocess ms', align: 'right' }, { header: 'inference ms', align: 'right' },
+      { header: 'frame ms (the three)', align: 'right' }, { header: 'bare decode ms', align: 'right' }, { header: 'frame / bare decode (p50)', align: 'right' },
       { header: 'publish ms', align: 'right' }, { header: 'end to end ms', align: 'right' }, { header: 'frames/s', align: 'right' },
       { header: `RSS after ${EARLY_RSS_FRAME} frames`, align: 'right' }, { header: 'RSS at the last frame', align: 'right' },
     ],
     results.map((r) => [
       FORMATS[r.format], r.labels.toLocaleString('en-US'),
-      pair(r.stages.decode), pair(r.stages.preprocess), pair(r.stages.inference), pair(r.stages.publish), pair(r.stages.endToEnd),
+      pair(r.stages.decode), pair(r.stages.preprocess), pair(r.stages.inference),
+      pair(r.stages.frame), pair(r.bareDecode), `${r.ratio.toFixed(2)}x`, pair(r.stages.publish), pair(r.stages.endToEnd),
       formatRate(r.framesPerSecond), `${r.rssEarlyMiB.toFixed(0)} MiB`, `${r.rssEndMiB.toFixed(0)} MiB`,
     ]),
   );
@@ -215,12 +247,12 @@ async function main(): Promise<void> {
   const results: AgentBenchResult[] = [];
   for (const format of formats) {
     const r = await runChild(format, frames, values.model);
-    process.stderr.write(`${format}: ${r.labels} labels, end to end p50 ${formatMs(r.stages.endToEnd.p50)} ms, p95 ${formatMs(r.stages.endToEnd.p95)} ms, ${formatRate(r.framesPerSecond)} frames/s, RSS ${r.rssEndMiB.toFixed(0)} MiB\n`);
+    process.stderr.write(`${format}: frame p50 ${formatMs(r.stages.frame.p50)} ms = ${r.ratio.toFixed(2)}x a bare grey decode (${formatMs(r.bareDecode.p50)} ms); ${r.labels} labels, end to end p50 ${formatMs(r.stages.endToEnd.p50)} ms, p95 ${formatMs(r.stages.endToEnd.p95)} ms, ${formatRate(r.framesPerSecond)} frames/s, RSS ${r.rssEndMiB.toFixed(0)} MiB\n`);
     results.push(r);
   }
   const errors = results.reduce((a, r) => a + r.errors, 0);
   const body = [
-    `Measured by \`npm run bench -- --only agent\` (\`scripts/bench/agent.ts\`): the real agent (\`startAgent\`) on \`${path.relative(REPO_ROOT, path.resolve(values.model))}\` with onnxruntime at 1 intra-op thread and sharp/libvips at concurrency 1, fed ${DISTINCT_FRAMES} distinct frames in a loop, unthrottled, through a \`MemorySource\`, publishing QoS 1 labels to an in-process aedes broker with an in-process subscriber. Decode, preprocess and inference are the label's own \`latencyMs\` fields; publish is from the label being built to the subscriber receiving it; end to end is from the frame being read to the subscriber receiving its label. Cells are p50 / p95 over all frames after the first ${results[0]?.warmupFrames ?? 0} (warm-up). RSS is the whole process (agent, broker and subscriber); each frame type runs in its own process.`,
+    `Measured by \`npm run bench -- --only agent\` (\`scripts/bench/agent.ts\`): the real agent (\`startAgent\`) on \`${path.relative(REPO_ROOT, path.resolve(values.model))}\` with onnxruntime at 1 intra-op thread and sharp/libvips at concurrency 1, fed ${DISTINCT_FRAMES} distinct frames in a loop, unthrottled, through a \`MemorySource\`, publishing QoS 1 labels to an in-process aedes broker with an in-process subscriber. Decode, preprocess and inference are the label's own \`latencyMs\` fields, and frame is their sum per frame (the agent decodes the next frame while the current one is in inference, so frames/s is higher than 1000 / frame ms); bare decode is \`sharp(frame).grayscale().raw()\` of the same frames in the same process, timed before and after the agent run, and the ratio is frame p50 / bare decode p50 (the issue #13 target is <= 2x); publish is from the label being built to the subscriber receiving it; end to end is from the frame being read to the subscriber receiving its label. Cells are p50 / p95 over all frames after the first ${results[0]?.warmupFrames ?? 0} (warm-up). RSS is the whole process (agent, broker and subscriber); each frame type runs in its own process.`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -7,6 +7,7 @@ import { registerDeviceCommands } from './device.ts';
 import { registerDriftCommands } from './drift.ts';
 import { registerRobustnessCommands } from './robustness.ts';
 import { registerSigningCommands } from './signing.ts';
+import { registerCollectCommands } from './collect.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -30,6 +31,7 @@ Examples:
   registerDriftCommands(program);
   registerRobustnessCommands(program);
   registerSigningCommands(program);
+  registerCollectCommands(program);
   return program;
 }
 

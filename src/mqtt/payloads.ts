@@ -32,6 +32,17 @@ export interface LabelPayload {
   model: ModelRef;
   /** File sources only (`dir:`, `file:`): which image, relative to the `dir:` directory (a `file:` source: its base name). */
   file?: string;
+  /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
+  quality?: LabelQuality;
+}
+
+export interface LabelQuality {
+  /** Fraction of the 28x28 image the garment covers, 0..1. */
+  fill: number;
+  /** Separate blobs that stood out from the table (detached ones are left out of the trim). */
+  blobs: number;
+  /** `no-garment`, `small-garment`, `several-blobs`. */
+  issues: string[];
 }
 
 export interface CameraInfo {
@@ -65,6 +76,8 @@ export interface StatsPayload {
   cameras: Record<string, CameraStats>;
   inferenceMs: { p50: number; p95: number; count: number };
   errors: { total: number; byReason: Record<string, number> };
+  /** Labelled frames whose label carries a `quality` warning, by issue (a frame may count under several). */
+  quality: { total: number; byIssue: Record<string, number> };
   /** Labels waiting in the store-and-forward queue. */
   queueDepth: number;
   /** Messages dropped because a queue bound (messages, bytes, age) was exceeded or the broker was down for QoS 0. */
@@ -74,6 +87,18 @@ export interface StatsPayload {
   cpuPercent: number;
   /** Drift status per camera, when the drift monitor runs. */
   drift?: Record<string, DriftStatusSummary>;
+  /** Frames the `collect` feature saved for labelling, and why others were not (when it is enabled). */
+  collect?: CollectStats;
+}
+
+/** `collect` in the stats message: totals since start, and what `collect.dir`/unlabelled now holds. */
+export interface CollectStats {
+  saved: number;
+  /** Frames not saved, by reason: not-low-confidence, not-ood, full-files, full-bytes, busy, error... */
+  skipped: Record<string, number>;
+  files: number;
+  bytes: number;
+  full: boolean;
 }
 
 /**

@@ -115,9 +115,13 @@ export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
-  // Optional keys: `file` for file sources (dir:, file:).
-  assert.deepEqual(Object.keys(p).filter((k) => k !== 'file').sort(), LABEL_KEYS);
+  // Optional keys: `file` for file sources (dir:, file:); `quality` only when preprocessing found the frame doubtful (a plain-colour test frame: no-garment).
+  assert.deepEqual(Object.keys(p).filter((k) => k !== 'file' && k !== 'quality').sort(), LABEL_KEYS);
   if ('file' in p) assert.ok(typeof p.file === 'string' && !p.file.startsWith('/'), 'file is a relative name');
+  if ('quality' in p) {
+    assert.deepEqual(Object.keys(p.quality).sort(), ['blobs', 'fill', 'issues']);
+    assert.ok(p.quality.issues.length > 0 && p.quality.issues.every((i: string) => ['no-garment', 'small-garment', 'several-blobs'].includes(i)));
+  }
   assert.ok(!Number.isNaN(Date.parse(p.ts)) && p.ts === new Date(p.ts).toISOString(), 'ts is ISO');
   assert.ok(Number.isInteger(p.frame) && p.frame >= 1);
   assert.equal(typeof p.label, 'string');

@@ -12,7 +12,10 @@ import { createRng, shuffleInPlace } from '../../src/random.ts';
  * becomes the drift reference. Built once per code version into a cache under os.tmpdir().
  */
 const ROOT = join(import.meta.dirname, '..', '..');
-const CODE = ['src/drift', 'training/drift', 'training/onnx/export.ts', 'training/trainer/train.ts', 'training/arch/classic.ts'];
+// Everything the build can reach: the shared core, the whole training side (the trainer alone
+// imports data, arch, backend, eval, onnx, quantize and drift) and the locked dependency versions.
+// A list of a few paths once served a model built by older code after an import moved.
+const CODE = ['src', 'training', 'package-lock.json'];
 
 function codeHash(): string {
   const h = createHash('sha256');

@@ -196,3 +196,19 @@ test('a malformed profile is a one-line UserError naming the field; sidecar path
   assert.throws(() => parseDriftReference({ ...ref, ood: { embeddingSize: 3, whitening: [1] } }, 'm.onnx'), /drift reference ood/);
   assert.equal(sidecarPath('models/cnn.onnx'), 'models/cnn.onnx.drift.json');
 });
+
+test('the accuracy estimate fails on a confidence DROP and never on a rise', async () => {
+  const ref = await reference();
+  const obs = await observe(ref, synthImages(200, 12));
+  const cal = ref.calibration;
+  const shifted = (by: number) => obs.map((o) => ({ ...o, calibratedConfidence: Math.min(1, Math.max(0, cal.meanConfidence + by)) }));
+  const drop = evaluateWindow(ref, shifted(-3 * cal.stdConfidence), 1e-3).accuracy;
+  assert.equal(drop.verdict, 'fail', `mean confidence ${drop.value} below ${drop.threshold}`);
+  assert.ok(drop.value < drop.threshold && drop.pValue < 1e-6);
+  const rise = evaluateWindow(ref, shifted(Math.min(3 * cal.stdConfidence, (1 - cal.meanConfidence) * 0.9)), 1e-3).accuracy;
+  assert.equal(rise.verdict, 'ok', `a more confident stream is not an accuracy problem (p=${rise.pValue})`);
+  assert.ok(rise.pValue > 0.5);
+  const same = evaluateWindow(ref, shifted(0), 1e-3).accuracy;
+  assert.equal(same.verdict, 'ok');
+  assert.ok(Math.abs(same.pValue - 0.5) < 1e-6, `at the reference mean the one-sided p-value is 1/2, got ${same.pValue}`);
+});

@@ -11,7 +11,8 @@ export interface CliRun {
 /** Runs `edgeloom ARGS` as a child process; `onStderr` sees the stderr so far (e.g. to send Ctrl-C). */
 export function runEdgeloom(args: string[], onStderr?: (text: string, child: ChildProcess) => void): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Tests read the CLI's log lines: the log level of the shell running the suite must not matter.
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'info' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { loadDataset } from '../../training/data/load.ts';
 import { imageAt, type ImageSet } from '../../training/data/dataset.ts';
-import { preprocessImage, toModelInput } from '../../src/preprocess.ts';
+import { preprocessImage, toModelInput, UnusableFrameError, unusableReason } from '../../src/preprocess.ts';
 import { correlation, meanAbsDiff, recentre, synthesizeFrame } from './synth.ts';
 
 const ds = await loadDataset();
@@ -42,6 +42,8 @@ test('synthetic camera frames (dark garment on a noisy light table, JPEG) come b
     const frame = await synthesizeFrame(original, { seed: k, centerX: 0.3 + 0.04 * (k % 10), garmentSize: 110 + 20 * (k % 5) });
     const r = await preprocessImage(frame);
     assert.equal(r.inverted, true, `frame ${k}: a light table must be negated`);
+    assert.deepEqual(r.quality.issues, [], `frame ${k}: a plain camera frame has no quality issue`);
+    assert.ok(r.quality.fill > 0.1 && r.quality.fill < 0.9, `frame ${k}: fill ${r.quality.fill}`);
     assert.ok(r.decodeMs >= 0 && r.preprocessMs >= 0);
     const reference = await recentre(original);
     mad += meanAbsDiff(r.pixels, reference) / ids.length;
@@ -81,10 +83,11 @@ test('a large frame is shrunk first and gives the same garment', async () => {
   assert.ok(correlation(r.pixels, await recentre(original)) > 0.9);
 });
 
-test('an empty table gives an (almost) black image, not amplified noise', async () => {
+test('an empty table gives an (almost) black image, not amplified noise, flagged no-garment', async () => {
   const r = await preprocessImage(await synthesizeFrame(new Uint8Array(784), { seed: 3, noise: 8 }));
   const mean = r.pixels.reduce((a, b) => a + b, 0) / r.pixels.length;
   assert.ok(mean < 3, `mean ${mean}`);
+  assert.deepEqual(r.quality, { fill: 0, blobs: 0, issues: ['no-garment'] });
 });
 
 test('EXIF orientation is applied (a phone photo stored sideways comes out upright)', async () => {
@@ -97,12 +100,44 @@ test('EXIF orientation is applied (a phone photo stored sideways comes out uprig
   assert.ok(correlation(a.pixels, b.pixels) > 0.95, `correlation ${correlation(a.pixels, b.pixels)}`);
 });
 
-test('odd sizes give 784 pixels', async () => {
-  for (const [w, h] of [[1, 1], [3, 500], [33, 17]] as const) {
+test('odd but usable sizes give 784 pixels', async () => {
+  for (const [w, h] of [[33, 17], [8, 8], [20, 190]] as const) {
     const img = new Uint8Array(w * h).map((_, i) => (i * 37) % 256);
     const r = await preprocessImage(await grayPng(img, w, h));
     assert.equal(r.pixels.length, 784);
   }
+});
+
+test('unusable frames (1x1, a strip, fully transparent) are refused with a reason code, not converted', async () => {
+  const cases: [Buffer, string, RegExp][] = [
+    [await grayPng(new Uint8Array([200]), 1, 1), 'frame-too-small', /^unusable frame: 1x1 pixels/],
+    [await grayPng(new Uint8Array(7 * 40).fill(90), 7, 40), 'frame-too-small', /7x40 pixels \(at least 8x8 needed\)/],
+    [await grayPng(new Uint8Array(3 * 500).fill(90), 3, 500), 'frame-extreme-aspect', /3x500 is a strip/],
+    [await sharp({ create: { width: 1000, height: 60, channels: 3, background: '#888' } }).jpeg().toBuffer(), 'frame-extreme-aspect', /is a strip/],
+    [await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 30, g: 30, b: 30, alpha: 0 } } }).png().toBuffer(), 'frame-transparent', /fully transparent/],
+  ];
+  for (const [input, code, message] of cases) {
+    await assert.rejects(preprocessImage(input), (err: unknown) => {
+      assert.ok(err instanceof UnusableFrameError, `${code}: ${String(err)}`);
+      assert.equal(err.code, code);
+      assert.match(err.message, message);
+      assert.equal(unusableReason(err), code);
+      return true;
+    });
+  }
+  assert.equal(unusableReason(new Error('cannot decode image: x')), null);
+});
+
+test('a 16-bit RGB photo is classified like its 8-bit twin (16-bit is a valid image, not an error)', async () => {
+  const original = imageAt(testSet, sample(1, 12)[0]);
+  const jpeg = await synthesizeFrame(original, { seed: 5 });
+  const png8 = await sharp(jpeg).png().toBuffer();
+  const png16 = await sharp(jpeg).toColourspace('rgb16').png().toBuffer();
+  assert.equal((await sharp(png16).metadata()).depth, 'ushort');
+  const a = await preprocessImage(png8);
+  const b = await preprocessImage(png16);
+  assert.deepEqual(b.quality.issues, []);
+  assert.ok(correlation(a.pixels, b.pixels) > 0.99, `correlation ${correlation(a.pixels, b.pixels)}`);
 });
 
 test('a region of interest selects the garment among other things on the table', async () => {
@@ -114,7 +149,10 @@ test('a region of interest selects the garment among other things on the table',
   const cropped = await preprocessImage(cluttered, { roi: { left: 10, top: 40, width: 200, height: 190 } });
   const reference = await recentre(original);
   assert.ok(correlation(cropped.pixels, reference) > 0.85);
-  assert.ok(correlation(cropped.pixels, reference) > correlation(whole.pixels, reference));
+  assert.deepEqual(cropped.quality.issues, []);
+  // Without the ROI the detached object is left out of the trim too, but the frame is flagged.
+  assert.ok(correlation(whole.pixels, reference) > 0.85);
+  assert.deepEqual(whole.quality.issues, ['several-blobs']);
   await assert.rejects(preprocessImage(frame, { roi: { left: 300, top: 0, width: 100, height: 10 } }), /^Error: cannot decode image \(roi 300,0 100x10\): /);
 });
 

@@ -24,6 +24,10 @@ export interface SynthFrameOptions {
   noise?: number;
   jpegQuality?: number; // default 80
   seed?: number;
+  /** Amplitude of a wood-grain-like texture on the table (wavy stripes), default 0 (plain). */
+  texture?: number;
+  /** Flat dark or light patches on the table (a stain, a shadow, a tool), drawn under the garment. */
+  patches?: { left: number; top: number; width: number; height: number; level: number }[];
 }
 
 function gaussian(rng: () => number): number {
@@ -40,6 +44,8 @@ export async function synthesizeFrame(pixels: Uint8Array, opts: SynthFrameOption
   const ink = opts.ink ?? 35;
   const sigma = opts.noise ?? 6;
   const rng = createRng(opts.seed ?? 7);
+  const texture = opts.texture ?? 0;
+  const patches = opts.patches ?? [];
   const garment = await sharp(Buffer.from(pixels), { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 1 } })
     .resize(size, size, { kernel: 'cubic' })
     .toColourspace('b-w')
@@ -53,7 +59,9 @@ export async function synthesizeFrame(pixels: Uint8Array, opts: SynthFrameOption
       const gx = x - left;
       const gy = y - top;
       const a = gx >= 0 && gy >= 0 && gx < size && gy < size ? garment[gy * size + gx] / 255 : 0;
-      const light = table + gradient * (x / width - 0.5);
+      const grain = texture === 0 ? 0 : texture * Math.sin(2 * Math.PI * (x / 23 + 0.4 * Math.sin(y / 19)));
+      const patch = patches.find((p) => x >= p.left && x < p.left + p.width && y >= p.top && y < p.top + p.height);
+      const light = patch ? patch.level : table + gradient * (x / width - 0.5) + grain;
       const v = light * (1 - a) + ink * a + sigma * gaussian(rng);
       const o = (y * width + x) * 3;
       // A slightly warm white balance: real tables are never neutral grey.

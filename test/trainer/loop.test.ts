@@ -154,7 +154,9 @@ test('early stopping stops after `patience` epochs without val gain and restores
   assert.ok(result.bestEpoch !== null);
   const best = result.history[result.bestEpoch! - 1].valAcc!;
   assert.ok(result.history.every((h) => h.valAcc! <= best));
-  if (result.stoppedEarly) assert.equal(result.history.length, result.bestEpoch! + 2);
+  assert.equal(result.stoppedEarly, true, `diverging after epoch ${result.bestEpoch}, so it must stop: ${result.history.map((h) => h.valAcc).join(' ')}`);
+  assert.equal(result.history.length, result.bestEpoch! + 2, 'stopped exactly `patience` epochs after the best');
+  assert.ok(result.history.length < 6, 'before the last epoch');
   const val = prepareSplits(bands(320, 8), { ...resolveConfig({ arch: 'mlp', valSplit: 0.25, seed: 4 }), classNames }).val!;
   const acc = lossAndAccuracy(predictTfjs(model, val), val.labels, 10).acc;
   assert.equal(acc, best);

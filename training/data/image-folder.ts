@@ -2,7 +2,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, classSlug } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
-import { IMAGE_EXTENSIONS, UNLABELLED_FOLDER, isImageFileName } from '../../src/image-files.ts';
+import { IMAGE_EXTENSIONS, isImageFileName } from '../../src/image-files.ts';
+import { UNLABELLED_DIR } from '../../src/collect-layout.ts';
 import { preprocessImage } from '../../src/preprocess.ts';
 import { classCounts, makeImageSet, type ImageSet, type SplitDataset } from './dataset.ts';
 import { HOLDOUT_FRACTION, stratifiedSplit } from './csv.ts';
@@ -52,7 +53,8 @@ async function visibleEntries(dir: string): Promise<string[]> {
 async function classFolders(dir: string, skipped: string[] = []): Promise<string[]> {
   const out: string[] = [];
   for (const name of await visibleEntries(dir)) {
-    if (name === UNLABELLED_FOLDER) continue;
+    // Photos `edgeloom collect` saved and nobody labelled yet are not a class.
+    if (name === UNLABELLED_DIR) continue;
     if (!(await isDir(join(dir, name)))) {
       if (!isImageFileName(name)) {
         skipped.push(join(dir, name));
