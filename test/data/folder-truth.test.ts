@@ -4,7 +4,9 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { loadDataset } from '../../training/data/load.ts';
-import { classCounts, imageAt } from '../../training/data/dataset.ts';
+import { checkTrainable, classCounts, imageAt } from '../../training/data/dataset.ts';
+import { dataInfo } from '../../training/data/info.ts';
+import { runTrain } from '../../training/trainer/train.ts';
 import { exportImageSets } from '../../training/data/export.ts';
 import { loadImageFolder } from '../../training/data/image-folder.ts';
 import { contentKey } from '../../training/data/image-cache.ts';
@@ -46,21 +48,28 @@ test('every image extension the agent\'s dir: source reads also trains; non-imag
   for (const set of [ds.train, ds.test]) for (let i = 0; i < set.count; i++) assert.equal(set.classNames[set.labels[i]], set.files![i].split('/')[0]);
 });
 
-test('too few photos in a class, or a single class, is a clear error', async () => {
+test('train refuses too few photos in a class, or a single class, with a clear error; data info still shows them', async () => {
   const root = await tempDir('truth');
   await writePhotos(root, 'train', classes, fm.test, 6);
   await writePhotos(root, 'test', [...classes, { name: 'socks', fashionMnistClass: 0 }], fm.test, 2, 10);
-  await assert.rejects(loadImageFolder(root, { seed: 1, cache: false }), (err: Error) => {
+  const info = await dataInfo({ data: `folder:${root}` });
+  assert.equal(info.train, 12, 'inspection still works');
+  await assert.rejects(runTrain({ arch: 'mlp', data: `folder:${root}`, epochs: 1, onnx: false, progress: false, out: join(root, 'run') }), (err: Error) => {
     assert.equal(err.name, 'UserError');
-    assert.equal(err.message, `${join(root, 'train')}: too few training images in socks (0); every class needs at least 5 (add photos, or remove the class folder)`);
+    assert.equal(err.message, `--data folder:${root}: too few training images in socks (0); every class needs at least 5 (add photos, or remove the class folder)`);
     return true;
   });
   const one = await tempDir('truth');
   await writePhotos(one, '', classes.slice(0, 1), fm.test, 8);
-  await assert.rejects(loadImageFolder(one, { seed: 1, cache: false }), /only one class folder \(shirts\); a classifier needs at least 2 classes/);
+  checkTrainable(fm, 'fashion-mnist');
+  await assert.rejects(loadImageFolder(one, { seed: 1, cache: false }).then((ds) => checkTrainable(ds, `folder:${one}`)), /only one class \(shirts\); a classifier needs at least 2 classes/);
   const few = await tempDir('truth');
   await writePhotos(few, '', classes, fm.test, 5);
-  await assert.rejects(loadImageFolder(few, { seed: 1, cache: false }), /after holding out 1\/7 for the test split\): too few training images in shirts \(4\), shoes \(4\)/);
+  await assert.rejects(loadImageFolder(few, { seed: 1, cache: false }).then((ds) => checkTrainable(ds, `folder:${few}`)), /too few training images \(after the 1\/7 test hold-out\) in shirts \(4\), shoes \(4\)/);
+  // Folders named after some Fashion-MNIST classes keep all ten labels: the absent ones are fine.
+  const fmSubset = await tempDir('truth');
+  await writePhotos(fmSubset, '', [{ name: 'trouser', fashionMnistClass: 1 }, { name: 'bag', fashionMnistClass: 8 }], fm.test, 7);
+  checkTrainable(await loadImageFolder(fmSubset, { seed: 1, cache: false }), `folder:${fmSubset}`);
 });
 
 test('the 28x28 images are cached by content: a second load reads them back, an edited photo is converted again', async () => {

@@ -59,3 +59,24 @@ export function subset(set: ImageSet, indices: ArrayLike<number>): ImageSet {
   const files = set.files ? Array.from(indices, (j) => set.files![j]) : undefined;
   return { images, labels, count: indices.length, classNames: set.classNames, ...(files ? { files } : {}) };
 }
+
+/** Fewer training images than this in a class cannot train (or be judged): `train` refuses. */
+export const MIN_TRAIN_IMAGES_PER_CLASS = 5;
+
+/**
+ * Refuses data that cannot train a classifier: fewer than 2 classes with images, or a class with
+ * images (in either split) but fewer than MIN_TRAIN_IMAGES_PER_CLASS training images, such as a
+ * folder only in test/. Classes with no image at all are allowed: a folder set named after some
+ * Fashion-MNIST classes keeps all ten labels. Inspection commands (`data info`) do not call this.
+ */
+export function checkTrainable(ds: SplitDataset, spec: string): void {
+  const train = classCounts(ds.train);
+  const test = classCounts(ds.test);
+  const present = ds.train.classNames.map((c, i) => ({ c, n: train[i], any: train[i] + test[i] > 0 })).filter((x) => x.any);
+  if (present.length < 2) throw new UserError(`--data ${spec}: ${present.length === 1 ? `only one class (${present[0].c})` : 'no images'}; a classifier needs at least 2 classes (one folder per class)`);
+  const few = present.filter((x) => x.n < MIN_TRAIN_IMAGES_PER_CLASS);
+  if (few.length) {
+    const held = /hold-out/.test(ds.source) ? ' (after the 1/7 test hold-out)' : '';
+    throw new UserError(`--data ${spec}: too few training images${held} in ${few.map((x) => `${x.c} (${x.n})`).join(', ')}; every class needs at least ${MIN_TRAIN_IMAGES_PER_CLASS} (add photos, or remove the class folder)`);
+  }
+}

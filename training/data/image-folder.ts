@@ -5,7 +5,7 @@ import { UserError } from '../../src/errors.ts';
 import { IMAGE_EXTENSIONS, isImageFileName } from '../../src/image-files.ts';
 import { UNLABELLED_DIR } from '../../src/collect-layout.ts';
 import { preprocessImage } from '../../src/preprocess.ts';
-import { classCounts, makeImageSet, type ImageSet, type SplitDataset } from './dataset.ts';
+import { makeImageSet, type ImageSet, type SplitDataset } from './dataset.ts';
 import { HOLDOUT_FRACTION, stratifiedSplit } from './csv.ts';
 import { contentKey, imageCacheDir, readCachedImage, writeCachedImage } from './image-cache.ts';
 
@@ -22,8 +22,6 @@ import { contentKey, imageCacheDir, readCachedImage, writeCachedImage } from './
  */
 export { IMAGE_EXTENSIONS };
 const DECODE_CONCURRENCY = 4;
-/** Fewer training photos than this per class cannot train (or be judged): a clear error instead. */
-export const MIN_TRAIN_IMAGES_PER_CLASS = 5;
 
 export interface ImageFolderOptions {
   seed: number;
@@ -152,16 +150,6 @@ async function readSplit(root: string, dir: string, labelOf: Map<string, number>
   return makeImageSet(images, labels, classNames, dir, files.map((f) => relative(root, f.path)));
 }
 
-/** Refuses data that cannot train a classifier: one class, or a class with too few training photos. */
-function checkTrainable(root: string, train: ImageSet, trainDir: string): void {
-  if (train.classNames.length < 2) throw new UserError(`${root}: only one class folder (${train.classNames[0]}); a classifier needs at least 2 classes (one folder per class)`);
-  const counts = classCounts(train);
-  const few = train.classNames.map((c, i) => ({ c, n: counts[i] })).filter((x) => x.n < MIN_TRAIN_IMAGES_PER_CLASS);
-  if (few.length) {
-    throw new UserError(`${trainDir}: too few training images in ${few.map((x) => `${x.c} (${x.n})`).join(', ')}; every class needs at least ${MIN_TRAIN_IMAGES_PER_CLASS} (add photos, or remove the class folder)`);
-  }
-}
-
 function skippedNote(skipped: string[]): string {
   return `${skipped.length} non-image file(s) skipped (${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', ...' : ''})`;
 }
@@ -179,11 +167,9 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions): P
     const { classNames, labelOf } = resolveClasses(folders);
     const train = await readSplit(root, trainDir, labelOf, classNames, opts, skipped);
     if (hasTest) {
-      checkTrainable(root, train, trainDir);
       ds = { train, test: await readSplit(root, testDir, labelOf, classNames, opts, skipped), source: `folder: ${root}` };
     } else {
       const split = stratifiedSplit(train, HOLDOUT_FRACTION, opts.seed);
-      checkTrainable(root, split.train, `${trainDir} (after holding out 1/7 for the test split)`);
       ds = { ...split, source: `folder: ${root} (test = stratified 1/7 hold-out of train/, seed ${opts.seed})` };
     }
   } else {
@@ -191,7 +177,6 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions): P
     const { classNames, labelOf } = resolveClasses(await classFolders(root));
     const all = await readSplit(root, root, labelOf, classNames, opts, skipped);
     const split = stratifiedSplit(all, HOLDOUT_FRACTION, opts.seed);
-    checkTrainable(root, split.train, `${root} (after holding out 1/7 for the test split)`);
     ds = { ...split, source: `folder: ${root} (test = stratified 1/7 hold-out, seed ${opts.seed})` };
   }
   if (skipped.length) {

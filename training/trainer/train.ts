@@ -5,7 +5,7 @@ import { UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { backendDescription, parseBackendName, selectBackend } from '../backend/index.ts';
 import { loadDataset } from '../data/load.ts';
-import { subset, type ImageSet } from '../data/dataset.ts';
+import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { imageErrors, pickMisclassified, reportMarkdown, topConfidences, writeTrainReport, type TrainReport } from '../eval/report.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
@@ -228,6 +228,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   check(Number.isInteger(referenceSize) && referenceSize >= MIN_REFERENCE_IMAGES, `--reference-size: expected an integer >= ${MIN_REFERENCE_IMAGES}, got ${referenceSize}`);
 
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
+  checkTrainable(ds, config.data);
   config.classNames = [...ds.train.classNames];
   const { train, val } = prepareSplits(ds.train, config);
   const testSet = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
