@@ -7,6 +7,7 @@ import type { AgentContext, Feature } from './context.ts';
 import { CameraRunner } from './camera.ts';
 import { FEATURES } from './features/index.ts';
 import { openModel } from './model-holder.ts';
+import { offeredModels } from './model.ts';
 import { redactConfig, redactingLogger, redactSecrets } from '../src/redact.ts';
 import { DeviceMqttClient } from './mqtt/client.ts';
 import { Publisher } from './mqtt/publisher.ts';
@@ -113,6 +114,7 @@ export async function startAgent(config: AgentConfig, log: Logger = createLogger
         startedAt: startedAt.toISOString(),
         model: { ...m.ref, path: m.path, arch: m.metadata.arch, metrics: m.metadata.metrics, classes: m.metadata.classes },
         provider: m.provider,
+        availableModels: offeredModels(config.models.dir!),
         cameras: [...cameras.values()].map((c) => ({ id: c.id, source: redactSecrets(c.cfg.source), fps: c.fps, roi: c.cfg.roi })),
       };
     },

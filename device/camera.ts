@@ -189,6 +189,8 @@ export class CameraRunner {
         model: model.ref,
         ...(frame.file !== undefined ? { file: frame.file } : {}),
         ...qualityField(pre),
+        device: this.ctx.config.deviceId,
+        camera: this.id,
       };
       this.ctx.stats.labelled(this.id, inferenceMs);
       if (pre.quality.issues.length > 0) {
@@ -196,7 +198,7 @@ export class CameraRunner {
         const issues = pre.quality.issues.join(', ');
         this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the image)`);
       }
-      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame });
+      for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame, label: payload });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
-import { isValidTopicId, DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
+import { isValidTopicId, DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
 import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
@@ -13,6 +13,13 @@ import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
 import { MQTT_CONNECTION_DEFAULTS as MQTT } from './mqtt/defaults.ts';
 import { collectConfigSchema } from './collect/policy.ts';
+
+/**
+ * Home Assistant discovery: off by default; `discoveryPrefix` is Home Assistant's own setting;
+ * labels and confidence become `unavailable` after `expireAfterS` without a label (longer when a
+ * camera's fps needs it: at least 10 frame intervals).
+ */
+export const HOME_ASSISTANT_DEFAULTS = { enabled: false, discoveryPrefix: HOME_ASSISTANT_PREFIX, expireAfterS: 60 };
 
 /** Agent configuration: file (YAML or JSON) < EDGELOOM_* environment < command-line flags. */
 const topicId = z.string().refine(isValidTopicId, 'expected 1-64 characters of A-Z a-z 0-9 _ -');
@@ -55,7 +62,11 @@ export const agentConfigSchema = z.object({
     connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
     qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
   }).strict(),
-  homeAssistant: z.object({ enabled: z.boolean().default(false) }).strict().default({ enabled: false }),
+  homeAssistant: z.object({
+    enabled: z.boolean().default(HOME_ASSISTANT_DEFAULTS.enabled),
+    discoveryPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, 'a topic prefix without MQTT wildcards or a leading/trailing /').default(HOME_ASSISTANT_DEFAULTS.discoveryPrefix),
+    expireAfterS: z.number().int().positive().default(HOME_ASSISTANT_DEFAULTS.expireAfterS),
+  }).strict().default(HOME_ASSISTANT_DEFAULTS),
   models: z.object({
     /** Where `switch-model` looks up file names; default: the directory of the start-up `model`. */
     dir: z.string().min(1).optional(),
@@ -194,7 +205,7 @@ export async function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessE
     merged.http = { ...(merged.http as Raw), host: f.httpHost };
   }
   if (f.maxFrames !== undefined) merged.maxFrames = f.maxFrames;
-  if (f.homeAssistant) merged.homeAssistant = { enabled: true };
+  if (f.homeAssistant) merged.homeAssistant = { ...((raw.homeAssistant as Raw | undefined) ?? {}), enabled: true };
   if (f.queueDir) merged.queue = { ...((raw.queue as Raw | undefined) ?? {}), dir: f.queueDir };
   if (f.modelsDir || f.trustedKey?.length) {
     const models = { ...((raw.models as Raw | undefined) ?? {}) };

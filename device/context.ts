@@ -1,6 +1,6 @@
 import type { Logger } from '../src/log.ts';
 import type { Topics } from '../src/mqtt/topics.ts';
-import type { InfoPayload } from '../src/mqtt/payloads.ts';
+import type { InfoPayload, LabelPayload } from '../src/mqtt/payloads.ts';
 import type { AgentConfig } from './config.ts';
 import type { DeviceMqttClient } from './mqtt/client.ts';
 import type { Publisher } from './mqtt/publisher.ts';
@@ -22,6 +22,8 @@ export interface FrameResult {
   model: LoadedModel;
   /** The frame as the source delivered it (encoded bytes, capture time): what `collect` saves. */
   frame: Frame;
+  /** The label published for this frame (latencies, top-3). */
+  label: LabelPayload;
 }
 
 /** The one object every part of a running agent receives (no singletons, no long argument lists). */

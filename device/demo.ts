@@ -55,8 +55,11 @@ export interface DemoOptions {
   maxFrames?: number;
 }
 
+/** Something started beside the demo's broker (the CLI passes the web dashboard): lines to print, and its stop. */
+export type DemoCompanion = (broker: EmbeddedBroker) => Promise<{ lines: string[]; close(): Promise<void> }>;
+
 /** `edgeloom demo` (`npm start`): runs until Ctrl-C/SIGTERM or --max-frames, then stops cleanly. */
-export async function runDemoCommand(opts: DemoOptions): Promise<void> {
+export async function runDemoCommand(opts: DemoOptions, companion?: DemoCompanion): Promise<void> {
   if (!existsSync(opts.model)) {
     throw new UserError(`${opts.model} not found: the demo needs a model; train one and export it (edgeloom train --arch edgenet --out runs/edgenet && edgeloom export --model runs/edgenet --out models/edgenet.onnx && edgeloom quantize --model models/edgenet.onnx --out models/default.onnx) or pass --model FILE`);
   }
@@ -71,15 +74,20 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   });
   const { broker, agent } = demo;
   const cam = agent.ctx.config.cameras[0];
+  // Ctrl-C/SIGTERM are handled from here on, also while the companion starts.
+  const stopped = untilStopSignal(agent.finished());
+  const extra = companion ? await companion(broker) : null;
   process.stderr.write([
     '',
     `edgeloom demo: agent "${agent.ctx.config.deviceId}" classifies the Fashion-MNIST test set with ${opts.model} at ${cam.fps} fps`,
+    ...(extra?.lines ?? []),
     `  watch the labels:  mosquitto_sub -h localhost -p ${broker.port} -t 'edgeloom/#' -v`,
     `  MQTT over WebSocket (browser dashboards, MQTT Explorer): ws://localhost:${broker.wsPort}`,
     `  labels on ${agent.ctx.topics.label(cam.id)}; Ctrl-C to stop`,
     '',
   ].join('\n'));
-  const signal = await untilStopSignal(agent.finished());
+  const signal = await stopped;
   process.stderr.write(`edgeloom demo: ${signal ? `${signal}, stopping` : 'all frames done, stopping'}\n`);
+  await extra?.close();
   await demo.stop();
 }

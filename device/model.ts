@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
@@ -123,4 +124,20 @@ export function softmax(logits: ArrayLike<number>): Float32Array {
 export function topK(probs: ArrayLike<number>, classes: readonly string[], k: number): TopClass[] {
   const ids = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
   return ids.slice(0, k).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
+}
+
+/** Plain file names only: they are offered to dashboards and Home Assistant templates as they are. */
+const OFFERED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.onnx$/;
+const MAX_OFFERED_MODELS = 100;
+
+/**
+ * The `.onnx` files in the model directory (`models.dir`), names only, sorted, at most 100: what
+ * dashboards and Home Assistant offer for `switch-model {model: <name>}`. Nothing else is listed.
+ */
+export function offeredModels(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => OFFERED_MODEL_NAME.test(f)).sort().slice(0, MAX_OFFERED_MODELS);
+  } catch {
+    return [];
+  }
 }

@@ -2,7 +2,7 @@ import { createLogger } from '../src/log.ts';
 import { UserError } from '../src/errors.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { SHUTDOWN_DEFAULTS, startAgent } from './agent.ts';
-import { startBroker, type BrokerOptions } from './broker.ts';
+import { startBroker, type BrokerOptions, type EmbeddedBroker } from './broker.ts';
 
 /** Resolves with the signal's name on SIGTERM/SIGINT, or with null once `finished` settles. */
 export async function untilStopSignal(finished: Promise<void>): Promise<string | null> {
@@ -48,8 +48,18 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
 }
 
 /** `edgeloom broker`: runs until SIGTERM/SIGINT; SIGHUP re-reads the --users file (a bad file keeps the old users). */
-export async function runBrokerCommand(opts: BrokerOptions): Promise<void> {
+/** Something served next to the broker for as long as it runs (the web dashboard). */
+export type BrokerCompanion = (broker: EmbeddedBroker) => Promise<{ close(): Promise<void> }>;
+
+export async function runBrokerCommand(opts: BrokerOptions, companion?: BrokerCompanion): Promise<void> {
   const broker = await startBroker(opts);
+  let extra: { close(): Promise<void> } | undefined;
+  try {
+    extra = await companion?.(broker);
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
   const log = createLogger('broker');
   const onHangup = () => {
     if (!opts.users) return log.warn('SIGHUP: nothing to reload (no --users)');
@@ -61,5 +71,6 @@ export async function runBrokerCommand(opts: BrokerOptions): Promise<void> {
     process.once('SIGINT', resolve);
   });
   process.off('SIGHUP', onHangup);
+  await extra?.close();
   await broker.close();
 }

@@ -12,8 +12,11 @@ interface CameraCounters {
   frames: number;
   labels: number;
   errors: number;
+  errorsByReason: Record<string, number>;
   framesAtLastReport: number;
   paused: boolean;
+  /** Recent inference latencies (ms) of this camera, a sliding window for its p50/p95. */
+  inference: number[];
 }
 
 /** Counters the agent updates and the stats/metrics features read. Never reset except the fps window. */
@@ -43,7 +46,7 @@ export class AgentStats {
   camera(id: string): CameraCounters {
     let c = this.cameras.get(id);
     if (!c) {
-      c = { frames: 0, labels: 0, errors: 0, framesAtLastReport: 0, paused: false };
+      c = { frames: 0, labels: 0, errors: 0, errorsByReason: {}, framesAtLastReport: 0, paused: false, inference: [] };
       this.cameras.set(id, c);
     }
     return c;
@@ -54,16 +57,23 @@ export class AgentStats {
   }
 
   labelled(camera: string, inferenceMs: number): void {
-    this.camera(camera).labels++;
+    const c = this.camera(camera);
+    c.labels++;
     this.inferenceCount++;
-    this.inference.push(inferenceMs);
-    if (this.inference.length > this.windowSize) this.inference.shift();
+    for (const window of [this.inference, c.inference]) {
+      window.push(inferenceMs);
+      if (window.length > this.windowSize) window.shift();
+    }
   }
 
   error(camera: string | null, reason: string): void {
     this.errorsTotal++;
     this.errorsByReason[reason] = (this.errorsByReason[reason] ?? 0) + 1;
-    if (camera) this.camera(camera).errors++;
+    if (camera) {
+      const c = this.camera(camera);
+      c.errors++;
+      c.errorsByReason[reason] = (c.errorsByReason[reason] ?? 0) + 1;
+    }
   }
 
   /** A labelled frame whose preprocessing found these issues (the label carries `quality`). */
@@ -80,6 +90,14 @@ export class AgentStats {
     return { p50: percentile(this.inference, 50), p95: percentile(this.inference, 95), count: this.inferenceCount };
   }
 
+  /** Every dropped message by reason: outside the queue as counted here, the queue's bounds as `queue-<bound>`. */
+  dropped(queue: { dropped: { total: number; byReason: Record<string, number> } }): { total: number; byReason: Record<string, number> } {
+    const byReason: Record<string, number> = { ...this.droppedByReason };
+    for (const [k, v] of Object.entries(queue.dropped.byReason)) if (v > 0) byReason[`queue-${k}`] = v;
+    const droppedOutside = Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
+    return { total: queue.dropped.total + droppedOutside, byReason };
+  }
+
   uptimeS(): number {
     return (Date.now() - this.startedAt) / 1000;
   }
@@ -93,12 +111,16 @@ export class AgentStats {
     this.lastReportAt = now;
     const cameras: Record<string, CameraStats> = {};
     for (const [id, c] of this.cameras) {
-      cameras[id] = { fps: round((c.frames - c.framesAtLastReport) / elapsedS), frames: c.frames, errors: c.errors, paused: c.paused };
+      cameras[id] = {
+        fps: round((c.frames - c.framesAtLastReport) / elapsedS),
+        frames: c.frames,
+        errors: c.errors,
+        paused: c.paused,
+        errorsByReason: { ...c.errorsByReason },
+        inferenceMs: { p50: round(percentile(c.inference, 50)), p95: round(percentile(c.inference, 95)) },
+      };
       c.framesAtLastReport = c.frames;
     }
-    const byReason: Record<string, number> = { ...this.droppedByReason };
-    for (const [k, v] of Object.entries(queue.dropped.byReason)) if (v > 0) byReason[`queue-${k}`] = v;
-    const droppedOutside = Object.values(this.droppedByReason).reduce((a, b) => a + b, 0);
     const inf = this.inferenceMs();
     return {
       ts: new Date(now).toISOString(),
@@ -108,7 +130,7 @@ export class AgentStats {
       errors: { total: this.errorsTotal, byReason: { ...this.errorsByReason } },
       quality: { total: this.qualityFlagged, byIssue: { ...this.qualityByIssue } },
       queueDepth: queue.depth,
-      dropped: { total: queue.dropped.total + droppedOutside, byReason },
+      dropped: this.dropped(queue),
       rssBytes: process.memoryUsage().rss,
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedS * 1000)) * 100),
       ...(Object.keys(this.drift).length > 0 ? { drift: { ...this.drift } } : {}),

@@ -108,7 +108,7 @@ class DriftFeature implements Feature {
   }
 
   private publish(f: FrameResult, report: WindowReport): void {
-    const payload: DriftPayload = { ...report, camera: f.camera, model: f.model.ref };
+    const payload: DriftPayload = { ...report, camera: f.camera, device: this.ctx.config.deviceId, model: f.model.ref };
     if (report.status !== report.previousStatus || !this.ctx.stats.drift[f.camera]) {
       this.ctx.stats.drift[f.camera] = { status: report.status, since: report.ts, reasons: report.reasons };
     }

@@ -14,43 +14,19 @@ export interface HttpFeatureHandle extends Feature {
 class HttpFeature implements HttpFeatureHandle {
   readonly name = 'http';
   private server: Server | null = null;
+  private metrics: { stop(): void } | null = null;
   port = 0;
   address = '';
   constructor(private readonly ctx: AgentContext) {}
 
   async start(): Promise<void> {
-    const { Registry, Gauge, Counter, collectDefaultMetrics } = await import('prom-client');
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'edgeloom_process_' });
+    // Loaded only when the HTTP feature is on: a board without --http-port never loads prom-client.
+    const { AgentMetrics } = await import('./metrics.ts');
+    const metrics = new AgentMetrics(this.ctx);
+    this.metrics = metrics;
+    metrics.start();
     const { ctx } = this;
     const s = ctx.stats;
-    new Counter({ name: 'edgeloom_frames_total', help: 'Frames read', labelNames: ['camera'], registers: [registry], collect() {
-      this.reset();
-      for (const [id, c] of s.cameras) this.inc({ camera: id }, c.frames);
-    } });
-    new Counter({ name: 'edgeloom_labels_total', help: 'Labels produced', labelNames: ['camera'], registers: [registry], collect() {
-      this.reset();
-      for (const [id, c] of s.cameras) this.inc({ camera: id }, c.labels);
-    } });
-    new Counter({ name: 'edgeloom_frame_errors_total', help: 'Frames that failed, by reason', labelNames: ['reason'], registers: [registry], collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(s.errorsByReason)) this.inc({ reason }, n);
-    } });
-    new Gauge({ name: 'edgeloom_inference_ms', help: 'Inference latency over the recent window', labelNames: ['quantile'], registers: [registry], collect() {
-      const inf = s.inferenceMs();
-      this.set({ quantile: '0.5' }, inf.p50);
-      this.set({ quantile: '0.95' }, inf.p95);
-    } });
-    new Gauge({ name: 'edgeloom_queue_depth', help: 'Labels waiting for the broker', registers: [registry], collect() {
-      this.set(ctx.queue.depth);
-    } });
-    new Counter({ name: 'edgeloom_dropped_total', help: 'Messages dropped (queue bounds, QoS 0 while offline)', registers: [registry], collect() {
-      this.reset();
-      this.inc(ctx.queue.dropped.total + Object.values(s.droppedByReason).reduce((a, b) => a + b, 0));
-    } });
-    new Gauge({ name: 'edgeloom_mqtt_connected', help: '1 while connected to the broker', registers: [registry], collect() {
-      this.set(ctx.mqtt.connected ? 1 : 0);
-    } });
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz') {
@@ -58,8 +34,8 @@ class HttpFeature implements HttpFeatureHandle {
         res.writeHead(ctx.mqtt.connected ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       } else if (path === '/metrics') {
-        registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
+        metrics.metrics().then((text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType });
           res.end(text);
         }, (err: Error) => {
           res.writeHead(500);
@@ -82,6 +58,7 @@ class HttpFeature implements HttpFeatureHandle {
   }
 
   async stop(): Promise<void> {
+    this.metrics?.stop();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }

@@ -4,7 +4,8 @@ import { commandsFeature } from './commands.ts';
 import { driftFeature } from './drift.ts';
 import { homeAssistantFeature } from './home-assistant.ts';
 import { httpFeature } from './http.ts';
+import { lastLabelFeature } from './last-label.ts';
 import { statsFeature } from './stats.ts';
 
 /** Every optional feature, in start order (stopped in reverse). Add new ones here. */
-export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature, collectFeature];
+export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature, lastLabelFeature, collectFeature];

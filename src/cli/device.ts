@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
-import type { DemoOptions } from '../../device/demo.ts';
+import type { DemoCompanion, DemoOptions } from '../../device/demo.ts';
+import type { EmbeddedBroker } from '../../device/broker.ts';
 import { BROKER_DEFAULTS } from '../../device/broker-defaults.ts';
 
 /** What commander hands the `broker` action (undefined = not given: BROKER_DEFAULTS applies). */
@@ -16,6 +17,8 @@ interface BrokerCliOptions {
   maxPacketBytes?: number;
   wsOrigin?: string[];
   maxConnections?: number;
+  dashboard?: boolean;
+  dashboardPort: number;
 }
 
 const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
@@ -66,6 +69,8 @@ Examples:
     .option('--max-packet-bytes <n>', `largest MQTT packet a client may send; bigger ones cut the connection (default ${BROKER_DEFAULTS.maxPacketBytes})`, parseIntOption('--max-packet-bytes'))
     .option('--ws-origin <origin>', 'also allow browser pages from this origin to connect over WebSocket (repeatable; \'*\' = any)', (v: string, all: string[] = []) => [...all, v])
     .option('--max-connections <n>', `open connections per listener (default ${BROKER_DEFAULTS.maxConnections})`, parseIntOption('--max-connections'))
+    .option('--dashboard', 'also serve the web dashboard (see `edgeloom dashboard`) on the same interface')
+    .option('--dashboard-port <n>', 'HTTP port of --dashboard', parseIntOption('--dashboard-port'), 8080)
     .addHelpText('after', `
 Examples:
   $ edgeloom broker                                   # mqtt://127.0.0.1:1883, ws://127.0.0.1:8083
@@ -73,6 +78,7 @@ Examples:
   $ edgeloom broker --host 0.0.0.0 --users /etc/edgeloom/broker.users \\
       --tls-cert /etc/edgeloom/broker.crt --tls-key /etc/edgeloom/broker.key   # mqtts 8883, wss 8084
   $ edgeloom broker --ws-origin https://dashboard.factory.example
+  $ edgeloom broker --dashboard --dashboard-port 8080     # the web dashboard on http://127.0.0.1:8080
 See docs/security.md.`)
     .action(action(async (opts: BrokerCliOptions) => {
       const { runBrokerCommand } = await import('../../device/run.ts');
@@ -88,7 +94,11 @@ See docs/security.md.`)
         maxPacketBytes: opts.maxPacketBytes,
         wsOrigins: opts.wsOrigin,
         maxConnections: opts.maxConnections,
-      });
+      }, opts.dashboard ? async (b) => {
+        const dash = await startDashboardFor(b, opts.host ?? BROKER_DEFAULTS.host, opts.dashboardPort);
+        process.stderr.write(`edgeloom broker: dashboard on ${dash.url}\n`);
+        return dash;
+      } : undefined);
     }));
 
   broker.command('passwd')
@@ -115,13 +125,31 @@ Examples:
     .option('--host <host>', `interface the broker listens on (default ${BROKER_DEFAULTS.host})`)
     .option('--allow-anonymous', 'needed with a non-loopback --host: the demo broker has no passwords')
     .option('--max-frames <n>', 'stop after this many frames', parseIntOption('--max-frames'))
+    .option('--dashboard-port <n>', 'HTTP port of the web dashboard (0: no dashboard)', parseIntOption('--dashboard-port'), 8080)
     .addHelpText('after', `
 Examples:
-  $ edgeloom demo                      # then: mosquitto_sub -h localhost -t 'edgeloom/#' -v
+  $ edgeloom demo                      # then open the dashboard URL it prints, or: mosquitto_sub -h localhost -t 'edgeloom/#' -v
   $ edgeloom demo --model models/edgenet.int8.onnx --fps 10
   $ edgeloom demo --port 1884 --ws-port 9001 --max-frames 100`)
-    .action(action(async (opts: DemoOptions) => {
+    .action(action(async (opts: DemoOptions & { dashboardPort: number }) => {
       const { runDemoCommand } = await import('../../device/demo.ts');
-      await runDemoCommand(opts);
+      const dashboard: DemoCompanion | undefined = opts.dashboardPort === 0 ? undefined : async (broker) => {
+        try {
+          const dash = await startDashboardFor(broker, '127.0.0.1', opts.dashboardPort);
+          return { lines: [`  dashboard:         ${dash.url}`], close: () => dash.close() };
+        } catch (err) {
+          // The demo runs without its dashboard (e.g. installed with --omit=dev): say why, once.
+          return { lines: [`  (no dashboard: ${(err as Error).message.replace(/^dashboard: /, '')})`], close: async () => undefined };
+        }
+      };
+      await runDemoCommand(opts, dashboard);
     }));
+}
+
+/** The dashboard for an embedded broker: the page reaches the broker's WebSocket port on the host that served it. */
+async function startDashboardFor(broker: EmbeddedBroker, host: string, port: number) {
+  if (broker.wsPort === null) throw new Error('dashboard: the broker has no WebSocket port (--ws-port)');
+  const { startDashboard } = await import('../../dashboard/server.ts');
+  const wsHost = host === '0.0.0.0' || host === '::' ? '0.0.0.0' : host.includes(':') ? `[${host}]` : host;
+  return startDashboard({ mqttUrl: `${broker.tls ? 'wss' : 'ws'}://${wsHost}:${broker.wsPort}`, host, port });
 }

@@ -8,6 +8,7 @@ import { registerDriftCommands } from './drift.ts';
 import { registerRobustnessCommands } from './robustness.ts';
 import { registerSigningCommands } from './signing.ts';
 import { registerCollectCommands } from './collect.ts';
+import { registerDashboardCommands } from './dashboard.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -32,6 +33,7 @@ Examples:
   registerRobustnessCommands(program);
   registerSigningCommands(program);
   registerCollectCommands(program);
+  registerDashboardCommands(program);
   return program;
 }
 

@@ -30,6 +30,9 @@ export interface LabelPayload {
   top: TopClass[];
   latencyMs: { decode: number; preprocess: number; inference: number; total: number };
   model: ModelRef;
+  /** The device and camera ids of the topic, so a message stands alone (wildcard subscribers, stores). */
+  device: string;
+  camera: string;
   /** File sources only (`dir:`, `file:`): which image, relative to the `dir:` directory (a `file:` source: its base name). */
   file?: string;
   /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
@@ -59,6 +62,8 @@ export interface InfoPayload {
   startedAt: string;
   model: ModelRef & { path: string; arch: string | null; metrics: Record<string, unknown> | null; classes: string[] };
   provider: string;
+  /** `.onnx` file names in the model directory (models.dir; plain names, at most 100): what `switch-model {model}` can load. */
+  availableModels: string[];
   cameras: CameraInfo[];
 }
 
@@ -67,6 +72,10 @@ export interface CameraStats {
   frames: number;
   errors: number;
   paused: boolean;
+  /** This camera's share of `errors.byReason`. */
+  errorsByReason: Record<string, number>;
+  /** This camera's inference latency over its last 1,000 frames. */
+  inferenceMs: { p50: number; p95: number };
 }
 
 /** `<prefix>/<device>/stats`, every `statsInterval` seconds. */
@@ -105,7 +114,7 @@ export interface CollectStats {
  * `<prefix>/<device>/<camera>/drift`, retained: one drift window report (see docs/drift.md) with
  * the camera and the model it was measured against.
  */
-export type DriftPayload = WindowReport & { camera: string; model: ModelRef };
+export type DriftPayload = WindowReport & { camera: string; device: string; model: ModelRef };
 
 /** Per-camera drift state in the stats message (present once a camera has a drift monitor). */
 export interface DriftStatusSummary {

@@ -14,11 +14,18 @@ export function isValidTopicId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/** Home Assistant's device-discovery topic; the prefix is Home Assistant's `discovery_prefix`. */
+export function homeAssistantConfigTopic(deviceId: string, discoveryPrefix = HOME_ASSISTANT_PREFIX): string {
+  return `${discoveryPrefix}/device/${deviceId}/config`;
+}
+
 export interface Topics {
   status: string;
   info: string;
   stats: string;
   label(camera: string): string;
+  /** Retained copy of the camera's latest label (at most one per second), for dashboards that join late. */
+  lastLabel(camera: string): string;
   drift(camera: string): string;
   command(name: CommandName): string;
   commandResult(name: CommandName): string;
@@ -37,6 +44,7 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
     info: `${base}/info`,
     stats: `${base}/stats`,
     label: (camera) => `${base}/${camera}/label`,
+    lastLabel: (camera) => `${base}/${camera}/last-label`,
     drift: (camera) => `${base}/${camera}/drift`,
     command: (name) => `${cmdBase}${name}`,
     commandResult: (name) => `${cmdBase}${name}/result`,
@@ -46,6 +54,6 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
       const name = topic.slice(cmdBase.length);
       return (COMMAND_NAMES as readonly string[]).includes(name) ? (name as CommandName) : null;
     },
-    homeAssistantConfig: `${HOME_ASSISTANT_PREFIX}/device/${deviceId}/config`,
+    homeAssistantConfig: homeAssistantConfigTopic(deviceId),
   };
 }

@@ -76,10 +76,10 @@ describe('agent features', () => {
       assert.equal(health.status, 200);
       assert.equal(((await health.json()) as { mqttConnected: boolean }).mqttConnected, true);
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      assert.match(metrics, /edgeloom_frames_total\{camera="cam0"\} [1-9]/);
-      assert.match(metrics, /edgeloom_inference_ms\{quantile="0.95"\}/);
-      assert.match(metrics, /edgeloom_queue_depth \d/);
-      assert.match(metrics, /edgeloom_mqtt_connected 1/);
+      assert.match(metrics, /edgeloom_frames_total\{camera="cam0",device="feat"\} [1-9]/);
+      assert.match(metrics, /edgeloom_inference_seconds_bucket\{le="0.001",device="feat",camera="cam0"\} \d/);
+      assert.match(metrics, /edgeloom_queue_depth\{device="feat"\} \d/);
+      assert.match(metrics, /edgeloom_mqtt_connected\{device="feat"\} 1/);
       assert.equal((await fetch(`${base}/nope`)).status, 404);
     } finally {
       await agent.stop({ drainTimeoutMs: 1000 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import sharp from 'sharp';
 import { buildTinyModel } from './tiny-model.ts';
 import { resolveAgentConfig, type AgentConfig, type AgentFlags } from '../../device/config.ts';
@@ -25,8 +25,8 @@ export class Recorder {
     });
   }
 
-  static async connect(url: string, filter: string): Promise<Recorder> {
-    const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000 });
+  static async connect(url: string, filter: string, opts: IClientOptions = {}): Promise<Recorder> {
+    const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000, ...opts });
     const rec = new Recorder(client);
     client.on('connect', () => client.subscribe(filter, { qos: 1 }));
     await new Promise<void>((resolve, reject) => {
@@ -111,7 +111,7 @@ export async function agentConfig(ws: Workspace, flags: AgentFlags): Promise<Age
   return cfg;
 }
 
-export const LABEL_KEYS = ['classId', 'confidence', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
+export const LABEL_KEYS = ['camera', 'classId', 'confidence', 'device', 'frame', 'label', 'latencyMs', 'model', 'top', 'ts'];
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
