@@ -210,6 +210,7 @@ export class CameraRunner {
         top,
         latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
         model: model.ref,
+        ...(frame.file !== undefined ? { file: frame.file } : {}),
         ...qualityField(pre),
         device: this.ctx.config.deviceId,
         camera: this.id,

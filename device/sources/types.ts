@@ -5,6 +5,8 @@ export interface Frame {
   seq: number;
   ts: Date;
   sourceName: string;
+  /** File sources (`dir:`, `file:`): the image's name, relative to the `dir:` directory. */
+  file?: string;
 }
 
 /**

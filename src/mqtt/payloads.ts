@@ -33,6 +33,8 @@ export interface LabelPayload {
   /** The device and camera ids of the topic, so a message stands alone (wildcard subscribers, stores). */
   device: string;
   camera: string;
+  /** File sources only (`dir:`, `file:`): which image, relative to the `dir:` directory (a `file:` source: its base name). */
+  file?: string;
   /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
   quality?: LabelQuality;
 }
