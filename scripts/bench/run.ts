@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs the benchmarks one after another, each in its own process, and writes
  * their sections of docs/benchmarks.md (other sections are kept).
- *   npm run bench -- [--quick] [--only train,inference,agent] [--models a.onnx,b.onnx]
+ *   npm run bench -- [--quick] [--only train,inference,agent,memory] [--models a.onnx,b.onnx]
  *                    [--model models/default.onnx] [--pytorch PYTHON] [--no-docs]
  * --pytorch PYTHON: a Python with torch; the training table then gets PyTorch's CPU rate for
  * customnet on the same machine (scripts/bench/pytorch_customnet.py), the reference of #3's target.
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMain, parseList, REPO_ROOT } from './common.ts';
 
-export const BENCHES = ['train', 'inference', 'agent'] as const;
+export const BENCHES = ['train', 'inference', 'agent', 'memory'] as const;
 export type BenchName = (typeof BENCHES)[number];
 
 export interface RunOptions {
@@ -36,6 +36,8 @@ export function benchCommand(name: BenchName, opts: RunOptions): string[] {
       return [script('inference.ts'), ...docs, ...(opts.quick ? ['--quick'] : []), ...(opts.models ? ['--models', opts.models] : [])];
     case 'agent':
       return [script('agent.ts'), ...docs, ...(opts.quick ? ['--quick'] : []), ...(opts.model ? ['--model', opts.model] : [])];
+    case 'memory':
+      return [script('memory.ts'), ...docs, ...(opts.quick ? ['--quick'] : [])];
   }
 }
 

@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
+import { loadDashboard } from './training.ts';
 import type { DemoCompanion, DemoOptions } from '../../device/demo.ts';
+import { EXECUTION_PROVIDERS } from '../onnx/session.ts';
 import type { EmbeddedBroker } from '../../device/broker.ts';
 import { BROKER_DEFAULTS } from '../../device/broker-defaults.ts';
 
@@ -21,8 +23,6 @@ interface BrokerCliOptions {
   dashboardPort: number;
 }
 
-const EP_CHOICES = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'];
-
 /** `edgeloom agent | broker | demo` (owned by the device module; never loads tfjs). */
 export function registerDeviceCommands(program: Command): void {
   program.command('agent')
@@ -36,7 +36,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--models-dir <dir>', 'directory switch-model loads file names from (default: the directory of --model)')
     .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start', (v: string, prev: string[] = []) => [...prev, v])
     .option('--config <file>', 'YAML or JSON config file (flags and EDGELOOM_* env override it)')
-    .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime build has, then cpu)').choices(EP_CHOICES))
+    .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime-node build has, then cpu; wasm where onnxruntime-node cannot load)').choices(EXECUTION_PROVIDERS))
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', parseIntOption('--threads'))
     .option('--stats-interval <s>', 'seconds between stats messages', parseFloatOption('--stats-interval'))
     .option('--http-port <n>', 'serve /healthz and Prometheus /metrics on this port', parseIntOption('--http-port'))
@@ -149,7 +149,7 @@ Examples:
 /** The dashboard for an embedded broker: the page reaches the broker's WebSocket port on the host that served it. */
 async function startDashboardFor(broker: EmbeddedBroker, host: string, port: number) {
   if (broker.wsPort === null) throw new Error('dashboard: the broker has no WebSocket port (--ws-port)');
-  const { startDashboard } = await import('../../dashboard/server.ts');
+  const { startDashboard } = await loadDashboard(() => import('../../dashboard/server.ts'));
   const wsHost = host === '0.0.0.0' || host === '::' ? '0.0.0.0' : host.includes(':') ? `[${host}]` : host;
   return startDashboard({ mqttUrl: `${broker.tls ? 'wss' : 'ws'}://${wsHost}:${broker.wsPort}`, host, port });
 }

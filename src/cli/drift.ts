@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import { loadTraining } from './training.ts';
 
 interface DriftCliOptions {
   model?: string;
@@ -51,7 +52,7 @@ Examples:
     .action(action(async (act: string | undefined, opts: DriftCliOptions) => {
       if (!opts.model) throw new UserError('--model: required (the ONNX model)');
       if (act === 'profile') {
-        const { runDriftProfile } = await import('../../training/drift/profile-model.ts');
+        const { runDriftProfile } = await loadTraining(() => import('../../training/drift/profile-model.ts'));
         const r = await runDriftProfile({ model: opts.model, out: opts.out, reference: opts.reference, size: opts.size, seed: opts.seed, data: opts.data });
         printResult(opts.json, r, () => `wrote ${r.model} and ${r.sidecar} (profile ${(r.profileBytes / 1024).toFixed(1)} KiB)\nreference: ${r.source.count} images, ${r.source.note}\ntemperature ${r.temperature.toFixed(3)}, reference accuracy ${(r.referenceAccuracy * 100).toFixed(2)}%, OOD threshold ${r.oodThreshold?.toFixed(2) ?? '-'} (embedding ${r.embeddingSize})`);
         return;

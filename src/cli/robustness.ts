@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, parseIntOption, printResult } from './output.ts';
 import { addForeignModelOptions } from './model.ts';
 import { addModelDataOption } from './data.ts';
+import { loadTraining } from './training.ts';
 
 /** `edgeloom robustness`: the seed study's six input filters against a trained model. */
 export function registerRobustnessCommands(program: Command): void {
@@ -17,8 +18,8 @@ export function registerRobustnessCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom robustness --model models/default.onnx --severities 3\n  $ edgeloom robustness --model cnn.int8.onnx --filters rotate,blur --limit 2000 --out robustness/cnn\n  $ edgeloom robustness --model runs/cnn --json\n  $ edgeloom robustness --model runs/robust-edgenet --split val --severities 3')
     .action(action(async (opts: { model: string; split: 'test' | 'val'; data?: string; filters?: string; severities?: string; limit?: number; seed: number; out?: string; json?: boolean }) => {
-      const { runRobustness } = await import('../../training/robustness/run.ts');
-      const { formatRobustness } = await import('../../training/robustness/report.ts');
+      const { runRobustness } = await loadTraining(() => import('../../training/robustness/run.ts'));
+      const { formatRobustness } = await loadTraining(() => import('../../training/robustness/report.ts'));
       const r = await runRobustness(opts);
       printResult(opts.json, r, () => formatRobustness(r));
     }));

@@ -1,12 +1,17 @@
-import * as ort from 'onnxruntime-node';
+import type * as OrtNode from 'onnxruntime-node';
 import { readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { UserError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 
 /**
- * The one module that imports onnxruntime-node. Runs models that follow the edgeloom model contract:
+ * The one module that imports onnxruntime: onnxruntime-node (native, every provider but wasm) or
+ * onnxruntime-web (WebAssembly, for `wasm` and for boards onnxruntime-node has no binary for, such as
+ * 32-bit ARM). Both are imported lazily, only when a session needs them, so a process that never
+ * runs a model loads neither. Runs models that follow the edgeloom model contract:
  * input `input` float32 [N,1,28,28], outputs `logits` [N,10] and `embedding` [N,D].
  */
 export interface ModelRunResult {
@@ -25,24 +30,99 @@ export interface OnnxModelSession {
   close(): Promise<void>;
 }
 
-export const EXECUTION_PROVIDERS = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu'] as const;
+export const EXECUTION_PROVIDERS = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu', 'wasm'] as const;
 export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
 
-/** `auto` tries these in order, keeping only the ones this onnxruntime-node build lists. */
+/** `auto` tries these in order, keeping only the ones this onnxruntime-node build lists; wasm if the binding cannot load. */
 export const AUTO_PROVIDER_ORDER: readonly ExecutionProviderChoice[] = ['tensorrt', 'cuda', 'coreml', 'dml', 'qnn', 'cpu'];
 
 export interface SessionOptions {
-  /** Intra-op threads; 0 or undefined lets onnxruntime decide. */
+  /** Intra-op threads; 0 or undefined lets onnxruntime decide. For wasm, the first session fixes it for the process. */
   intraOpThreads?: number;
   /** Execution provider; default `cpu`. */
   ep?: ExecutionProviderChoice;
-  /** Write the optimized graph here (to check which kernels onnxruntime fused). */
+  /** Write the optimized graph here (to check which kernels onnxruntime fused; onnxruntime-node only). */
   optimizedModelFilePath?: string;
+  /** Overrides SESSION_DEFAULTS (the memory bench compares them; the agent keeps the defaults). */
+  tuning?: SessionTuning;
 }
 
-/** Names of the backends this onnxruntime-node build was compiled with. */
-export function availableProviders(): string[] {
-  return ort.listSupportedBackends().map((b) => b.name);
+export interface SessionTuning {
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
+  executionMode?: 'sequential' | 'parallel';
+  /** 0 lets onnxruntime decide. */
+  interOpNumThreads?: number;
+}
+
+/**
+ * Session settings for a small resident footprint (docs/benchmarks.md "Agent memory"). For
+ * models/default.onnx at batch 1, onnxruntime's own defaults, arena off, patterns off and both off all
+ * measured 34-40 MiB for runtime + session and the same latency (within the noise of a loaded
+ * machine). Both stay off because the arena and the patterns keep their high-water mark for the
+ * life of the session (a batch run, a bigger model) while saving only an allocation per intermediate
+ * tensor of a few KiB; one inter-op thread because the graph is a chain.
+ */
+export const SESSION_DEFAULTS = {
+  enableCpuMemArena: false,
+  enableMemPattern: false,
+  executionMode: 'sequential',
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+} as const satisfies OrtNode.InferenceSession.SessionOptions;
+
+/**
+ * V8 compiles all of onnxruntime-web's 14 MB WebAssembly module with its baseline compiler, then
+ * re-compiles every function that runs a little (dynamic tiering) with its optimizing compiler,
+ * whose scratch memory stays in malloc arenas: 295 MiB RSS after 1,500 batch-1 runs of
+ * models/default.onnx (x64, Node 20) against 143 MiB with this budget, which lets only the kernels'
+ * hot loops tier up (p50 0.69 ms in both; `--liftoff-only`: 127 MiB but 3.4 ms). Checked on Node 20's
+ * V8; a V8 without the flag prints one `unrecognized flag` line and runs as before.
+ */
+const WASM_TIERING_FLAG = '--wasm-tiering-budget=100000000';
+
+/** The onnxruntime-common API both runtimes implement (onnxruntime-web's types are a copy of it). */
+type Runtime = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
+
+const log = createLogger('onnx');
+
+let nodeRuntime: Promise<typeof OrtNode> | null = null;
+let webRuntime: Promise<Runtime> | null = null;
+let webThreads = 0;
+
+/** onnxruntime-node, loaded once; rejects where its native binding cannot load (no binary for this platform, missing library). */
+function loadNodeRuntime(): Promise<typeof OrtNode> {
+  nodeRuntime ??= import('onnxruntime-node').catch((err: unknown) => {
+    nodeRuntime = null;
+    throw err;
+  });
+  return nodeRuntime;
+}
+
+/** onnxruntime-web's WebAssembly back end (SIMD; threads via worker_threads when threads > 1), loaded once. */
+function loadWebRuntime(threads: number): Promise<Runtime> {
+  if (webRuntime) {
+    if (threads > 0 && threads !== webThreads) log.debug(`wasm runtime already started with ${webThreads || 'default'} threads; ignoring ${threads}`);
+    return webRuntime;
+  }
+  webThreads = threads;
+  setFlagsFromString(WASM_TIERING_FLAG);
+  webRuntime = import('onnxruntime-web').then((ort) => {
+    if (threads > 0) ort.env.wasm.numThreads = threads;
+    // The .wasm file ships inside the package (dist/): never fetched from anywhere else.
+    ort.env.wasm.wasmPaths = `${dirname(createRequire(import.meta.url).resolve('onnxruntime-web'))}/`;
+    return ort as unknown as Runtime;
+  });
+  return webRuntime;
+}
+
+/** Names of the backends this onnxruntime-node build was compiled with (empty when it cannot load). */
+export async function availableProviders(): Promise<string[]> {
+  try {
+    return (await loadNodeRuntime()).listSupportedBackends().map((b) => b.name);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -55,15 +135,13 @@ export function providerCandidates(
   available: readonly string[],
   installed: (provider: string) => boolean = () => true,
 ): string[] {
-  if (choice === 'cpu') return ['cpu'];
+  if (choice === 'cpu' || choice === 'wasm') return [choice];
   if (choice === 'auto') {
     const list = AUTO_PROVIDER_ORDER.filter((p) => p === 'cpu' || (available.includes(p) && installed(p)));
     return [...new Set(list)];
   }
   return [choice, 'cpu'];
 }
-
-const log = createLogger('onnx');
 
 /** Shared libraries a provider needs beside the binding; the npm build lists cuda/tensorrt without shipping them. */
 const PROVIDER_LIBRARIES: Record<string, string[]> = {
@@ -95,16 +173,32 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
   if (!EXECUTION_PROVIDERS.includes(choice)) {
     throw new UserError(`--ep: expected one of ${EXECUTION_PROVIDERS.join('|')}, got "${String(choice)}"`);
   }
+  if (choice === 'wasm') return createWebSession(model, opts);
+  let ort: typeof OrtNode;
+  try {
+    ort = await loadNodeRuntime();
+  } catch (err) {
+    const why = `onnxruntime-node cannot load on ${process.platform}/${process.arch} (${firstLine((err as Error).message)})`;
+    if (choice !== 'auto') throw new UserError(`--ep ${choice}: ${why}; use --ep wasm (or auto)`);
+    log.info(`execution provider: wasm (auto; ${why})`);
+    return createWebSession(model, opts);
+  }
+  return createNodeSession(ort, model, choice, opts);
+}
+
+async function createNodeSession(ort: typeof OrtNode, model: string | Uint8Array, choice: ExecutionProviderChoice, opts: SessionOptions): Promise<OnnxModelSession> {
   const files = choice === 'auto' ? bindingFiles() : [];
-  const candidates = providerCandidates(choice, availableProviders(), (p) => providerInstalled(p, files));
-  let session: ort.InferenceSession | null = null;
+  const available = ort.listSupportedBackends().map((b) => b.name);
+  const candidates = providerCandidates(choice, available, (p) => providerInstalled(p, files));
+  let session: OrtNode.InferenceSession | null = null;
   let provider = 'cpu';
   const failures: string[] = [];
   for (const candidate of candidates) {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
+    const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
+      ...SESSION_DEFAULTS,
+      ...opts.tuning,
       executionProviders: [candidate],
       intraOpNumThreads: opts.intraOpThreads ?? 0,
-      graphOptimizationLevel: 'all',
       // A provider that cannot load is expected (the fallback handles it): keep its native error quiet.
       ...(candidate === 'cpu' ? {} : { logSeverityLevel: 4 as const }),
       ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
@@ -128,7 +222,25 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
     const tried = failures.length > 0 ? `; unusable here: ${failures.map((f) => f.split(':')[0]).join(', ')}, falling back to cpu` : '';
     log.info(`execution provider: ${provider} (auto${tried})`);
   }
-  const live = session;
+  return wrapSession(ort, session, provider);
+}
+
+async function createWebSession(model: string | Uint8Array, opts: SessionOptions): Promise<OnnxModelSession> {
+  let ort: Runtime;
+  try {
+    ort = await loadWebRuntime(opts.intraOpThreads ?? 0);
+  } catch (err) {
+    webRuntime = null;
+    throw new UserError(`--ep wasm: onnxruntime-web cannot load (${firstLine((err as Error).message)}); install it with npm run install-board or npm ci`);
+  }
+  const sessionOptions = { ...SESSION_DEFAULTS, ...opts.tuning, executionProviders: ['wasm'] };
+  // onnxruntime-web reads a model path with fetch(): hand it the bytes instead.
+  const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
+  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  return wrapSession(ort, session, 'wasm');
+}
+
+function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: string): OnnxModelSession {
   return {
     provider,
     inputNames: live.inputNames,

@@ -170,7 +170,7 @@ describe('inference table', () => {
 
 describe('npm run bench', () => {
   test('--only selects benches in a fixed order and rejects unknown names', () => {
-    assert.deepEqual(selectBenches(undefined), ['train', 'inference', 'agent']);
+    assert.deepEqual(selectBenches(undefined), ['train', 'inference', 'agent', 'memory']);
     assert.deepEqual(selectBenches('agent,train'), ['train', 'agent']);
     assert.throws(() => selectBenches('inferance'), /unknown bench "inferance"/);
   });
