@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadDataset } from '../../training/data/load.ts';
 import { subset } from '../../training/data/dataset.ts';
 import { selectBackend } from '../../training/backend/index.ts';
-import { readOnnxWeights } from '../../training/onnx/read-back.ts';
+import { fp32InitFor, readOnnxWeights } from '../../training/onnx/read-back.ts';
 import { predictTfjs, loadTfjsModel } from '../../training/trainer/model-io.ts';
 import { predictOnnx, runEvaluate } from '../../training/eval/evaluate.ts';
 import { runTrain } from '../../training/trainer/train.ts';
@@ -68,10 +68,14 @@ test('an fp32 edgeloom ONNX file reads back into its tfjs architecture with the 
   back.model.dispose();
 });
 
-test('--init with an int8 model names its fp32 parent from the model card', async () => {
-  await assert.rejects(runTrain({ ...budget, init: DEFAULT, onnx: false, out: join(dir, 'int8') }), (err: Error) => {
+test('--init with an int8 model: its fp32 parent from the model card when it is there, else an error naming it', async () => {
+  assert.equal(await fp32InitFor(DEFAULT), EDGENET, '--init models/default.onnx fine-tunes from models/edgenet.onnx');
+  assert.equal(await fp32InitFor(EDGENET), EDGENET);
+  const lone = join(dir, 'lone.int8.onnx');
+  await writeFile(lone, await readFile(DEFAULT));
+  await assert.rejects(runTrain({ ...budget, init: lone, onnx: false, out: join(dir, 'int8') }), (err: Error) => {
     assert.equal(err.name, 'UserError');
-    assert.match(err.message, /default\.onnx: an int8 model .*use its fp32 parent, --init .*models\/edgenet\.onnx$/);
+    assert.match(err.message, /lone\.int8\.onnx: an int8 model .*use its fp32 parent \(the model `edgeloom quantize` was run on\)$/);
     return true;
   });
   await assert.rejects(runTrain({ ...budget, init: EDGENET, newHead: false, onnx: false, out: join(dir, 'same') }), /its classes \(T-shirt\/top, .*\) differ from the data set's/);

@@ -40,6 +40,18 @@ function int8Parent(path: string): string | null {
   }
 }
 
+/**
+ * `--init` of an int8 model whose fp32 parent (its card's `parent.file`) lies next to it: that
+ * parent, the same network before its weights were rounded. So `--init models/default.onnx` works
+ * as users type it; any other path is returned as it is.
+ */
+export async function fp32InitFor(path: string): Promise<string> {
+  if (!path.endsWith('.onnx') || !existsSync(path)) return path;
+  const meta = parseModelMetadata(await readFile(path), path);
+  const parent = meta?.quantization ? int8Parent(path) : null;
+  return parent && existsSync(parent) ? parent : path;
+}
+
 type Values = Map<string, Float32Array>;
 
 /** HWIO <- OIHW. */

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import { backendDescription, parseBackendName, selectBackend } from '../backend/index.ts';
 import { loadDataset } from '../data/load.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
@@ -157,6 +157,15 @@ export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: Image
   return { train: subset(base, s.train), val: subset(base, s.val) };
 }
 
+/** `--init INT8.onnx` with its fp32 parent beside it fine-tunes from that parent, and says so. */
+async function withFp32Init(opts: TrainOptions, log: Logger): Promise<TrainOptions> {
+  if (!opts.init || opts.resume) return opts;
+  const { fp32InitFor } = await import('../onnx/read-back.ts');
+  const init = await fp32InitFor(opts.init);
+  if (init !== opts.init) log.info(`--init ${opts.init}: an int8 model; fine-tuning from its fp32 parent ${init} (the same network before its weights were rounded)`);
+  return { ...opts, init };
+}
+
 /** `--init`'s architecture and classes, read before any data is loaded (an int8 file fails here). */
 async function readInitMeta(path: string): Promise<{ arch: string; classNames: string[] }> {
   if (!existsSync(path)) throw new UserError(`--init ${path}: not found (a tfjs model directory or an fp32 edgeloom .onnx file)`);
@@ -193,8 +202,9 @@ async function loadInitModel(path: string, meta: { arch: string; classNames: str
   return model;
 }
 
-export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
+export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
+  const opts = await withFp32Init(options, log);
   const wallStart = performance.now();
   const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
   const backendText = await backendDescription();
