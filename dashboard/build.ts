@@ -8,7 +8,7 @@ import { UserError } from '../src/errors.ts';
  * boards (`npm ci --omit=dev`) run only the agent and never load this.
  */
 export interface DashboardBundle {
-  /** Output files by name: app.js and app.css. */
+  /** Output files by name: app.js, app.css and chunk-*.js (dynamic imports). */
   files: Map<string, Buffer>;
 }
 
@@ -25,6 +25,9 @@ export async function buildDashboardBundle(): Promise<DashboardBundle> {
       entryPoints: { app: join(import.meta.dirname, 'app', 'main.ts') },
       bundle: true,
       format: 'esm',
+      // "Try the model" imports onnxruntime-web and the preprocessing dynamically: a separate chunk,
+      // loaded only when someone tries an image.
+      splitting: true,
       platform: 'browser',
       target: ['chrome100', 'firefox100', 'safari15'],
       minify: true,

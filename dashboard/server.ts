@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../src/mqtt/topics.ts';
 import { buildDashboardBundle, type DashboardBundle } from './build.ts';
+import { loadTryModelAssets } from './try-model.ts';
 
 /**
  * Serves the dashboard: one HTML page, its bundle (built from dashboard/app with esbuild at start)
@@ -37,7 +38,8 @@ export interface DashboardConfig {
 const SECURITY_HEADERS = {
   // The broker may be any host: connect-src allows WebSockets anywhere, everything else is this server.
   // mqtt.js runs its keepalive timer in a blob: worker (background tabs throttle timers).
-  'content-security-policy': "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  // 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly (Try the model); it allows no JS eval.
+  'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ws: wss:; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
@@ -63,6 +65,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardS
   const host = opts.host ?? DASHBOARD_DEFAULTS.host;
   const bundle: DashboardBundle = await buildDashboardBundle();
   const html = await readFile(join(import.meta.dirname, 'index.html'));
+  const tryModel = await loadTryModelAssets();
   const config: DashboardConfig = { mqttUrl, topicPrefix: opts.topicPrefix ?? DASHBOARD_DEFAULTS.topicPrefix };
   const configJson = Buffer.from(JSON.stringify(config));
 
@@ -77,6 +80,13 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardS
     if (path === '/config.json') return send(res, 200, TYPES['.json'], configJson);
     const asset = bundle.files.get(path.slice(1));
     if (asset) return send(res, 200, typeOf(path), asset);
+    const fixed = tryModel.files.get(path);
+    if (fixed) return send(res, 200, fixed[0], fixed[1]);
+    const lazy = tryModel.lazy.get(path);
+    if (lazy) {
+      lazy[1]().then((body) => send(res, 200, lazy[0], body), () => send(res, 500, 'text/plain', 'unavailable\n'));
+      return;
+    }
     send(res, 404, 'text/plain', 'not found\n');
   });
   server.headersTimeout = 10_000;

@@ -3,7 +3,8 @@ import { UserError } from '../src/errors.ts';
 import type { LabelPayload } from '../src/mqtt/payloads.ts';
 import type { CameraConfig } from './config.ts';
 import type { AgentContext } from './context.ts';
-import { softmax, topK } from './model.ts';
+import { stallAfterMs, type CameraHealth } from './health.ts';
+import { softmax, topK } from '../src/scores.ts';
 import { createFrameSource, isLiveSource, parseSourceSpec } from './sources/spec.ts';
 import type { Frame, FrameSource } from './sources/types.ts';
 import { round } from './stats.ts';
@@ -36,6 +37,8 @@ export class CameraRunner {
   private stopping = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** Since when frames are expected (start, resume, fps change): the stall clock starts here. */
+  private activeSince = Date.now();
   private readonly warnings: RateLimitedWarnings;
 
   constructor(readonly cfg: CameraConfig, private readonly ctx: AgentContext, given?: FrameSource) {
@@ -49,19 +52,23 @@ export class CameraRunner {
   }
 
   start(): void {
+    this.activeSince = Date.now();
     this.loop = this.run().catch((err: Error) => {
       this.ctx.log.error(`camera ${this.id}: stopped (${err.message})`);
+      this.fatal = err.message;
       this.ended = true;
     });
   }
 
   setFps(fps: number): void {
     this.fps = fps;
+    this.activeSince = Date.now();
     this.interrupt();
   }
 
   setPaused(paused: boolean): void {
     this.paused = paused;
+    this.activeSince = Date.now();
     this.ctx.stats.camera(this.id).paused = paused;
     this.interrupt();
   }
@@ -85,8 +92,22 @@ export class CameraRunner {
     });
   }
 
+  /**
+   * online / stalled / paused / offline at `now`: stalled once no frame was read for
+   * 3 frame intervals (min 30 s; config `health`) or when the source is unusable.
+   */
+  health(now = Date.now()): CameraHealth {
+    if (this.fatal) return { status: 'stalled', reason: this.fatal };
+    if (this.ended) return { status: 'offline', reason: this.stopping ? 'stopped' : 'source ended' };
+    if (this.paused) return { status: 'paused', reason: null };
+    const last = Math.max(this.ctx.stats.camera(this.id).lastFrameAt ?? 0, this.activeSince);
+    const limit = stallAfterMs(this.fps, this.ctx.config.health);
+    if (now - last <= limit) return { status: 'online', reason: null };
+    return { status: 'stalled', reason: `no frame for ${Math.round((now - last) / 1000)} s (limit ${Math.round(limit / 1000)} s)` };
+  }
+
   private async openSource(): Promise<FrameSource> {
-    return createFrameSource(parseSourceSpec(this.cfg.source), { loop: this.cfg.loop, maxFrameBytes: this.ctx.config.maxFrameBytes, fps: this.fps });
+    return createFrameSource(parseSourceSpec(this.cfg.source), { loop: this.cfg.loop, maxFrameBytes: this.ctx.config.maxFrameBytes, ...this.ctx.config.sources, fps: this.fps });
   }
 
   private async run(): Promise<void> {
@@ -113,8 +134,10 @@ export class CameraRunner {
           this.ctx.log.error(`camera ${this.id}: ${err.message}`);
           break;
         }
+        // Closing the source at shutdown ends a read in flight: that is no source error.
+        if (this.stopping) break;
         this.ctx.stats.error(this.id, 'source');
-        this.ctx.log.warn(`camera ${this.id}: source error: ${(err as Error).message}`);
+        this.warnings.warn('source', `camera ${this.id}: source error: ${(err as Error).message}`);
         await this.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 30_000);
         continue;
@@ -122,7 +145,7 @@ export class CameraRunner {
       if (this.stopping) break;
       if (!frame) {
         if (!live) break;
-        this.ctx.log.warn(`camera ${this.id}: stream ended; reopening in ${backoffMs} ms`);
+        this.warnings.warn('stream-ended', `camera ${this.id}: stream ended; reopening in ${backoffMs} ms`);
         await this.source?.close();
         this.source = null;
         await this.sleep(backoffMs);
@@ -187,6 +210,7 @@ export class CameraRunner {
         top,
         latencyMs: { decode: round(pre.decodeMs), preprocess: round(pre.preprocessMs), inference: round(inferenceMs), total: round(performance.now() - t0) },
         model: model.ref,
+        ...(frame.file !== undefined ? { file: frame.file } : {}),
         ...qualityField(pre),
         device: this.ctx.config.deviceId,
         camera: this.id,

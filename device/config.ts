@@ -11,6 +11,8 @@ import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
 import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
 import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../src/drift/config.ts';
+import { SOURCE_DEFAULTS } from './sources/types.ts';
+import { HEALTH_DEFAULTS } from './health.ts';
 import { MQTT_CONNECTION_DEFAULTS as MQTT } from './mqtt/defaults.ts';
 import { collectConfigSchema } from './collect/policy.ts';
 
@@ -92,7 +94,22 @@ export const agentConfigSchema = z.object({
   statsIntervalS: z.number().positive().default(10),
   // Loopback unless told otherwise: /metrics tells anyone who can reach it what runs here.
   http: z.object({ port: z.number().int().min(0).max(65535), host: z.string().min(1).default('127.0.0.1') }).strict().nullable().default(null),
-  maxFrameBytes: z.number().int().positive().default(20 * 1024 * 1024),
+  maxFrameBytes: z.number().int().positive().default(SOURCE_DEFAULTS.maxFrameBytes),
+  /** Source timeouts (device/sources/types.ts SOURCE_DEFAULTS says what each bounds). */
+  sources: z.object({
+    connectTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.connectTimeoutMs),
+    idleTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.idleTimeoutMs),
+    readTimeoutMs: z.number().int().positive().default(SOURCE_DEFAULTS.readTimeoutMs),
+  }).strict().default({ connectTimeoutMs: SOURCE_DEFAULTS.connectTimeoutMs, idleTimeoutMs: SOURCE_DEFAULTS.idleTimeoutMs, readTimeoutMs: SOURCE_DEFAULTS.readTimeoutMs }),
+  /** When a camera is stalled and /healthz turns 503 (device/health.ts HEALTH_DEFAULTS). */
+  health: z.object({
+    stallIntervals: z.number().positive().default(HEALTH_DEFAULTS.stallIntervals),
+    minStallS: z.number().positive().default(HEALTH_DEFAULTS.minStallS),
+    ackTimeoutS: z.number().positive().default(HEALTH_DEFAULTS.ackTimeoutS),
+    queueGrowthS: z.number().positive().default(HEALTH_DEFAULTS.queueGrowthS),
+    eventLoopLagMs: z.number().positive().default(HEALTH_DEFAULTS.eventLoopLagMs),
+    eventLoopWindowS: z.number().positive().default(HEALTH_DEFAULTS.eventLoopWindowS),
+  }).strict().default(HEALTH_DEFAULTS),
   drift: driftConfigSchema.default(DEFAULT_DRIFT_CONFIG),
   collect: collectConfigSchema.default(collectConfigSchema.parse({})),
   maxFrames: z.number().int().positive().nullable().default(null),

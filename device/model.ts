@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { UserError } from '../src/errors.ts';
 import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
-import type { ModelRef, TopClass } from '../src/mqtt/payloads.ts';
+import type { ModelRef } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
 import { DataType, decodeModel, tensorFloats } from '../src/onnx/proto.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
@@ -107,23 +107,6 @@ export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: str
   }
   const id = `${basename(path).replace(/\.onnx$/i, '')}-${file.sha256.slice(0, 12)}`;
   return { path, origin, ref: { id, sha256: file.sha256 }, metadata, session, provider: session.provider, sizeBytes: file.bytes.length, signedBy: file.signedBy };
-}
-
-/** Numerically stable softmax over one row. */
-export function softmax(logits: ArrayLike<number>): Float32Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const out = new Float32Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
-}
-
-/** The k most likely classes, most likely first (ties: lower class id first). */
-export function topK(probs: ArrayLike<number>, classes: readonly string[], k: number): TopClass[] {
-  const ids = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
-  return ids.slice(0, k).map((classId) => ({ label: classes[classId] ?? `class-${classId}`, classId, confidence: probs[classId] }));
 }
 
 /** Plain file names only: they are offered to dashboards and Home Assistant templates as they are. */

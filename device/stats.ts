@@ -1,4 +1,4 @@
-import type { CameraStats, CollectStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
+import type { CameraStats, CameraStatus, CollectStats, DriftStatusSummary, StatsPayload } from '../src/mqtt/payloads.ts';
 
 /** Nearest-rank percentile of unsorted samples (pure, for tests); 0 for no samples. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -15,6 +15,11 @@ interface CameraCounters {
   errorsByReason: Record<string, number>;
   framesAtLastReport: number;
   paused: boolean;
+  /** Date.now() of the last frame read, null before the first. */
+  lastFrameAt: number | null;
+  status: CameraStatus;
+  /** Date.now() when `status` last changed. */
+  statusSince: number;
   /** Recent inference latencies (ms) of this camera, a sliding window for its p50/p95. */
   inference: number[];
 }
@@ -46,14 +51,25 @@ export class AgentStats {
   camera(id: string): CameraCounters {
     let c = this.cameras.get(id);
     if (!c) {
-      c = { frames: 0, labels: 0, errors: 0, errorsByReason: {}, framesAtLastReport: 0, paused: false, inference: [] };
+      c = { frames: 0, labels: 0, errors: 0, errorsByReason: {}, framesAtLastReport: 0, paused: false, inference: [], lastFrameAt: null, status: 'online', statusSince: Date.now() };
       this.cameras.set(id, c);
     }
     return c;
   }
 
   frameRead(camera: string): void {
-    this.camera(camera).frames++;
+    const c = this.camera(camera);
+    c.frames++;
+    c.lastFrameAt = Date.now();
+  }
+
+  /** Records a camera's status; true when it changed (then `statusSince` is now). */
+  setStatus(camera: string, status: CameraStatus, now = Date.now()): boolean {
+    const c = this.camera(camera);
+    if (c.status === status) return false;
+    c.status = status;
+    c.statusSince = now;
+    return true;
   }
 
   labelled(camera: string, inferenceMs: number): void {
@@ -118,6 +134,8 @@ export class AgentStats {
         paused: c.paused,
         errorsByReason: { ...c.errorsByReason },
         inferenceMs: { p50: round(percentile(c.inference, 50)), p95: round(percentile(c.inference, 95)) },
+        status: c.status,
+        statusSince: new Date(c.statusSince).toISOString(),
       };
       c.framesAtLastReport = c.frames;
     }

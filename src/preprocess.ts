@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { DECODE_LIMIT } from './preprocess/model-input.ts';
 import { convertFrame, UnusableFrameError, type FrameQuality, type InvertMode, type RawFrame } from './preprocess/convert.ts';
 
 /**
@@ -13,6 +14,8 @@ import { convertFrame, UnusableFrameError, type FrameQuality, type InvertMode, t
  * (src/preprocess/*.ts): one pass to 601 luma at the working size, then the conversion on that small
  * frame. A browser can run the TypeScript part unchanged on a canvas' RGBA pixels.
  */
+// DECODE_LIMIT and toModelInput live in a module without Node imports so the dashboard's browser bundle can use them.
+export { DECODE_LIMIT, toModelInput } from './preprocess/model-input.ts';
 export { UnusableFrameError, type FrameQuality, type QualityIssue, type UnusableReason } from './preprocess/convert.ts';
 
 export interface RegionOfInterest {
@@ -38,28 +41,12 @@ export interface PreprocessResult {
   preprocessMs: number;
 }
 
-/**
- * libvips shrinks only frames larger than this (JPEG: at decode time, by libjpeg's DCT scaling, when
- * the factor is over 2). Smaller frames are decoded as they are: measured on 320x240 and 640x480
- * camera JPEGs, any libvips resize step costs more than it saves (a 640x480 frame decodes in 1.1x the
- * time of a bare 320x240 grey decode, 1.7x when shrunk on load to 319 wide), while the TypeScript
- * luma step shrinks by whole blocks in the same pass (src/preprocess/convert.ts, `toWorkingGray`).
- */
-export const DECODE_LIMIT = 640;
-
 export async function preprocessImage(input: Uint8Array, opts: Partial<PreprocessOptions> = {}): Promise<PreprocessResult> {
   const t0 = performance.now();
   const frame = await decodeFrame(input, opts.roi);
   const t1 = performance.now();
   const { pixels, inverted, quality } = convertFrame(frame, opts.invert ?? 'auto');
   return { pixels, inverted, quality, decodeMs: t1 - t0, preprocessMs: performance.now() - t1 };
-}
-
-/** pixel / 255, as the model contract says; `images` are 784-byte images, concatenated. */
-export function toModelInput(images: Uint8Array): Float32Array {
-  const out = new Float32Array(images.length);
-  for (let i = 0; i < images.length; i++) out[i] = images[i] / 255;
-  return out;
 }
 
 /**

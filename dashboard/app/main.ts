@@ -8,6 +8,7 @@ import { h, setText } from './dom.ts';
 import { FleetState, parseTopic, subscriptions } from './state.ts';
 import { FleetView } from './views.ts';
 import { brokerUrlFor } from './broker-url.ts';
+import { TryView } from './try-view.ts';
 
 /**
  * The page: connects to the broker over MQTT-over-WebSocket with mqtt.js's browser build, keeps
@@ -107,11 +108,14 @@ const send = (device: string, name: CommandName, body: Record<string, unknown>):
 };
 
 const fleet = new FleetView(state, send);
+const tryModel = new TryView();
+fleet.el.append(h('h2', { class: 'section' }, 'Try the model'), tryModel.el);
 document.body.replaceChildren(
   h('header', { class: 'top' }, h('h1', {}, 'edgeloom'), connection),
   login,
   fleet.el,
 );
+void tryModel.start();
 connect();
 fleet.render(Date.now());
 setInterval(() => state.tick(Date.now()), 1000);

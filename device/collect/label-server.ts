@@ -9,7 +9,7 @@ import { UNLABELLED_DIR } from '../../src/collect-layout.ts';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { readModelMetadata } from '../../src/onnx/metadata.ts';
-import { DEFAULT_MAX_FRAME_BYTES } from '../sources/types.ts';
+import { SOURCE_DEFAULTS } from '../sources/types.ts';
 import { DEFAULT_MODEL_PATH } from '../model.ts';
 import { LABEL_SCRIPT, labelPage } from './label-page.ts';
 
@@ -17,7 +17,7 @@ import { LABEL_SCRIPT, labelPage } from './label-page.ts';
 export const LABEL_SERVER_LIMITS = {
   bodyBytes: 4096,
   sidecarBytes: 64 * 1024,
-  photoBytes: DEFAULT_MAX_FRAME_BYTES,
+  photoBytes: SOURCE_DEFAULTS.maxFrameBytes,
   items: 10_000,
   undoDepth: 1000,
 };

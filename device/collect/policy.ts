@@ -3,7 +3,7 @@ import { observeFrame } from '../../src/drift/monitor.ts';
 import type { DriftReference } from '../../src/drift/profile.ts';
 import type { TopClass } from '../../src/mqtt/payloads.ts';
 import { UserError } from '../../src/errors.ts';
-import { softmax, topK } from '../model.ts';
+import { softmax, topK } from '../../src/scores.ts';
 import { round } from '../stats.ts';
 
 /** Which frames are worth a human's label: all, the uncertain ones, or the unfamiliar ones (active learning). */

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../../src/errors.ts';
 import type { AgentContext, Feature, FeatureDefinition } from '../context.ts';
+import { HealthMonitor } from '../health.ts';
 
 /** What tests and embedders can read from the running feature. */
 export interface HttpFeatureHandle extends Feature {
@@ -10,14 +11,21 @@ export interface HttpFeatureHandle extends Feature {
   readonly address: string;
 }
 
-/** `/healthz` (JSON, 200 while the agent runs, 503 while the broker is unreachable) and Prometheus `/metrics`. */
+/**
+ * `/healthz` (JSON; 503 with the reasons when a camera is stalled, the broker is unreachable, acks
+ * are overdue, the queue grows while connected or the event loop lags: device/health.ts) and
+ * Prometheus `/metrics`.
+ */
 class HttpFeature implements HttpFeatureHandle {
   readonly name = 'http';
   private server: Server | null = null;
+  private readonly health: HealthMonitor;
   private metrics: { stop(): void } | null = null;
   port = 0;
   address = '';
-  constructor(private readonly ctx: AgentContext) {}
+  constructor(private readonly ctx: AgentContext) {
+    this.health = new HealthMonitor(ctx);
+  }
 
   async start(): Promise<void> {
     // Loaded only when the HTTP feature is on: a board without --http-port never loads prom-client.
@@ -30,8 +38,12 @@ class HttpFeature implements HttpFeatureHandle {
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz') {
-        const body = { status: ctx.mqtt.connected ? 'ok' : 'degraded', mqttConnected: ctx.mqtt.connected, model: ctx.model.current.ref, uptimeS: s.uptimeS(), queueDepth: ctx.queue.depth };
-        res.writeHead(ctx.mqtt.connected ? 200 : 503, { 'content-type': 'application/json' });
+        const report = this.health.check();
+        const body = {
+          status: report.ok ? 'ok' : 'degraded', reasons: report.reasons, mqttConnected: ctx.mqtt.connected,
+          model: ctx.model.current.ref, uptimeS: s.uptimeS(), queueDepth: ctx.queue.depth, cameras: report.cameras,
+        };
+        res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
         res.end(JSON.stringify(body));
       } else if (path === '/metrics') {
         metrics.metrics().then((text) => {
@@ -48,6 +60,7 @@ class HttpFeature implements HttpFeatureHandle {
     });
     const http = ctx.config.http!;
     const server = this.server;
+    this.health.start();
     const bound = await new Promise<AddressInfo>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
       server.listen(http.port, http.host, () => resolve(server.address() as AddressInfo));
@@ -58,6 +71,7 @@ class HttpFeature implements HttpFeatureHandle {
   }
 
   async stop(): Promise<void> {
+    this.health.stop();
     this.metrics?.stop();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

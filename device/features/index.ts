@@ -1,4 +1,5 @@
 import type { FeatureDefinition } from '../context.ts';
+import { cameraStatusFeature } from './camera-status.ts';
 import { collectFeature } from './collect.ts';
 import { commandsFeature } from './commands.ts';
 import { driftFeature } from './drift.ts';
@@ -8,4 +9,4 @@ import { lastLabelFeature } from './last-label.ts';
 import { statsFeature } from './stats.ts';
 
 /** Every optional feature, in start order (stopped in reverse). Add new ones here. */
-export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature, lastLabelFeature, collectFeature];
+export const FEATURES: readonly FeatureDefinition[] = [commandsFeature, cameraStatusFeature, statsFeature, homeAssistantFeature, httpFeature, driftFeature, lastLabelFeature, collectFeature];

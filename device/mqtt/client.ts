@@ -93,6 +93,8 @@ export class DeviceMqttClient extends EventEmitter {
   private lastErr: MqttConnectionError | null = null;
   private errorSinceConnect = false;
   private readonly o: typeof MQTT_CONNECTION_DEFAULTS;
+  /** Send times of QoS >= 1 publishes still waiting for their ack, oldest first (read by /healthz). */
+  private readonly unacked = new Set<{ at: number }>();
 
   constructor(private readonly opts: MqttConnectionOptions, private readonly will: Will, private readonly log: Logger) {
     super();
@@ -219,9 +221,21 @@ export class DeviceMqttClient extends EventEmitter {
   publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('mqtt client not started'));
+    const sent = { at: Date.now() };
+    if (opts.qos > 0) this.unacked.add(sent);
     return new Promise((resolve, reject) => {
-      client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()));
+      client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
+        this.unacked.delete(sent);
+        if (err) reject(err);
+        else resolve();
+      });
     });
+  }
+
+  /** Age (ms) of the oldest QoS >= 1 publish still waiting for its ack; 0 when none is. */
+  oldestUnackedMs(now = Date.now()): number {
+    for (const sent of this.unacked) return now - sent.at;
+    return 0;
   }
 
   subscribe(filter: string, qos: 0 | 1 | 2): Promise<void> {

@@ -8,6 +8,11 @@ export function addDataOptions(cmd: Command): Command {
     .option('--data-dir <dir>', 'directory with the official IDX files (same as --data idx:DIR)');
 }
 
+/** `--data` of the commands that read a trained model's data: no default, the model's recipe decides. */
+export function addModelDataOption(cmd: Command): Command {
+  return cmd.option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR (default: the data the model was trained on, from its recipe; Fashion-MNIST without one)');
+}
+
 interface DataCliOptions {
   data?: string;
   dataDir?: string;

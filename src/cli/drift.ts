@@ -15,6 +15,7 @@ interface DriftCliOptions {
   reference: 'auto' | 'val' | 'train';
   size: number;
   seed: number;
+  data?: string;
   json?: boolean;
 }
 
@@ -40,6 +41,7 @@ export function registerDriftCommands(program: Command): void {
     .addOption(new Option('--reference <set>', 'profile: val = the validation split of the training recipe; train = a stratified training sample (models trained without --val-split); auto = val when there is one').choices(['auto', 'val', 'train']).default('auto'))
     .option('--size <n>', 'profile: at most this many reference images (stratified)', parseIntOption('--size'), 5000)
     .option('--seed <n>', 'profile: seed of the reference sample', parseIntOption('--seed'), 1)
+    .option('--data <spec>', 'profile: data of the reference images (default: the data the model was trained on, from its recipe)')
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', `
 Examples:
@@ -51,7 +53,7 @@ Examples:
       if (!opts.model) throw new UserError('--model: required (the ONNX model)');
       if (act === 'profile') {
         const { runDriftProfile } = await loadTraining(() => import('../../training/drift/profile-model.ts'));
-        const r = await runDriftProfile({ model: opts.model, out: opts.out, reference: opts.reference, size: opts.size, seed: opts.seed });
+        const r = await runDriftProfile({ model: opts.model, out: opts.out, reference: opts.reference, size: opts.size, seed: opts.seed, data: opts.data });
         printResult(opts.json, r, () => `wrote ${r.model} and ${r.sidecar} (profile ${(r.profileBytes / 1024).toFixed(1)} KiB)\nreference: ${r.source.count} images, ${r.source.note}\ntemperature ${r.temperature.toFixed(3)}, reference accuracy ${(r.referenceAccuracy * 100).toFixed(2)}%, OOD threshold ${r.oodThreshold?.toFixed(2) ?? '-'} (embedding ${r.embeddingSize})`);
         return;
       }

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { addModelDataOption } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
 
@@ -17,14 +18,14 @@ export function addForeignModelOptions(cmd: Command): Command {
 
 /** `edgeloom export | adopt | quantize | evaluate | compare` (owned by the ONNX module). */
 export function registerModelCommands(program: Command): void {
-  program.command('export')
+  addModelDataOption(program.command('export'))
     .description('Convert a trained TensorFlow.js model directory to ONNX (NCHW, BN folded), checking parity with onnxruntime')
     .requiredOption('--model <dir>', 'tfjs model directory (model.json + weights.bin; report.json is read when present)')
     .requiredOption('--out <file.onnx>', 'output ONNX file')
-    .option('--parity-images <n>', 'test images for the tfjs-vs-onnxruntime parity check (0 to skip)', parseIntOption('--parity-images'), 64)
+    .option('--parity-images <n>', 'test images (of --data) for the tfjs-vs-onnxruntime parity check (0 to skip)', parseIntOption('--parity-images'), 64)
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom export --model runs/cnn --out models/cnn.onnx\n  $ edgeloom export --model runs/edgenet --out edgenet.onnx --json')
-    .action(action(async (opts: { model: string; out: string; parityImages: number; json?: boolean }) => {
+    .action(action(async (opts: { model: string; out: string; parityImages: number; data?: string; json?: boolean }) => {
       const { runExport } = await loadTraining(() => import('../../training/onnx/export.ts'));
       const r = await runExport(opts);
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.arch}, ${r.numClasses} classes, embedding ${r.embeddingSize})` +
@@ -44,41 +45,41 @@ export function registerModelCommands(program: Command): void {
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.numClasses} classes: ${r.classes.join(', ')})\n${describeAdoption(r.adopted)}${r.driftProfile ? '\nwith a drift reference profile' : ''}`);
     }));
 
-  addForeignModelOptions(program.command('quantize'))
+  addModelDataOption(addForeignModelOptions(program.command('quantize')))
     .description('Static int8 post-training quantization (QDQ) of an exported ONNX model')
     .requiredOption('--model <in.onnx>', 'float ONNX model from `edgeloom export` (or any classifier: see --classes)')
     .requiredOption('--out <out.onnx>', 'output int8 ONNX model')
-    .option('--calibration-size <n>', 'training images used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), 512)
+    .option('--calibration-size <n>', 'training images of --data used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), 512)
     .addOption(new Option('--method <method>', 'activation range calibration').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
     .option('--percentile <p>', 'percentile of |x| kept by --method percentile', parseFloatOption('--percentile'), 99.999)
     .addOption(new Option('--target <target>', 'cpu: uint8 activations for onnxruntime integer kernels; tensorrt: symmetric int8').choices(['cpu', 'tensorrt']).default('cpu'))
     .option('--per-tensor', 'one weight scale per tensor instead of per output channel')
     .option('--reduce-range', '7-bit weights (x86 CPUs without VNNI)')
     .option('--seed <n>', 'seed of the calibration sample', parseIntOption('--seed'), 1)
-    .option('--check-size <n>', 'test images for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), 1000)
+    .option('--check-size <n>', 'test images of --data for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), 1000)
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
-    .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; json?: boolean }) => {
+    .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {
       const { runQuantize, formatQuantize } = await loadTraining(() => import('../../training/quantize/run.ts'));
       const r = await runQuantize(opts);
       printResult(opts.json, r, () => formatQuantize(r));
     }));
 
-  addForeignModelOptions(program.command('evaluate'))
-    .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the official test set (or --split val)')
+  addModelDataOption(addForeignModelOptions(program.command('evaluate')))
+    .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the test split of the model\'s data (or --split val)')
     .requiredOption('--model <path>', '.onnx file or tfjs model directory')
-    .option('--split <name>', 'test (the official test set) or val (the validation split of the model\'s own training run)', 'test')
+    .option('--split <name>', 'test (the test split of --data: Fashion-MNIST\'s official test set, a folder\'s test/ or its seeded 1/7 hold-out) or val (the validation split of the model\'s own training run)', 'test')
     .option('--limit <n>', 'evaluate on a stratified subset of n images', parseIntOption('--limit'))
     .option('--out <dir>', 'write metrics.json, metrics.md and confusion.png here')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val')
-    .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val\n  $ edgeloom evaluate --model runs/bins/model.int8.onnx --data folder:./photos')
+    .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; data?: string; json?: boolean }) => {
       const { runEvaluate, formatEvaluation } = await loadTraining(() => import('../../training/eval/evaluate.ts'));
       const r = await runEvaluate(opts);
       printResult(opts.json, r, () => formatEvaluation(r));
     }));
 
-  addForeignModelOptions(program.command('compare'))
+  addModelDataOption(addForeignModelOptions(program.command('compare')))
     .description('Two ONNX models side by side: accuracy, agreement, batch-1 latency and file size')
     .argument('<a.onnx>')
     .argument('<b.onnx>')
@@ -86,7 +87,7 @@ export function registerModelCommands(program: Command): void {
     .option('--runs <n>', 'batch-1 latency runs per model', parseIntOption('--runs'), 200)
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom compare cnn.onnx cnn.int8.onnx\n  $ edgeloom compare cnn.onnx cnn.int8.onnx --limit 2000 --json')
-    .action(action(async (a: string, b: string, opts: { limit?: number; runs: number; json?: boolean }) => {
+    .action(action(async (a: string, b: string, opts: { limit?: number; runs: number; data?: string; json?: boolean }) => {
       const { runCompare, formatComparison } = await loadTraining(() => import('../../training/eval/compare.ts'));
       const r = await runCompare({ a, b, ...opts });
       printResult(opts.json, r, () => formatComparison(r));

@@ -16,6 +16,7 @@ Examples:
   $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+  $ edgeloom train --init models/edgenet.onnx --data folder:./photos --epochs 10 --lr 0.01 --freeze-epochs 2 --out runs/bins
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
   $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
@@ -41,7 +42,7 @@ async function listArchs(json: boolean | undefined): Promise<void> {
 
 export function registerTrainCommands(program: Command): void {
   addDataOptions(program.command('train'))
-    .description('Train an architecture on Fashion-MNIST with TensorFlow.js (custom loop, checkpoints, report)')
+    .description('Train an architecture on Fashion-MNIST or your own photos (--data folder:DIR) with TensorFlow.js, from scratch or fine-tuning --init (custom loop, checkpoints, report)')
     .option('--arch <name>', 'architecture (see --list-archs)')
     .option('--list-archs', 'list architectures with parameter counts and exit')
     .option('--epochs <n>', 'epochs', parseIntOption('--epochs'))
@@ -60,7 +61,10 @@ export function registerTrainCommands(program: Command): void {
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
-    .option('--init <dir>', 'fine-tune: start from the weights of a trained tfjs model directory (--arch defaults to its architecture)')
+    .option('--init <path>', 'fine-tune: start from a trained model, an fp32 edgeloom .onnx file (models/edgenet.onnx) or a tfjs model directory (--arch defaults to its architecture)')
+    .option('--new-head', 'fine-tune: a new, freshly initialised output layer for the data\'s classes (default when they differ from --init\'s)')
+    .option('--no-new-head', 'fine-tune: keep --init\'s output layer (its classes must be the data\'s)')
+    .option('--freeze-epochs <n>', 'fine-tune: train only the output layer for the first n epochs', parseIntOption('--freeze-epochs'))
     .option('--distill <dir>', 'knowledge distillation: mix a trained tfjs model\'s softened predictions on the uncorrupted images into the targets')
     .option('--distill-weight <x>', 'share of the target from the teacher, 0 < x <= 1 (default 0.5)', parseFloatOption('--distill-weight'))
     .option('--distill-temperature <t>', 'softmax temperature of the teacher\'s predictions (default 2)', parseFloatOption('--distill-temperature'))

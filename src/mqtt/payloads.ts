@@ -33,6 +33,8 @@ export interface LabelPayload {
   /** The device and camera ids of the topic, so a message stands alone (wildcard subscribers, stores). */
   device: string;
   camera: string;
+  /** File sources only (`dir:`, `file:`): which image, relative to the `dir:` directory (a `file:` source: its base name). */
+  file?: string;
   /** Present only when preprocessing found the frame doubtful (docs/preprocessing.md, "Quality"). */
   quality?: LabelQuality;
 }
@@ -74,6 +76,30 @@ export interface CameraStats {
   errorsByReason: Record<string, number>;
   /** This camera's inference latency over its last 1,000 frames. */
   inferenceMs: { p50: number; p95: number };
+  /** As on the camera's `status` topic, with the ISO time it entered that status. */
+  status: CameraStatus;
+  statusSince: string;
+}
+
+/**
+ * A camera's state: `online` (frames arrive), `stalled` (no frame for 3 frame intervals, at least
+ * 30 s, or the source is unusable), `paused` (by command), `offline` (stopped: agent shutdown or a
+ * finite source that ended). Read it together with the device `status`: after a crash only the
+ * device's last will says `offline`.
+ */
+export type CameraStatus = 'online' | 'stalled' | 'paused' | 'offline';
+
+/** `<prefix>/<device>/<camera>/status`, retained, on every change and every (re)connect. */
+export interface CameraStatusPayload {
+  status: CameraStatus;
+  /** ISO time the camera entered this status. */
+  since: string;
+  /** The camera's target frame rate. */
+  fps: number;
+  /** ISO time of the last frame read, null before the first. */
+  lastFrameAt: string | null;
+  /** Why it is stalled or offline; absent otherwise. */
+  reason?: string;
 }
 
 /** `<prefix>/<device>/stats`, every `statsInterval` seconds. */

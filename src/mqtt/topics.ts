@@ -24,6 +24,8 @@ export interface Topics {
   info: string;
   stats: string;
   label(camera: string): string;
+  /** Retained per-camera state (`CameraStatusPayload`). */
+  cameraStatus(camera: string): string;
   /** Retained copy of the camera's latest label (at most one per second), for dashboards that join late. */
   lastLabel(camera: string): string;
   drift(camera: string): string;
@@ -44,6 +46,7 @@ export function deviceTopics(deviceId: string, prefix = DEFAULT_TOPIC_PREFIX): T
     info: `${base}/info`,
     stats: `${base}/stats`,
     label: (camera) => `${base}/${camera}/label`,
+    cameraStatus: (camera) => `${base}/${camera}/status`,
     lastLabel: (camera) => `${base}/${camera}/last-label`,
     drift: (camera) => `${base}/${camera}/drift`,
     command: (name) => `${cmdBase}${name}`,

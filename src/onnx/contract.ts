@@ -27,6 +27,15 @@ function checkFloat(v: ValueInfoProto, what: string, file: string): void {
   if (elem !== DataType.FLOAT) throw new UserError(`${file}: ${what} \`${v.name}\` must be float32 (found ONNX data type ${elem ?? 'none'})`);
 }
 
+/** Decodes an ONNX file, or a one-line UserError naming it. */
+export function decodeModelFile(bytes: Uint8Array, file: string): ModelProto {
+  try {
+    return decodeModel(bytes);
+  } catch (err) {
+    throw new UserError(`${file}: not an ONNX model (${(err as Error).message})`);
+  }
+}
+
 export interface ContractOptions {
   /** The agent needs `embedding` for drift; evaluation and quantization do not (default true). */
   requireEmbedding?: boolean;
@@ -37,12 +46,7 @@ const ADOPT_HINT = 'bring an exported PyTorch/Keras classifier to the edgeloom c
 
 export function validateModelContract(bytes: Uint8Array, path: string, opts: ContractOptions = {}): ModelContractInfo {
   const file = basename(path);
-  let model: ModelProto;
-  try {
-    model = decodeModel(bytes);
-  } catch (err) {
-    throw new UserError(`${file}: not an ONNX model (${(err as Error).message})`);
-  }
+  const model = decodeModelFile(bytes, file);
   const graph = model.graph;
   if (!graph) throw new UserError(`${file}: not an ONNX model (no graph)`);
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));

@@ -24,7 +24,7 @@ test('serves the page, its bundle and config; refuses other methods, other paths
     const page = await raw(dash.port, 'GET', '/');
     assert.equal(page.status, 200);
     assert.match(page.body, /<script type="module" src="\/app.js">/);
-    assert.match(String(page.headers['content-security-policy']), /default-src 'self'; script-src 'self';/);
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'; script-src 'self' 'wasm-unsafe-eval';/);
     assert.equal(page.headers['x-content-type-options'], 'nosniff');
     assert.deepEqual(JSON.parse((await raw(dash.port, 'GET', '/config.json')).body), { mqttUrl: 'ws://0.0.0.0:8083', topicPrefix: 'plant' });
     const app = await raw(dash.port, 'GET', '/app.js');

@@ -73,22 +73,14 @@ test('camera photos in a folder are preprocessed like on the device', async () =
 
 test('folder errors name the file', async () => {
   const dir = await tempDir('folder');
-  await exportImageSets({ train: perClassSubset(ds.train, 1) }, 'png', join(dir, 'ok'));
+  await exportImageSets({ train: perClassSubset(ds.train, 6) }, 'png', join(dir, 'ok'));
   const root = join(dir, 'ok', 'train');
-  await writeFile(join(root, 'bag', 'notes.txt'), 'hello');
-  await assert.rejects(loadImageFolder(root, { seed: 1 }), (err: Error) => {
-    assert.equal(err.name, 'UserError');
-    assert.equal(err.message, `${join(root, 'bag', 'notes.txt')}: not an image file (expected .jpg, .jpeg, .png, .webp)`);
-    return true;
-  });
-  await rename(join(root, 'bag', 'notes.txt'), join(root, 'bag', 'broken.png'));
-  await assert.rejects(loadImageFolder(root, { seed: 1 }), new RegExp(`^UserError: ${join(root, 'bag', 'broken\\.png')}: cannot decode image: `));
+  await writeFile(join(root, 'bag', 'broken.png'), 'not a png');
+  await assert.rejects(loadImageFolder(root, { seed: 1, cache: false }), new RegExp(`^UserError: ${join(root, 'bag', 'broken\\.png')}: cannot decode image: `));
   await writeFile(join(root, 'bag', 'broken.png'), await sharp({ create: { width: 40, height: 30, channels: 3, background: '#fff' } }).png().toBuffer());
   await assert.rejects(loadImageFolder(join(dir, 'nope'), { seed: 1 }), /nope: not a directory/);
   await mkdir(join(dir, 'only-test', 'test', 'bag'), { recursive: true });
   await assert.rejects(loadImageFolder(join(dir, 'only-test'), { seed: 1 }), /only-test\/train: not found \(a test\/ folder needs a train\/ folder next to it\)/);
-  await mkdir(join(root, 'bag', 'more'));
-  await assert.rejects(loadImageFolder(root, { seed: 1 }), /bag\/more: unexpected folder inside a class folder/);
   await mkdir(join(dir, 'empty'));
   await assert.rejects(loadImageFolder(join(dir, 'empty'), { seed: 1 }), /empty: no class folders/);
   await writeFile(join(root, 'stray.png'), 'x');

@@ -1,18 +1,10 @@
 import { test, describe, before, after } from 'node:test';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort, makeWorkspace, sleep, type Workspace } from './helpers.ts';
+import { findMosquitto, portOpen } from '../helpers/mosquitto.ts';
 import { shippedModelLabelsTrueClasses, labelsOnePerFrame, sigkillPublishesWill, storeAndForward, type BrokerHandle } from './scenarios.ts';
-
-/** mosquitto from the Debian package (CI installs it); skipped with a message when it is absent. */
-function findMosquitto(): string | null {
-  for (const p of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto', '/opt/homebrew/sbin/mosquitto']) if (existsSync(p)) return p;
-  const which = spawnSync('sh', ['-c', 'command -v mosquitto'], { encoding: 'utf8' });
-  return which.status === 0 && which.stdout.trim() ? which.stdout.trim() : null;
-}
 
 const binary = findMosquitto();
 const skip = binary ? false : 'mosquitto is not installed (apt-get install -y mosquitto); skipping the mosquitto tests';
@@ -21,17 +13,6 @@ let ws: Workspace;
 let port = 0;
 let conf = '';
 let proc: ChildProcess | null = null;
-
-function portOpen(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(p, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 const handle: BrokerHandle = {
   get url() {

@@ -115,8 +115,9 @@ export const LABEL_KEYS = ['camera', 'classId', 'confidence', 'device', 'frame',
 
 export function checkLabelSchema(text: string): Record<string, unknown> {
   const p = JSON.parse(text) as Record<string, any>;
-  // `quality` is there only when preprocessing found the frame doubtful (a plain-colour test frame: no-garment).
-  assert.deepEqual(Object.keys(p).filter((k) => k !== 'quality').sort(), LABEL_KEYS);
+  // Optional keys: `file` for file sources (dir:, file:); `quality` only when preprocessing found the frame doubtful (a plain-colour test frame: no-garment).
+  assert.deepEqual(Object.keys(p).filter((k) => k !== 'file' && k !== 'quality').sort(), LABEL_KEYS);
+  if ('file' in p) assert.ok(typeof p.file === 'string' && !p.file.startsWith('/'), 'file is a relative name');
   if ('quality' in p) {
     assert.deepEqual(Object.keys(p.quality).sort(), ['blobs', 'fill', 'issues']);
     assert.ok(p.quality.issues.length > 0 && p.quality.issues.every((i: string) => ['no-garment', 'small-garment', 'several-blobs'].includes(i)));

@@ -27,6 +27,7 @@ export async function labelsOnePerFrame(broker: BrokerHandle, ws: Workspace, dev
   const frames = labels.map((m) => checkLabelSchema(m.text).frame);
   // Sorted names: f0.jpg f1.png f1b-garbage.jpg f2.jpg f2b-empty.png f3.png -> frames 3 and 5 fail.
   assert.deepEqual(frames, [1, 2, 4, 6]);
+  assert.deepEqual(labels.map((m) => (JSON.parse(m.text) as { file?: string }).file), ['f0.jpg', 'f1.png', 'f2.jpg', 'f3.png'], 'dir: labels name their file');
   assert.deepEqual(agent.ctx.stats.errorsByReason, { undecodable: 1, 'empty-frame': 1 });
   assert.equal(rec.on(topics.status)[0].text, 'online');
   const info = JSON.parse(rec.on(topics.info)[0].text) as { model: { id: string }; provider: string; cameras: { id: string }[] };

@@ -100,7 +100,9 @@ test('robustness on a tfjs model directory: same clean accuracy as `evaluate` on
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-robustness-tfjs-'));
   try {
     const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.randomNormal({ seed: 4 }) })] });
-    await saveTfjsModel(model, dir, { arch: 'test-linear', classNames: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] });
+    // Fashion-MNIST's class names: other names would (rightly) not be scored on Fashion-MNIST.
+    const { FASHION_MNIST_CLASSES } = await import('../../src/classes.ts');
+    await saveTfjsModel(model, dir, { arch: 'test-linear', classNames: [...FASHION_MNIST_CLASSES] });
     const r = await runRobustness({ model: dir, filters: 'contrast', severities: '5', limit: 100 });
     assert.equal(r.kind, 'tfjs');
     const ev = await runEvaluate({ model: dir, limit: 100 });

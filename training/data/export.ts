@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { IMAGE_PIXELS, IMAGE_SIZE, classSlug } from '../../src/classes.ts';
@@ -65,12 +65,18 @@ async function writeCsv(dir: string, split: 'train' | 'test', set: ImageSet): Pr
   return [file];
 }
 
+/** A source file's base name without extension, safe as part of a file name on any file system. */
+export function fileStem(file: string): string {
+  return basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+}
+
 async function writePngs(dir: string, split: 'train' | 'test', set: ImageSet): Promise<string[]> {
   const slugs = set.classNames.map(classSlug);
   for (const slug of new Set(slugs)) await mkdir(join(dir, split, slug), { recursive: true });
   // Zero-padded so that a file listing sorts in data set order.
   const digits = String(Math.max(0, set.count - 1)).length;
-  const files = Array.from({ length: set.count }, (_, i) => join(split, slugs[set.labels[i]], `${String(i).padStart(digits, '0')}.png`));
+  // Photos keep their name after the index (`007-IMG_0042.png`): which photo an exported image is.
+  const files = Array.from({ length: set.count }, (_, i) => join(split, slugs[set.labels[i]], `${String(i).padStart(digits, '0')}${set.files ? `-${fileStem(set.files[i])}` : ''}.png`));
   let next = 0;
   const worker = async () => {
     while (next < set.count) {

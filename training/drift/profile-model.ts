@@ -7,6 +7,7 @@ import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } fr
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import { heldOutSetFor, type HeldOutChoice } from '../eval/held-out.ts';
+import { checkModelClasses, modelDataSpec } from '../eval/model-data.ts';
 import { computeDriftReference, MIN_REFERENCE_IMAGES } from './reference.ts';
 
 export { MIN_REFERENCE_IMAGES };
@@ -15,11 +16,13 @@ export type ReferenceChoice = HeldOutChoice;
 export const DEFAULT_REFERENCE_SIZE = 5000;
 
 /** Computes a profile with the model's own outputs and returns the model bytes carrying it. */
-export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
+export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1, data?: string): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
   const meta = parseModelMetadata(bytes, origin);
   if (!meta?.classes) throw new UserError(`${origin}: no edgeloom metadata (export it with \`edgeloom export\`)`);
-  const ref = await heldOutSetFor(meta.recipe, { choice, size, seed, origin: `--reference ${choice}`, fix: 'use --reference train' });
-  if (ref.set.classNames.length !== meta.classes.length) throw new UserError(`${origin}: the model has ${meta.classes.length} classes, its training data ${ref.set.classNames.length}`);
+  // --data replaces the recipe's data (a folder that moved); the split settings stay the recipe's.
+  const recipe = data ? { ...meta.recipe, data } : meta.recipe;
+  const ref = await heldOutSetFor(recipe, { choice, size, seed, origin: `--reference ${choice}`, fix: 'use --reference train' });
+  checkModelClasses(origin, meta.classes, modelDataSpec(meta.recipe, data), ref.set.classNames);
   const session = await createOnnxSession(bytes);
   let profile: DriftReference;
   try {
@@ -37,12 +40,12 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
  * previous profile, `auto`. Failures leave the model without a profile (never a stale one) and are
  * logged, so export and quantize still write their model.
  */
-export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
+export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE, data?: string): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
   const log = createLogger('drift');
   const prev = previous as DriftReference | undefined;
   try {
     const choice: ReferenceChoice = prev?.source?.split === 'val' ? 'val' : prev?.source?.split === 'train-sample' ? 'train' : 'auto';
-    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? size, prev?.source?.seed ?? 1);
+    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? size, prev?.source?.seed ?? 1, data);
     log.info(`${origin}: drift reference profile on ${r.profile.source.count} ${r.profile.source.split} images (temperature ${r.profile.calibration.temperature.toFixed(3)})`);
     return r;
   } catch (err) {
@@ -68,6 +71,8 @@ export interface DriftProfileCommandOptions {
   reference?: ReferenceChoice;
   size?: number;
   seed?: number;
+  /** Data spec (training/data/load.ts); default: the model's recipe's data. */
+  data?: string;
 }
 
 export interface DriftProfileResult {
@@ -90,7 +95,7 @@ export async function runDriftProfile(opts: DriftProfileCommandOptions): Promise
   const reference = opts.reference ?? 'auto';
   if (!['auto', 'val', 'train'].includes(reference)) throw new UserError(`--reference: expected val, train or auto, got "${reference}"`);
   const input = await readFile(opts.model);
-  const { bytes, profile } = await profileModelBytes(input, opts.model, reference, size, opts.seed ?? 1);
+  const { bytes, profile } = await profileModelBytes(input, opts.model, reference, size, opts.seed ?? 1, opts.data);
   if (profile.source.split === 'train-sample') log.warn(`${opts.model}: no validation split in the recipe; profiling ${profile.source.count} TRAINING images (optimistic confidence)`);
   const out = opts.out ?? opts.model;
   const sidecar = await writeProfiledModel(out, bytes, profile);

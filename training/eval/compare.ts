@@ -7,6 +7,7 @@ import type { ImageSet } from '../data/dataset.ts';
 import { loadAnyModel, loadTestSet } from './evaluate.ts';
 import type { AdoptOptions } from '../onnx/adopt.ts';
 import { argmaxRows } from './metrics.ts';
+import { checkModelClasses, modelDataSpec } from './model-data.ts';
 
 export interface ModelComparison {
   model: string;
@@ -51,15 +52,20 @@ export interface CompareOptions extends AdoptOptions {
   b: string;
   limit?: number;
   runs?: number;
+  /** Data spec (training/data/load.ts); default: the first model's recipe's data. */
+  data?: string;
 }
 
 export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   for (const p of [opts.a, opts.b]) if (!p.endsWith('.onnx')) throw new UserError(`${p}: compare takes two .onnx files`);
-  const test = await loadTestSet(opts.limit);
+  const loaded = [await loadAnyModel(opts.a, opts), await loadAnyModel(opts.b, opts)];
+  const spec = modelDataSpec(loaded[0].recipe, opts.data);
+  const test = await loadTestSet(opts.limit, 1, spec);
   const models = [];
   const preds: Int32Array[] = [];
-  for (const path of [opts.a, opts.b]) {
-    const m = await loadAnyModel(path, opts);
+  for (const [i, path] of [opts.a, opts.b].entries()) {
+    const m = loaded[i];
+    checkModelClasses(path, m.classNames, spec, test.classNames);
     const pred = argmaxRows(await m.predict(test), m.classNames.length);
     preds.push(pred);
     let correct = 0;

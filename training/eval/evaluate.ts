@@ -10,6 +10,7 @@ import { toModelInput } from '../../src/preprocess.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { modelForTools, type AdoptOptions } from '../onnx/adopt.ts';
 import { stratifiedSample } from '../trainer/split.ts';
+import { checkModelClasses, modelDataSpec, type ModelDataSpec } from './model-data.ts';
 import { argmaxRows, classificationMetrics, metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
 
 /** Logits [count, K] of an ONNX model (bytes or path) on every image of `set`, in batches. */
@@ -63,29 +64,37 @@ export async function loadAnyModel(path: string, foreign: AdoptOptions = {}): Pr
   return { kind: 'onnx', classNames: info.metadata.classes, sizeBytes: file.length, recipe: info.metadata.recipe, bytes, predict: (set) => predictOnnx(bytes, set) };
 }
 
-/** Where a model is scored: the official test set, or its own training run's validation split. */
+/** Where a model is scored: its data's test split, or its own training run's validation split. */
 export type EvalSplit = 'test' | 'val';
 
 export const SPLIT_NAMES: Record<EvalSplit, string> = { test: 'test', val: 'validation' };
 
 /**
- * The images `split` names, all or a seeded stratified `limit` of them. `val` rebuilds the
- * validation split from the model's recipe (data, limit, fraction, seed), so models can be
- * compared and tuned without looking at the test set.
+ * The images `split` names, all or a seeded stratified `limit` of them, from the model's data
+ * (`data`, else its recipe's: training/eval/model-data.ts), checked against its classes. `val`
+ * rebuilds the validation split from the model's recipe (data, limit, fraction, seed), so models
+ * can be compared and tuned without looking at the test set.
  */
-export async function loadEvalSet(model: Pick<LoadedModel, 'recipe'>, split: string = 'test', limit?: number, seed = 1): Promise<ImageSet> {
+export async function loadEvalSet(model: Pick<LoadedModel, 'recipe'> & { classNames?: readonly string[] }, split: string = 'test', limit?: number, seed = 1, data?: string): Promise<ImageSet> {
   if (split !== 'test' && split !== 'val') throw new UserError(`--split: expected test or val, got "${split}"`);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${limit}`);
-  if (split === 'test') return loadTestSet(limit, seed);
-  const { heldOutSetFor } = await import('./held-out.ts');
-  return (await heldOutSetFor(model.recipe, { choice: 'val', size: limit ?? Number.POSITIVE_INFINITY, seed, origin: '--split val' })).set;
+  const spec = modelDataSpec(model.recipe, data);
+  let set: ImageSet;
+  if (split === 'test') set = await loadTestSet(limit, seed, spec);
+  else {
+    const { heldOutSetFor } = await import('./held-out.ts');
+    const recipe = data ? { ...model.recipe, data } : model.recipe;
+    set = (await heldOutSetFor(recipe, { choice: 'val', size: limit ?? Number.POSITIVE_INFINITY, seed, origin: '--split val' })).set;
+  }
+  if (model.classNames) checkModelClasses('--model', model.classNames, spec, set.classNames);
+  return set;
 }
 
-/** The official test set, or a seeded stratified subset of `limit` images. */
-export async function loadTestSet(limit?: number, seed = 1): Promise<ImageSet> {
+/** The test split of `spec`'s data (Fashion-MNIST's official test set by default), or a seeded stratified subset of `limit` images. */
+export async function loadTestSet(limit?: number, seed = 1, spec: Pick<ModelDataSpec, 'data' | 'seed'> = modelDataSpec(undefined)): Promise<ImageSet> {
   const { loadDataset } = await import('../data/load.ts');
   const log = createLogger('eval');
-  const ds = await loadDataset({ onProgress: (m) => log.info(m) });
+  const ds = await loadDataset({ data: spec.data, seed: spec.seed, onProgress: (m) => log.info(m) });
   if (limit === undefined || limit >= ds.test.count) return ds.test;
   if (!(limit > 0)) throw new UserError(`--limit: expected a positive integer, got ${limit}`);
   return subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, limit, seed));
@@ -96,6 +105,8 @@ export interface EvaluateOptions extends AdoptOptions {
   split?: EvalSplit;
   limit?: number;
   out?: string;
+  /** Data spec (training/data/load.ts); default: the model's recipe's data. */
+  data?: string;
 }
 
 export interface EvaluateResult {
@@ -109,12 +120,15 @@ export interface EvaluateResult {
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const model = await loadAnyModel(opts.model, opts);
   const split = opts.split ?? 'test';
-  const set = await loadEvalSet(model, split, opts.limit);
+  const set = await loadEvalSet(model, split, opts.limit, 1, opts.data);
   const logits = await model.predict(set);
   const metrics = classificationMetrics(set.labels, argmaxRows(logits, model.classNames.length), model.classNames);
   const files: string[] = [];
   if (opts.out) {
-    const result = { model: opts.model, kind: model.kind, split, metrics };
+    const { imageErrors, topConfidences } = await import('./report.ts');
+    const predicted = argmaxRows(logits, model.classNames.length);
+    const errs = imageErrors(set.labels, predicted, topConfidences(logits, model.classNames.length), model.classNames, set.files);
+    const result = { model: opts.model, kind: model.kind, split, metrics, errors: errs.errors, errorsTotal: errs.total };
     await writeFileAtomic(join(opts.out, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
     await writeFileAtomic(join(opts.out, 'metrics.md'), `# Evaluation of ${opts.model}\n\n${metrics.count} ${SPLIT_NAMES[split]} images.\n\n${metricsMarkdown(metrics)}\n`);
     files.push(join(opts.out, 'metrics.json'), join(opts.out, 'metrics.md'));

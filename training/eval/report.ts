@@ -27,6 +27,47 @@ export interface TrainReport {
   test: ClassificationMetrics;
   plots: string[];
   createdAt: string;
+  /** Misclassified test images, most confident mistakes first (at most MAX_REPORTED_ERRORS). */
+  errors?: ImageError[];
+  /** How many test images were misclassified in all. */
+  errorsTotal?: number;
+}
+
+/** One misclassified test image: `file` for image folders (relative to the folder), else `index` in the test split. */
+export interface ImageError {
+  file?: string;
+  index: number;
+  true: string;
+  predicted: string;
+  /** Softmax probability of the predicted class. */
+  confidence: number;
+}
+
+export const MAX_REPORTED_ERRORS = 1000;
+
+/** Softmax probability of each row's top class. Pure. */
+export function topConfidences(logits: Float32Array, k: number): Float32Array {
+  const n = logits.length / k;
+  const out = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) max = Math.max(max, logits[r * k + c]);
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(logits[r * k + c] - max);
+    out[r] = 1 / sum;
+  }
+  return out;
+}
+
+/** The per-image errors of report.json: which photo, its class, the guess and how sure it was. */
+export function imageErrors(labels: ArrayLike<number>, predicted: ArrayLike<number>, confidences: ArrayLike<number>, classNames: readonly string[], files?: readonly string[], max = MAX_REPORTED_ERRORS): { errors: ImageError[]; total: number } {
+  const all: ImageError[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] === predicted[i]) continue;
+    all.push({ ...(files ? { file: files[i] } : {}), index: i, true: classNames[labels[i]], predicted: classNames[predicted[i]], confidence: Math.round(confidences[i] * 1e4) / 1e4 });
+  }
+  all.sort((a, b) => b.confidence - a.confidence || a.index - b.index);
+  return { errors: all.slice(0, max), total: all.length };
 }
 
 /** A misclassified test image for the report grid. */
@@ -35,17 +76,19 @@ export interface Misclassified {
   pixels: Uint8Array;
   trueLabel: number;
   predicted: number;
+  /** Image folders: the photo's file (relative to the folder). */
+  file?: string;
 }
 
 /** Up to `max` misclassified test images, spread over the test set rather than the first ones. */
-export function pickMisclassified(images: Uint8Array, labels: ArrayLike<number>, predicted: ArrayLike<number>, max = 36): Misclassified[] {
+export function pickMisclassified(images: Uint8Array, labels: ArrayLike<number>, predicted: ArrayLike<number>, max = 36, files?: readonly string[]): Misclassified[] {
   const wrong: number[] = [];
   for (let i = 0; i < labels.length; i++) if (labels[i] !== predicted[i]) wrong.push(i);
   const step = Math.max(1, wrong.length / max);
   const out: Misclassified[] = [];
   for (let k = 0; k < Math.min(max, wrong.length); k++) {
     const i = wrong[Math.floor(k * step)];
-    out.push({ index: i, pixels: images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), trueLabel: labels[i], predicted: predicted[i] });
+    out.push({ index: i, pixels: images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), trueLabel: labels[i], predicted: predicted[i], ...(files ? { file: files[i] } : {}) });
   }
   return out;
 }
@@ -78,7 +121,7 @@ export function reportMarkdown(r: TrainReport): string {
       `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}` +
       (c.init ? `, fine-tuned from ${c.init}` : '') + (c.distill ? `, distilled from ${c.distill.teacher} (weight ${c.distill.weight}, temperature ${c.distill.temperature})` : ''),
     '',
-    '## Classification report (official test set)',
+    `## Classification report (${r.data.test} test images; ${r.data.source})`,
     '',
     metricsMarkdown(r.test),
     '',
@@ -114,7 +157,7 @@ async function writePlots(outDir: string, r: TrainReport, wrong: Misclassified[]
     await writePlot(join(outDir, 'confusion-matrix'), confusionMatrixSvg(r.test.confusion, r.classNames, `${r.arch}: confusion matrix (test)`));
     files.push('confusion-matrix.svg', 'confusion-matrix.png');
     if (wrong.length) {
-      const items = wrong.map((w) => ({ pixels: w.pixels, caption: `${r.classNames[w.predicted]} / ${r.classNames[w.trueLabel]}`, captionColor: '#D55E00' }));
+      const items = wrong.map((w) => ({ pixels: w.pixels, caption: `${r.classNames[w.predicted]} / ${r.classNames[w.trueLabel]}`, captionColor: '#D55E00', ...(w.file ? { note: w.file } : {}) }));
       await writeFileAtomic(join(outDir, 'misclassified.png'), await imageGridPng(items, { cols: 6, title: `${r.arch}: misclassified test images (predicted / true)` }));
       files.push('misclassified.png');
     }

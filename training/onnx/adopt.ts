@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
-import { validateModelContract, type ModelContractInfo } from '../../src/onnx/contract.ts';
+import { decodeModelFile, validateModelContract, type ModelContractInfo } from '../../src/onnx/contract.ts';
 import { DEFAULT_PREPROCESSING, parseModelMetadata, writeModelMetadata, type AdoptionInfo, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
-import { attr, decodeModel, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../../src/onnx/proto.ts';
+import { attr, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../../src/onnx/proto.ts';
 
 /**
  * Brings a classifier exported by PyTorch, Keras or any other tool to the edgeloom model contract
@@ -135,12 +135,7 @@ function classNamesFor(numClasses: number, opts: AdoptOptions, existing: Partial
 /** Phase 2 + 3: the model rewired to the contract, with edgeloom metadata. */
 export function adoptModel(bytes: Uint8Array, path: string, opts: AdoptOptions = {}): AdoptResult {
   const file = basename(path);
-  let model: ModelProto;
-  try {
-    model = decodeModel(bytes);
-  } catch (err) {
-    throw new UserError(`${file}: not an ONNX model (${(err as Error).message})`);
-  }
+  const model = decodeModelFile(bytes, file);
   const existing = parseModelMetadata(bytes, file);
   if (existing?.quantization) fail(file, 'already quantized; adopt the float model');
   const io = inspect(model, file);

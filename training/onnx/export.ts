@@ -10,6 +10,7 @@ import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata }
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
 import { convertLayersModel } from './convert.ts';
+import { modelDataSpec } from '../eval/model-data.ts';
 import { loadTfjsModel, readTfjsModelMeta } from '../trainer/model-io.ts';
 
 export interface ParityReport {
@@ -108,13 +109,17 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
   return report;
 }
 
-/** Stratified, seeded sample of the test set as model input (count*784 in 0..1). */
-export async function parityImagesFromTestSet(count: number, seed = 7): Promise<Float32Array> {
+/**
+ * Stratified, seeded sample of the test split of `data` (default Fashion-MNIST) as model input
+ * (count*784 in 0..1). Parity needs images like the model's: a folder model's photos, not garments
+ * it never saw, whose logits are small and compare badly.
+ */
+export async function parityImagesFromTestSet(count: number, seed = 7, data?: { data: string; seed: number }): Promise<Float32Array> {
   const { loadDataset } = await import('../data/load.ts');
   const { stratifiedSample } = await import('../trainer/split.ts');
   const { subset } = await import('../data/dataset.ts');
   const { toModelInput } = await import('../../src/preprocess.ts');
-  const ds = await loadDataset({});
+  const ds = await loadDataset(data ?? {});
   return toModelInput(subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, count, seed)).images);
 }
 
@@ -156,6 +161,8 @@ export interface ExportCommandOptions {
   model: string;
   out: string;
   parityImages?: number;
+  /** Data spec of the parity images and drift profile; default: the model's recipe's data. */
+  data?: string;
 }
 
 export interface ExportCommandResult {
@@ -175,11 +182,12 @@ export async function runExport(opts: ExportCommandOptions): Promise<ExportComma
   const model = await loadTfjsModel(opts.model);
   const metadata = await metadataFromModelDir(opts.model);
   const count = opts.parityImages ?? 64;
-  log.info(`converting ${opts.model} (${model.layers.length} layers); parity check on ${count} test images`);
-  const parityInput = count > 0 ? await parityImagesFromTestSet(count) : undefined;
+  const spec = modelDataSpec(metadata.recipe, opts.data);
+  log.info(`converting ${opts.model} (${model.layers.length} layers); parity check on ${count} test images of ${spec.data}`);
+  const parityInput = count > 0 ? await parityImagesFromTestSet(count, 7, spec) : undefined;
   const result = await exportToOnnx(model, { metadata: { arch: metadata.arch ?? model.name, ...metadata }, parityInput });
   const { profileOrStrip, writeProfiledModel } = await import('../drift/profile-model.ts');
-  const profiled = await profileOrStrip(result.bytes, opts.out);
+  const profiled = await profileOrStrip(result.bytes, opts.out, undefined, undefined, opts.data);
   await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
   return { out: opts.out, bytes: profiled.bytes.length, arch: metadata.arch ?? model.name, numClasses: result.numClasses, embeddingSize: result.embeddingSize, parity: result.parity };
 }

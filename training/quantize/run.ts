@@ -25,6 +25,8 @@ export interface QuantizeCommandOptions extends AdoptOptions {
   seed?: number;
   /** Test images for the quick fp32-vs-int8 check (0 skips it). */
   checkSize?: number;
+  /** Data spec (training/data/load.ts); default: the model's recipe's data. */
+  data?: string;
 }
 
 export interface QuantizeCommandResult {
@@ -34,6 +36,8 @@ export interface QuantizeCommandResult {
   int8Bytes: number;
   quantizedTensors: number;
   check: { images: number; fp32Accuracy: number; int8Accuracy: number; agreement: number } | null;
+  /** The data calibrated on and checked against. */
+  data: string;
 }
 
 export async function runQuantize(opts: QuantizeCommandOptions): Promise<QuantizeCommandResult> {
@@ -44,8 +48,9 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const calibrationSize = opts.calibrationSize ?? 512;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
   const seed = opts.seed ?? 1;
-  const { loadDataset } = await import('../data/load.ts');
-  const ds = await loadDataset({ onProgress: (m) => log.info(m) });
+  const { loadModelData } = await import('../eval/model-data.ts');
+  const { ds, spec } = await loadModelData(`--model ${opts.model}`, { classNames: info.metadata.classes, recipe: info.metadata.recipe }, opts.data, (m) => log.info(m));
+  log.info(`data: ${spec.data}${spec.from === 'recipe' ? ' (the model\'s training data, from its recipe)' : spec.from === 'default' ? ' (no recipe in the model: Fashion-MNIST)' : ''}`);
   // Calibrate on training images: the test set stays unseen for the accuracy check.
   const calib = subset(ds.train, stratifiedSample(ds.train.labels, ds.train.classNames.length, calibrationSize, seed));
   log.info(`calibrating on ${calib.count} training images (${opts.method ?? 'percentile'}), target ${opts.target ?? 'cpu'}`);
@@ -62,7 +67,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   // A foreign model has no profile to follow: it gets a first one when it has an embedding to score.
   if (adopted && !adopted.embedding) log.warn(`${opts.model}: no \`embedding\` output, so no drift profile (the agent needs both); name the penultimate tensor with --embedding TENSOR`);
   const wantsProfile = info.metadata.driftReference !== undefined || Boolean(adopted?.embedding);
-  const profiled = wantsProfile ? await profileOrStrip(q.bytes, opts.out, info.metadata.driftReference) : null;
+  const profiled = wantsProfile ? await profileOrStrip(q.bytes, opts.out, info.metadata.driftReference, undefined, opts.data) : null;
   if (profiled) await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
   else await writeFileAtomic(opts.out, q.bytes);
   let check: QuantizeCommandResult['check'] = null;
@@ -82,7 +87,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
     }
     check = { images: test.count, fp32Accuracy: ca / test.count, int8Accuracy: cb / test.count, agreement: same / test.count };
   }
-  return { out: opts.out, settings: q.settings, fp32Bytes: fp32.length, int8Bytes: q.bytes.length, quantizedTensors: q.quantizedTensors, check };
+  return { out: opts.out, settings: q.settings, fp32Bytes: fp32.length, int8Bytes: q.bytes.length, quantizedTensors: q.quantizedTensors, check, data: spec.data };
 }
 
 export function formatQuantize(r: QuantizeCommandResult): string {
@@ -92,7 +97,7 @@ export function formatQuantize(r: QuantizeCommandResult): string {
     `size: fp32 ${kb(r.fp32Bytes)} -> int8 ${kb(r.int8Bytes)} (${((r.int8Bytes / r.fp32Bytes) * 100).toFixed(0)}%)`,
   ];
   if (r.check) {
-    lines.push(`check on ${r.check.images} test images: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ${(r.check.agreement * 100).toFixed(2)}%`);
+    lines.push(`check on ${r.check.images} test images of ${r.data}: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ${(r.check.agreement * 100).toFixed(2)}%`);
   }
   return lines.join('\n');
 }

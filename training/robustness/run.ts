@@ -33,7 +33,7 @@ export interface FilterSummary extends ScoreRow {
 export interface RobustnessReport {
   model: string;
   kind: 'onnx' | 'tfjs';
-  /** `test` (the official test set) or `val` (the validation split of the model's training run). */
+  /** `test` (the test split of the model's data) or `val` (the validation split of the model's training run). */
   split: EvalSplit;
   count: number;
   seed: number;
@@ -57,6 +57,8 @@ export interface RobustnessOptions extends AdoptOptions {
   limit?: number;
   seed?: number;
   out?: string;
+  /** Data spec (training/data/load.ts); default: the model's recipe's data. */
+  data?: string;
 }
 
 async function score(model: LoadedModel, set: ImageSet): Promise<ScoreRow> {
@@ -86,7 +88,7 @@ export async function runRobustness(opts: RobustnessOptions): Promise<Robustness
   const seed = opts.seed ?? 1;
   const split = opts.split ?? 'test';
   const model = await loadAnyModel(opts.model, opts);
-  const test = await loadEvalSet(model, split, opts.limit, seed);
+  const test = await loadEvalSet(model, split, opts.limit, seed, opts.data);
   const total = 1 + filters.length * severities.length;
   log.info(`${opts.model} (${model.kind}) on ${test.count} ${SPLIT_NAMES[split]} images: clean + ${filters.length} filters x ${severities.length} severities`);
   const clean = await score(model, test);

@@ -6,7 +6,7 @@ import type { ImageSet } from '../data/dataset.ts';
 import { batchPixels, parseAugment, type AugmentConfig, type Corrupter } from './augment.ts';
 import { randomCorruption } from '../robustness/corrupt.ts';
 import type { CheckpointState } from './checkpoint.ts';
-import { applyWeightDecay, decayedVariables, setLearningRate } from './optim.ts';
+import { applyWeightDecay, decayedVariables, makeOptimizer, setLearningRate } from './optim.ts';
 import { ProgressLine, formatDuration } from './progress.ts';
 import { learningRateAt } from './schedules.ts';
 import { epochOrder, mixSeed } from './split.ts';
@@ -149,6 +149,12 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
   const aug = parseAugment(config.augment);
   const vars = trainableVariables(model);
   const decayVars = decayedVariables(model);
+  // --freeze-epochs: the first epochs step only the head, with an optimiser of its own (tfjs
+  // optimisers keep their slots by variable position, so the main one must always see `vars`).
+  const freezeEpochs = config.freezeEpochs ?? 0;
+  const headVars = freezeEpochs > 0 ? model.getLayer('logits').trainableWeights.map((w) => w.read() as tf.Variable) : [];
+  const headDecay = decayVars.filter((v) => headVars.includes(v));
+  let headOptimizer: tf.Optimizer | null = null;
   const progress = input.progress ?? new ProgressLine(process.stderr, 'off');
   const state: LoopState = input.resume
     ? structuredClone(input.resume)
@@ -175,14 +181,20 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       setLearningRate(optimizer, lr);
       const dropoutSeed = mixSeed(config.seed, 0xd0, epoch, b);
       let step: { loss: number; correct: number };
-      if (input.parallel) {
+      const frozen = epoch < freezeEpochs;
+      if (frozen) {
+        headOptimizer ??= makeOptimizer(config.optimizer, config.lr, config.momentum);
+        setLearningRate(headOptimizer, lr);
+        const opt = headOptimizer;
+        step = withSeededMathRandom(dropoutSeed, () => trainStep(model, opt, batch, numClasses, config.labelSmoothing, headVars));
+      } else if (input.parallel) {
         const p = await parallelTrainStep(model, optimizer, input.parallel, batch, numClasses, dropoutSeed);
         // Accuracy is measured on the main thread's share only; scaled to the whole batch.
         step = { loss: p.loss, correct: p.measured ? (p.correct * idx.length) / p.measured : 0 };
       } else {
         step = withSeededMathRandom(dropoutSeed, () => trainStep(model, optimizer, batch, numClasses, config.labelSmoothing, vars));
       }
-      applyWeightDecay(decayVars, lr, config.weightDecay);
+      applyWeightDecay(frozen ? headDecay : decayVars, lr, config.weightDecay);
       lossSum += step.loss * idx.length;
       correct += step.correct;
       seen += idx.length;
@@ -242,5 +254,6 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
     input.log?.info(`restored the weights of epoch ${state.best?.epoch} (val_acc ${state.best?.valAcc.toFixed(4)})`);
   }
   tf.dispose(bestWeights ?? []);
+  headOptimizer?.dispose();
   return { history: state.history, interrupted, stoppedEarly, bestEpoch: state.best?.epoch ?? null, elapsedMs: state.elapsedMs, samplesSeen: state.samplesSeen, state };
 }

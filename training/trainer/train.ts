@@ -1,12 +1,13 @@
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import { backendDescription, parseBackendName, selectBackend } from '../backend/index.ts';
 import { loadDataset } from '../data/load.ts';
-import { subset, type ImageSet } from '../data/dataset.ts';
+import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
-import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { imageErrors, pickMisclassified, reportMarkdown, topConfidences, writeTrainReport, type TrainReport } from '../eval/report.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { countMacs, getArchitecture } from '../arch/index.ts';
 import { parseAugment } from './augment.ts';
@@ -42,8 +43,12 @@ export interface TrainOptions {
   backend?: string;
   out?: string;
   resume?: string;
-  /** Start from the weights of this trained tfjs model directory (fine-tuning) instead of a fresh init. */
+  /** Start from the weights of this trained model (tfjs directory or fp32 edgeloom ONNX file) instead of a fresh init. */
   init?: string;
+  /** A new `logits` layer for the data's classes (default: when the classes differ from --init's). */
+  newHead?: boolean;
+  /** Train only the `logits` layer for the first N epochs (fine-tuning). */
+  freezeEpochs?: number;
   /** Distil from this trained tfjs model directory (the teacher). */
   distill?: string;
   distillWeight?: number;
@@ -113,6 +118,8 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
     ...(opts.init ? { init: resolve(opts.init) } : {}),
+    ...(opts.newHead !== undefined ? { newHead: opts.newHead } : {}),
+    ...(opts.freezeEpochs ? { freezeEpochs: opts.freezeEpochs } : {}),
     ...(opts.distill ? { distill: { teacher: resolve(opts.distill), weight: opts.distillWeight ?? DISTILL_DEFAULTS.weight, temperature: opts.distillTemperature ?? DISTILL_DEFAULTS.temperature } } : {}),
   };
   check(Number.isInteger(cfg.epochs) && cfg.epochs >= 1, `--epochs: expected an integer >= 1, got ${cfg.epochs}`);
@@ -131,6 +138,11 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(Number.isInteger(cfg.workers) && cfg.workers! >= 1 && cfg.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${cfg.workers}`);
   check(Boolean(opts.distill) || (opts.distillWeight === undefined && opts.distillTemperature === undefined), `--distill-${opts.distillWeight !== undefined ? 'weight' : 'temperature'}: needs --distill DIR (the teacher model)`);
   if (cfg.distill) validateDistill(cfg.distill);
+  const freeze = opts.freezeEpochs ?? 0;
+  check(Number.isInteger(freeze) && freeze >= 0 && freeze <= cfg.epochs, `--freeze-epochs: expected an integer from 0 to --epochs (${cfg.epochs}), got ${freeze}`);
+  check(freeze === 0 || Boolean(opts.init), '--freeze-epochs: trains only the head of a model given with --init (fine-tuning)');
+  check(freeze === 0 || (cfg.workers ?? 1) === 1, '--freeze-epochs: not supported with --workers > 1');
+  check(opts.newHead === undefined || Boolean(opts.init), `--${opts.newHead ? '' : 'no-'}new-head: needs --init (the model to fine-tune)`);
   parseAugment(cfg.augment);
   return cfg;
 }
@@ -145,21 +157,54 @@ export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: Image
   return { train: subset(base, s.train), val: subset(base, s.val) };
 }
 
-/** `--init DIR`'s edgeloom metadata, read once, before any data is loaded. */
-async function readInitMeta(dir: string): Promise<EdgeloomModelMeta> {
-  const meta = await readTfjsModelMeta(dir);
-  if (!meta) throw new UserError(`--init ${dir}: not an edgeloom tfjs model directory (model.json without edgeloom metadata)`);
+/** `--init INT8.onnx` with its fp32 parent beside it fine-tunes from that parent, and says so. */
+async function withFp32Init(opts: TrainOptions, log: Logger): Promise<TrainOptions> {
+  if (!opts.init || opts.resume) return opts;
+  const { fp32InitFor } = await import('../onnx/read-back.ts');
+  const init = await fp32InitFor(opts.init);
+  if (init !== opts.init) log.info(`--init ${opts.init}: an int8 model; fine-tuning from its fp32 parent ${init} (the same network before its weights were rounded)`);
+  return { ...opts, init };
+}
+
+/** `--init`'s architecture and classes, read before any data is loaded (an int8 file fails here). */
+async function readInitMeta(path: string): Promise<{ arch: string; classNames: string[] }> {
+  if (!existsSync(path)) throw new UserError(`--init ${path}: not found (a tfjs model directory or an fp32 edgeloom .onnx file)`);
+  if (!statSync(path).isDirectory()) {
+    const { readOnnxInitMeta } = await import('../onnx/read-back.ts');
+    const m = await readOnnxInitMeta(path);
+    return { arch: m.arch, classNames: m.classes };
+  }
+  const meta = await readTfjsModelMeta(path);
+  if (!meta) throw new UserError(`--init ${path}: not an edgeloom tfjs model directory (model.json without edgeloom metadata)`);
   return meta;
 }
 
-/** The model to fine-tune from `--init`, once the data set's classes are known. */
-async function loadInitModel(dir: string, meta: EdgeloomModelMeta, classNames: readonly string[]): Promise<tf.LayersModel> {
-  checkSameClasses(`--init ${dir}`, meta, classNames);
-  return loadTfjsModel(dir);
+/**
+ * The model to fine-tune from `--init`, once the data's classes are known. With a new head (the
+ * default when the classes differ) every layer but `logits` keeps the parent's weights and
+ * `logits` is the fresh, seeded init of a model built for the data's classes.
+ */
+async function loadInitModel(path: string, meta: { arch: string; classNames: string[] }, config: TrainConfig, train: ImageSet, log: ReturnType<typeof createLogger>): Promise<tf.LayersModel> {
+  const differ = meta.classNames.join('|') !== config.classNames.join('|');
+  if (differ && config.newHead === false) checkSameClasses(`--init ${path} (--no-new-head)`, meta as EdgeloomModelMeta, config.classNames);
+  const parent = statSync(path).isDirectory()
+    ? await loadTfjsModel(path)
+    : (await (await import('../onnx/read-back.ts')).readOnnxWeights(path, train.images)).model;
+  if (!differ && !config.newHead) return parent;
+  config.newHead = true;
+  const model = getArchitecture(config.arch).build({ seed: config.seed, numClasses: config.classNames.length });
+  const from = parent.layers;
+  if (from.length !== model.layers.length) throw new UserError(`--init ${path}: ${from.length} layers, but ${config.arch} has ${model.layers.length}`);
+  // By position: tfjs names layers from a process-wide counter, so names differ between builds.
+  for (const [i, layer] of model.layers.entries()) if (layer.name !== 'logits' && layer.weights.length) layer.setWeights(from[i].getWeights());
+  parent.dispose();
+  log.info(`new head: ${config.classNames.length} classes (${config.classNames.join(', ')}) instead of the parent's ${meta.classNames.length}; every other layer starts from ${path}`);
+  return model;
 }
 
-export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
+export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
+  const opts = await withFp32Init(options, log);
   const wallStart = performance.now();
   const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
   const backendText = await backendDescription();
@@ -171,7 +216,7 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   if (checkpoint) {
     config = { ...checkpoint.state.config, epochs: opts.epochs ?? checkpoint.state.config.epochs, workers: opts.workers ?? checkpoint.state.config.workers ?? 1 };
     check(Number.isInteger(config.workers) && config.workers! >= 1 && config.workers! <= 64, `--workers: expected an integer from 1 to 64, got ${config.workers}`);
-    const ignored = (['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir', 'distill', 'distillWeight', 'distillTemperature'] as const).filter((k) => opts[k] !== undefined);
+    const ignored = (['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir', 'distill', 'distillWeight', 'distillTemperature', 'newHead', 'freezeEpochs'] as const).filter((k) => opts[k] !== undefined);
     if (ignored.length) log.warn(`--resume keeps the checkpoint's hyper-parameters; ignoring ${ignored.join(', ')}`);
     if (opts.arch && opts.arch !== config.arch) throw new UserError(`--arch ${opts.arch}: the checkpoint in ${opts.resume} trains ${config.arch}`);
     log.info(`resuming ${config.arch} from ${resolveCheckpointDir(opts.resume!)} at epoch ${checkpoint.state.epoch + 1}, batch ${checkpoint.state.batch + 1}`);
@@ -193,13 +238,14 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
   check(Number.isInteger(referenceSize) && referenceSize >= MIN_REFERENCE_IMAGES, `--reference-size: expected an integer >= ${MIN_REFERENCE_IMAGES}, got ${referenceSize}`);
 
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
+  checkTrainable(ds, config.data);
   config.classNames = [...ds.train.classNames];
   const { train, val } = prepareSplits(ds.train, config);
   const testSet = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
   log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${testSet.count} test images${testSet === ds.test ? '' : ` (--test-limit: a stratified subset of ${ds.test.count})`}`);
 
-  const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config.classNames) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
-  if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}`);
+  if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}${config.freezeEpochs ? `; only the head trains for the first ${config.freezeEpochs} epoch(s)` : ''}`);
+  const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config, train, log) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
   // Loaded before the loop so a bad teacher fails before any training time is spent.
   const teacher = config.distill ? await Teacher.load(config.distill, config.classNames) : null;
   if (config.distill) log.info(`distilling from ${config.distill.teacher} (weight ${config.distill.weight}, temperature ${config.distill.temperature}) on the uncorrupted view of every image`);
@@ -298,7 +344,10 @@ export async function runTrain(opts: TrainOptions): Promise<TrainSummary> {
     createdAt: new Date().toISOString(),
   };
   report.wallTimeSeconds = (performance.now() - wallStart) / 1000;
-  const written = await writeTrainReport(out, report, pickMisclassified(testSet.images, testSet.labels, predicted));
+  const errs = imageErrors(testSet.labels, predicted, topConfidences(logits, config.classNames.length), config.classNames, testSet.files);
+  report.errors = errs.errors;
+  report.errorsTotal = errs.total;
+  const written = await writeTrainReport(out, report, pickMisclassified(testSet.images, testSet.labels, predicted, 36, testSet.files));
   const stale = await removeStaleOnnx(out);
   if (stale.length) log.info(`removed ONNX files of an earlier run: ${stale.join(', ')}`);
   let onnx: OnnxOutputs | null = null;

@@ -26,8 +26,12 @@ export interface TrainConfig {
    */
   workers?: number;
   augment: string;
-  /** Fine-tuning: the tfjs model directory whose weights the run started from (absent = fresh init). */
+  /** Fine-tuning: the tfjs model directory or fp32 ONNX file whose weights the run started from (absent = fresh init). */
   init?: string;
+  /** Fine-tuning: a freshly initialised `logits` layer for the data's classes (absent = false). */
+  newHead?: boolean;
+  /** Fine-tuning: epochs at the start that train only the `logits` layer (absent = 0). */
+  freezeEpochs?: number;
   /** Knowledge distillation from a teacher model (absent = plain labels). */
   distill?: DistillConfig;
   data: string;
