@@ -62,8 +62,9 @@ cleanup() {
   for m in "${MOUNTED[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-for m in proc dev; do
-  mountpoint -q "$ROOT/$m" || { if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"; else mount --bind /dev "$ROOT/dev"; fi; MOUNTED+=("$ROOT/$m"); }
+# /sys: onnxruntime's cpuinfo reads the CPU list there.
+for m in proc sys dev; do
+  mountpoint -q "$ROOT/$m" || { if [ "$m" = proc ]; then mount -t proc proc "$ROOT/proc"; else mount --bind "/$m" "$ROOT/$m"; fi; MOUNTED+=("$ROOT/$m"); }
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 [ -z "$CA_FILE" ] || cp "$CA_FILE" "$ROOT/etc/edgeloom-check-ca.crt"
