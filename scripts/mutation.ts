@@ -5,6 +5,8 @@
  *   npm run test:mutation -- --module drift    one module (repeat or comma-separate for more)
  *   npm run test:mutation -- --list            the modules with their source globs and test files
  *   npm run test:mutation -- --module drift --full   ignore the incremental file (re-test every mutant)
+ *   npm run test:mutation -- --module drift --mutate src/drift/monitor.ts [--tests test/drift/monitor.test.ts]
+ *       part of a module (its own report and incremental file under reports/mutation/<module>/<part>/)
  * Incremental: each module keeps its results in reports/mutation/<module>/incremental.json and only
  * re-tests mutants whose code or covering tests changed. The HTML report is
  * reports/mutation/<module>/index.html. Results and how to read them: docs/testing.md.
@@ -37,7 +39,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   quantize: {
     mutate: ['training/quantize/**/*.ts'],
-    tests: ['test/quantize/math.test.ts', 'test/quantize/quantize.test.ts'],
+    tests: ['test/quantize/ranges.test.ts', 'test/quantize/math.test.ts', 'test/quantize/quantize.test.ts'],
   },
   onnx: {
     mutate: ['src/onnx/**/*.ts'],
@@ -68,8 +70,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
 const REPORTS = 'reports/mutation';
 
 /** The Stryker options of one module (pure, so the wiring is testable). */
-export function strykerOptions(name: string, mod: MutationModule, full = false): StrykerOptions {
-  const dir = path.join(REPORTS, name);
+export function strykerOptions(name: string, mod: MutationModule, full = false, dir = reportDir(name)): StrykerOptions {
   return {
     mutate: mod.mutate,
     testRunner: 'tap',
@@ -90,8 +91,18 @@ export function strykerOptions(name: string, mod: MutationModule, full = false):
     // Leave build and run output out of the sandbox copy.
     ignorePatterns: ['/reports', '/runs', '/.cache', '/tmp', '/test-artifacts', '/dist', '/dist.tmp-*', '/.build-*'],
     tempDirName: '.stryker-tmp',
+    // Stryker rewrites the tsconfig's `extends`/`references` paths with the TypeScript API, which
+    // TypeScript 7's native compiler no longer has; ours has neither, so point it at no file.
+    tsconfigFile: 'no-tsconfig-rewrite.json',
     cleanTempDir: true,
   } as StrykerOptions;
+}
+
+/** reports/mutation/<module>, or a sub-folder named after the files of a partial run. */
+export function reportDir(name: string, part?: MutationModule): string {
+  if (!part) return path.join(REPORTS, name);
+  const slug = part.mutate.map((m) => path.basename(m).replace(/\.ts$/, '').replace(/[^\w.-]+/g, '_')).join('+');
+  return path.join(REPORTS, name, slug);
 }
 
 interface Tally {
@@ -118,7 +129,13 @@ export function tally(statuses: readonly string[]): Tally & { score: number } {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { module: { type: 'string', multiple: true }, list: { type: 'boolean' }, full: { type: 'boolean' } },
+    options: {
+      module: { type: 'string', multiple: true },
+      mutate: { type: 'string', multiple: true },
+      tests: { type: 'string', multiple: true },
+      list: { type: 'boolean' },
+      full: { type: 'boolean' },
+    },
   });
   if (values.list) {
     for (const [name, mod] of Object.entries(MUTATION_MODULES)) console.log(`${name}: ${mod.mutate.join(' ')}  <-  ${mod.tests.join(' ')}`);
@@ -131,11 +148,19 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  if ((values.mutate || values.tests) && names.length !== 1) {
+    console.error('test:mutation: --mutate and --tests narrow one module: give exactly one --module');
+    process.exitCode = 2;
+    return;
+  }
   const rows: string[] = [];
   for (const name of names) {
-    const results = await new Stryker(strykerOptions(name, MUTATION_MODULES[name], values.full)).runMutationTest();
+    const whole = MUTATION_MODULES[name];
+    const part = values.mutate || values.tests ? { mutate: values.mutate ?? whole.mutate, tests: values.tests ?? whole.tests } : undefined;
+    const dir = reportDir(name, part);
+    const results = await new Stryker(strykerOptions(name, part ?? whole, values.full, dir)).runMutationTest();
     const t = tally(results.map((r) => r.status));
-    rows.push(`${name}: killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}, score ${t.score.toFixed(2)}% (report ${path.join(REPORTS, name, 'index.html')})`);
+    rows.push(`${path.relative(REPORTS, dir)}: killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}, score ${t.score.toFixed(2)}% (report ${path.join(dir, 'index.html')})`);
   }
   console.log(`\nmutation scores\n${rows.join('\n')}`);
 }
