@@ -35,7 +35,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   preprocess: {
     mutate: ['src/preprocess/**/*.ts', 'src/preprocess.ts'],
-    tests: ['test/preprocess/units.test.ts', 'test/preprocess/preprocess.test.ts'],
+    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/preprocess.test.ts'],
   },
   quantize: {
     mutate: ['training/quantize/**/*.ts'],
