@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeScaleZeroPoint, quantizeBias, quantizeWeights } from '../../training/quantize/math.ts';
+import { computeScaleZeroPoint, dequantizeValue, quantizeBias, quantizeValue, quantizeWeights } from '../../training/quantize/math.ts';
 import { TensorStats, calibratedRange, entropyThreshold, klDivergence, percentileThreshold } from '../../training/quantize/histogram.ts';
 
 const sum = (a: ArrayLike<number>) => Array.from(a).reduce((x, y) => x + y, 0);
@@ -16,6 +16,12 @@ test('a symmetric uint8 range is centred on 128 (well defined although no target
   // Infinite ends are not a range: treated like 0, the other end still counts.
   assert.deepEqual(computeScaleZeroPoint(-Infinity, 2, 0, 255, false), { scale: Math.fround(2 / 255), zeroPoint: 0 });
   assert.deepEqual(computeScaleZeroPoint(-2, Infinity, 0, 255, false), { scale: Math.fround(2 / 255), zeroPoint: 255 });
+});
+
+test('dequantize inverts quantize to within half a step', () => {
+  const p = computeScaleZeroPoint(-1, 3, 0, 255, false);
+  for (const x of [-1, -0.3, 0, 0.77, 2.5, 3]) assert.ok(Math.abs(dequantizeValue(quantizeValue(x, p, 0, 255), p) - x) <= p.scale / 2 + 1e-7, `${x}`);
+  assert.ok(Math.abs(dequantizeValue(255, p) - 3) < p.scale);
 });
 
 test('bias: one weight scale (per-tensor weights) applies to every channel; values saturate at int32', () => {
@@ -41,8 +47,10 @@ test('per-channel weights of a 3-D tensor: the channel is the axis, the rest of 
 
 test('tensor statistics: min/max/count always, the histogram only when asked; empty batches change nothing', () => {
   const s = new TensorStats(4);
-  s.add([-3, 1], false);
+  s.add([1, -3], false);
   assert.deepEqual([s.min, s.max, s.count, s.range, sum(s.hist)], [-3, 1, 2, 0, 0]);
+  // minmax calibration collects no histogram: its range is exactly what was seen.
+  assert.deepEqual(calibratedRange(s, 'minmax'), [-3, 1]);
   s.add([], true);
   assert.deepEqual([s.min, s.max, s.count, s.range, sum(s.hist)], [-3, 1, 2, 0, 0]);
   assert.deepEqual(calibratedRange(new TensorStats(), 'percentile'), [0, 0], 'no values seen: the zero range');
@@ -76,6 +84,9 @@ test('histogram growth: bins merge by the power of two that covers the new maxim
   s.add([4.5], true); // just over: x2
   assert.equal(s.range, 8);
   assert.deepEqual(Array.from(s.hist), [4, 0, 0, 2, 1, 0, 0, 0]);
+  s.add([16], true); // exactly twice the range: x2, not x4
+  assert.equal(s.range, 16);
+  assert.equal(s.hist[7], 1);
 });
 
 test('percentile threshold: the upper edge of the bin where the cumulative count first reaches the target', () => {
@@ -112,8 +123,28 @@ test('entropy calibration aims at 128 levels, or 256 for a never-negative tensor
   const [lo, hi] = calibratedRange(neg, 'entropy', 99.999, true);
   assert.equal(hi, Math.min(neg.max, entropyThreshold(neg, 128)), 'a signed tensor keeps 128 levels');
   assert.equal(lo, -0.5);
+  // A ReLU output (minimum exactly 0) is never negative: 256 levels.
+  const relu = new TensorStats(512);
+  relu.add([0, ...values], true);
+  assert.notEqual(entropyThreshold(relu, 128), entropyThreshold(relu, 256));
+  assert.equal(calibratedRange(relu, 'entropy', 99.999, true)[1], Math.min(relu.max, entropyThreshold(relu, 256)));
+  // Without the flag (the tensorrt target's symmetric int8), 128.
+  assert.equal(calibratedRange(relu, 'entropy')[1], Math.min(relu.max, entropyThreshold(relu, 128)));
   // Every threshold is a whole number of bins, at least quantBins of them.
   assert.ok(t128 >= 128 * s.binWidth && Math.abs(t128 / s.binWidth - Math.round(t128 / s.binWidth)) < 1e-9);
+});
+
+test('entropy threshold: no clip for a plain uniform tensor; an outlier is clipped exactly at the end of the bulk', () => {
+  const uniform = Array.from({ length: 5000 }, (_, i) => ((i + 0.5) / 5000) * 10);
+  const plain = new TensorStats(512);
+  plain.add(uniform, true);
+  assert.equal(entropyThreshold(plain, 128), plain.range, 'every candidate clip costs information: keep the whole range');
+  // The bulk fills bins 0..255 of a range of 20: clipping inside it folds real mass into the last
+  // bin, keeping empty bins costs levels; the best threshold is the bulk's end, 256 bins = 10.
+  const outlier = new TensorStats(512);
+  outlier.add([...uniform, 20], true);
+  assert.equal(outlier.range, 20);
+  assert.equal(entropyThreshold(outlier, 128), 10);
 });
 
 test('KL divergence: empty histograms are infinitely far; a bin Q misses costs a large but finite amount', () => {
