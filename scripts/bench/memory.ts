@@ -136,7 +136,7 @@ export function unitLaunch(unit: string): { nodeArgs: string[]; env: Record<stri
 /** The real agent as its own process; RSS sampled every 100 ms; steady = median of the second half. */
 async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string, buildDir: string): Promise<AgentRow> {
   const unit = unitLaunch(readFileSync(UNIT_FILE, 'utf8'));
-  const cli = entry === 'tsx' ? ['--import', 'tsx', 'src/cli/index.ts'] : [...(entry === 'unit' ? unit.nodeArgs : []), path.join(buildDir, 'cli.js')];
+  const cli = entry === 'tsx' ? ['--import', 'tsx', 'cli/index.ts'] : [...(entry === 'unit' ? unit.nodeArgs : []), path.join(buildDir, 'cli.js')];
   const id = `mem-${entry}-${ep}-${path.basename(frames.dir)}`;
   const child = spawn(process.execPath, [...cli, 'agent', '--source', `dir:${frames.dir}`, '--loop', '--max-frames', String(count), '--fps', '120',
     '--mqtt-url', brokerUrl, '--device-id', id, '--queue-dir', path.join(work, `q-${id}`), '--model', MODEL, '--ep', ep, '--threads', '1'], {

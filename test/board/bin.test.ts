@@ -21,7 +21,7 @@ before(async () => {
   copy = await mkdtemp(join(tmpdir(), 'edgeloom-bin-'));
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO, encoding: 'utf8' }).split('\0').filter(Boolean);
   for (const f of files) {
-    if (!f.startsWith('src/') && !f.startsWith('device/') && !f.startsWith('bin/') && !f.startsWith('scripts/') && f !== 'package.json') continue;
+    if (!f.startsWith('src/') && !f.startsWith('cli/') && !f.startsWith('device/') && !f.startsWith('bin/') && !f.startsWith('scripts/') && f !== 'package.json') continue;
     if (!existsSync(join(REPO, f))) continue;
     await mkdir(dirname(join(copy, f)), { recursive: true });
     await cp(join(REPO, f), join(copy, f));
@@ -41,7 +41,7 @@ async function whoRan(tag: string): Promise<{ dist: boolean; tsx: boolean; stdou
   const base = pathToFileURL(copy).href;
   return {
     dist: modules.includes(`${base}/dist/cli.js`),
-    tsx: modules.some((u) => u.startsWith(`${base}/src/cli/index.ts`)),
+    tsx: modules.some((u) => u.startsWith(`${base}/cli/index.ts`)),
     stdout: exit.stdout.trim(),
   };
 }

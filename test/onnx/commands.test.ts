@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { saveTfjsModel } from '../../training/model/io.ts';
 import { runExport } from '../../training/onnx/export.ts';
 import { runQuantize } from '../../training/quantize/run.ts';
 import { runEvaluate } from '../../training/eval/evaluate.ts';

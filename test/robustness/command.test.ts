@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { registerRobustnessCommands } from '../../src/cli/robustness.ts';
+import { registerRobustnessCommands } from '../../cli/robustness.ts';
 import { buildTinyModel } from '../device/tiny-model.ts';
 import { runRobustness, summarise, type RobustnessReport, type SeverityResult } from '../../training/robustness/run.ts';
 import { captureStdout as capture } from '../helpers/capture-stdout.ts';
@@ -95,7 +95,7 @@ test('summarise: per-filter means, mean corruption accuracy and the worst filter
 
 test('robustness on a tfjs model directory: same clean accuracy as `evaluate` on the same subset', async () => {
   const tf = await import('@tensorflow/tfjs');
-  const { saveTfjsModel } = await import('../../training/trainer/model-io.ts');
+  const { saveTfjsModel } = await import('../../training/model/io.ts');
   const { runEvaluate } = await import('../../training/eval/evaluate.ts');
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-robustness-tfjs-'));
   try {

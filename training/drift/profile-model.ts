@@ -6,8 +6,8 @@ import { createLogger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
-import { heldOutSetFor, type HeldOutChoice } from '../eval/held-out.ts';
-import { checkModelClasses, modelDataSpec } from '../eval/model-data.ts';
+import { heldOutSetFor, type HeldOutChoice } from '../data/held-out.ts';
+import { checkModelClasses, modelDataSpec } from '../data/model-data.ts';
 import { computeDriftReference, MIN_REFERENCE_IMAGES } from './reference.ts';
 
 export { MIN_REFERENCE_IMAGES };

@@ -10,8 +10,8 @@ import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata }
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
 import { convertLayersModel } from './convert.ts';
-import { modelDataSpec } from '../eval/model-data.ts';
-import { loadTfjsModel, readTfjsModelMeta } from '../trainer/model-io.ts';
+import { modelDataSpec } from '../data/model-data.ts';
+import { loadTfjsModel, readTfjsModelMeta } from '../model/io.ts';
 
 export interface ParityReport {
   images: number;
@@ -116,7 +116,7 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
  */
 export async function parityImagesFromTestSet(count: number, seed = 7, data?: { data: string; seed: number }): Promise<Float32Array> {
   const { loadDataset } = await import('../data/load.ts');
-  const { stratifiedSample } = await import('../trainer/split.ts');
+  const { stratifiedSample } = await import('../data/split.ts');
   const { subset } = await import('../data/dataset.ts');
   const { toModelInput } = await import('../../src/preprocess.ts');
   const ds = await loadDataset(data ?? {});

@@ -11,7 +11,7 @@ import { predictOnnx } from '../eval/evaluate.ts';
 import type { QuantizationSettings } from '../../src/onnx/metadata.ts';
 import type { CalibrationMethod } from './histogram.ts';
 import { quantizeModel } from './quantize.ts';
-import { stratifiedSample } from '../trainer/split.ts';
+import { stratifiedSample } from '../data/split.ts';
 
 export interface QuantizeCommandOptions extends AdoptOptions {
   model: string;
@@ -48,7 +48,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const calibrationSize = opts.calibrationSize ?? 512;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
   const seed = opts.seed ?? 1;
-  const { loadModelData } = await import('../eval/model-data.ts');
+  const { loadModelData } = await import('../data/model-data.ts');
   const { ds, spec } = await loadModelData(`--model ${opts.model}`, { classNames: info.metadata.classes, recipe: info.metadata.recipe }, opts.data, (m) => log.info(m));
   log.info(`data: ${spec.data}${spec.from === 'recipe' ? ' (the model\'s training data, from its recipe)' : spec.from === 'default' ? ' (no recipe in the model: Fashion-MNIST)' : ''}`);
   // Calibrate on training images: the test set stays unseen for the accuracy check.

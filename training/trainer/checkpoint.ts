@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { writeDirAtomic } from '../../src/fs-atomic.ts';
-import { loadTfjsModel, saveTfjsModel } from './model-io.ts';
+import { loadTfjsModel, saveTfjsModel } from '../model/io.ts';
 import type { TrainConfig, EpochRecord } from './types.ts';
 
 export const CHECKPOINT_DIR = 'checkpoint';

@@ -12,7 +12,7 @@ import { predictOnnx } from '../eval/evaluate.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { exportToOnnx, metadataFromModelDir } from '../onnx/export.ts';
 import { DEFAULT_QUANTIZE_OPTIONS, quantizeModel } from '../quantize/quantize.ts';
-import { stratifiedSample } from './split.ts';
+import { stratifiedSample } from '../data/split.ts';
 
 /** Same counts and seeds as `edgeloom export` / `edgeloom quantize` with their defaults. */
 export const PARITY_IMAGES = 64;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
-import { batchTargets, withSeededMathRandom, type TrainBatch } from './loop.ts';
+import { batchTargets, withSeededMathRandom, type TrainBatch } from './batch.ts';
 
 /**
  * One optimiser step with the gradient computed data-parallel over worker threads: the main thread

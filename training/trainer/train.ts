@@ -7,20 +7,21 @@ import { backendDescription, parseBackendName, selectBackend } from '../backend/
 import { loadDataset } from '../data/load.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
-import { imageErrors, pickMisclassified, reportMarkdown, topConfidences, writeTrainReport, type TrainReport } from '../eval/report.ts';
+import { imageErrors, topConfidences } from '../eval/image-errors.ts';
+import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from './report.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { countMacs, getArchitecture } from '../arch/index.ts';
 import { parseAugment } from './augment.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
-import { checkSameClasses, loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from './model-io.ts';
+import { checkSameClasses, loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel, type EdgeloomModelMeta } from '../model/io.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { INT8_TEST_SEED, onnxMarkdown, removeStaleOnnx, writeOnnxOutputs, type OnnxOutputs } from './onnx-outputs.ts';
 import { DEFAULT_REFERENCE_SIZE, MIN_REFERENCE_IMAGES } from '../drift/profile-model.ts';
 import { SCHEDULES, type ScheduleName } from './schedules.ts';
-import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
+import { prepareSplits, stratifiedSample } from '../data/split.ts';
 import type { TrainConfig } from './types.ts';
 import { DISTILL_DEFAULTS, Teacher, validateDistill } from './distill.ts';
 
@@ -145,16 +146,6 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(opts.newHead === undefined || Boolean(opts.init), `--${opts.newHead ? '' : 'no-'}new-head: needs --init (the model to fine-tune)`);
   parseAugment(cfg.augment);
   return cfg;
-}
-
-/** Training and validation sets for a config: stratified --limit subset, then stratified split. */
-export function prepareSplits(train: ImageSet, cfg: TrainConfig): { train: ImageSet; val: ImageSet | null } {
-  const k = train.classNames.length;
-  let base = train;
-  if (cfg.limit > 0 && cfg.limit < train.count) base = subset(train, stratifiedSample(train.labels, k, cfg.limit, mixSeed(cfg.seed, 1)));
-  if (cfg.valSplit <= 0) return { train: base, val: null };
-  const s = stratifiedSplit(base.labels, k, cfg.valSplit, mixSeed(cfg.seed, 2));
-  return { train: subset(base, s.train), val: subset(base, s.val) };
 }
 
 /** `--init INT8.onnx` with its fp32 parent beside it fine-tunes from that parent, and says so. */

@@ -1,7 +1,7 @@
 import { UserError } from '../../src/errors.ts';
 import type { DriftReference } from '../../src/drift/profile.ts';
-import { subset, type ImageSet } from '../data/dataset.ts';
-import { mixSeed, stratifiedSample } from '../trainer/split.ts';
+import { subset, type ImageSet, type SplitDataset } from './dataset.ts';
+import { mixSeed, prepareSplits, stratifiedSample } from './split.ts';
 
 export type HeldOutChoice = 'auto' | 'val' | 'train';
 
@@ -19,6 +19,8 @@ export interface HeldOutOptions {
   /** What the error names, e.g. `--split val`; `fix` is appended to it. */
   origin: string;
   fix?: string;
+  /** The recipe's data set when the caller has it loaded already (a training run); else it is loaded here. */
+  dataset?: SplitDataset;
 }
 
 /**
@@ -29,8 +31,6 @@ export interface HeldOutOptions {
  */
 export async function heldOutSetFor(recipe: Record<string, unknown> | undefined, opts: HeldOutOptions): Promise<HeldOutSet> {
   const { choice, size, seed = 1 } = opts;
-  const { loadDataset } = await import('../data/load.ts');
-  const { prepareSplits } = await import('../trainer/train.ts');
   const r = (recipe ?? {}) as Record<string, unknown>;
   const valSplit = typeof r.valSplit === 'number' ? r.valSplit : 0;
   const data = typeof r.data === 'string' ? r.data : 'fashion-mnist';
@@ -43,10 +43,10 @@ export async function heldOutSetFor(recipe: Record<string, unknown> | undefined,
         : 'the model was trained without a validation split (recipe valSplit is 0)';
     throw new UserError(`${opts.origin}: ${why}${opts.fix ? `; ${opts.fix}` : ''}`);
   }
-  const ds = await loadDataset({ data, seed: trainSeed });
+  const ds = opts.dataset ?? (await (await import('./load.ts')).loadDataset({ data, seed: trainSeed }));
   const k = ds.train.classNames.length;
   if (choice !== 'train' && valSplit > 0) {
-    const { val } = prepareSplits(ds.train, { limit: typeof r.limit === 'number' ? r.limit : 0, valSplit, seed: trainSeed } as Parameters<typeof prepareSplits>[1]);
+    const { val } = prepareSplits(ds.train, { limit: typeof r.limit === 'number' ? r.limit : 0, valSplit, seed: trainSeed });
     const all = val!;
     const set = all.count > size ? subset(all, stratifiedSample(all.labels, k, size, mixSeed(seed, 3))) : all;
     return { set, source: { split: 'val', count: set.count, seed, note: `validation split of ${data} (valSplit ${valSplit}, limit ${String(r.limit ?? 0)}, seed ${trainSeed})${set.count < all.count ? `, stratified sample of ${set.count} of ${all.count}` : ''}` } };

@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
 import { loadDashboard } from './training.ts';
-import type { DemoCompanion, DemoOptions } from '../../device/demo.ts';
-import { EXECUTION_PROVIDERS } from '../onnx/session.ts';
-import type { EmbeddedBroker } from '../../device/broker.ts';
-import { BROKER_DEFAULTS } from '../../device/broker-defaults.ts';
+import type { DemoCompanion, DemoOptions } from '../device/demo.ts';
+import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
+import type { EmbeddedBroker } from '../device/broker.ts';
+import { BROKER_DEFAULTS } from '../device/broker-defaults.ts';
 
 /** What commander hands the `broker` action (undefined = not given: BROKER_DEFAULTS applies). */
 interface BrokerCliOptions {
@@ -52,7 +52,7 @@ Examples:
   $ edgeloom agent --source "command:rpicam-still -n -t 1 --width 640 --height 480 -o -" --mqtt-url mqtt://hub:1883 --device-id pi-kitchen
   $ edgeloom agent --config /etc/edgeloom/agent.yaml --ep auto --http-port 9464`)
     .action(action(async (opts: Record<string, unknown>) => {
-      const { runAgentCommand } = await import('../../device/run.ts');
+      const { runAgentCommand } = await import('../device/run.ts');
       await runAgentCommand(opts);
     }));
 
@@ -81,7 +81,7 @@ Examples:
   $ edgeloom broker --dashboard --dashboard-port 8080     # the web dashboard on http://127.0.0.1:8080
 See docs/security.md.`)
     .action(action(async (opts: BrokerCliOptions) => {
-      const { runBrokerCommand } = await import('../../device/run.ts');
+      const { runBrokerCommand } = await import('../device/run.ts');
       const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
       await runBrokerCommand({
         host: opts.host,
@@ -112,7 +112,7 @@ Examples:
   $ printf '%s\\n' "$PW" | edgeloom broker passwd broker.users agent-pi-kitchen
   $ edgeloom broker passwd broker.users old-user --delete`)
     .action(action(async (file: string, user: string, opts: { delete?: boolean }) => {
-      const { runPasswdCommand } = await import('../../device/broker-passwd.ts');
+      const { runPasswdCommand } = await import('../device/broker-passwd.ts');
       await runPasswdCommand(file, user, opts);
     }));
 
@@ -132,7 +132,7 @@ Examples:
   $ edgeloom demo --model models/edgenet.int8.onnx --fps 10
   $ edgeloom demo --port 1884 --ws-port 9001 --max-frames 100`)
     .action(action(async (opts: DemoOptions & { dashboardPort: number }) => {
-      const { runDemoCommand } = await import('../../device/demo.ts');
+      const { runDemoCommand } = await import('../device/demo.ts');
       const dashboard: DemoCompanion | undefined = opts.dashboardPort === 0 ? undefined : async (broker) => {
         try {
           const dash = await startDashboardFor(broker, '127.0.0.1', opts.dashboardPort);
@@ -149,7 +149,7 @@ Examples:
 /** The dashboard for an embedded broker: the page reaches the broker's WebSocket port on the host that served it. */
 async function startDashboardFor(broker: EmbeddedBroker, host: string, port: number) {
   if (broker.wsPort === null) throw new Error('dashboard: the broker has no WebSocket port (--ws-port)');
-  const { startDashboard } = await loadDashboard(() => import('../../dashboard/server.ts'));
+  const { startDashboard } = await loadDashboard(() => import('../dashboard/server.ts'));
   const wsHost = host === '0.0.0.0' || host === '::' ? '0.0.0.0' : host.includes(':') ? `[${host}]` : host;
   return startDashboard({ mqttUrl: `${broker.tls ? 'wss' : 'ws'}://${wsHost}:${broker.wsPort}`, host, port });
 }

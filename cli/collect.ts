@@ -21,8 +21,8 @@ Examples:
   $ edgeloom collect --source dir:photos/new --out collected --when low-confidence
   $ edgeloom collect --source "command:rpicam-still -n -t 1 -o -" --out collected --every 10 --max-files 200
   $ edgeloom collect --source mjpeg:http://cam.local/stream --out collected --when ood --model models/edgenet.onnx`)
-    .action(action(async (opts: import('../../device/collect/run.ts').CollectOptions) => {
-      const { runCollect } = await import('../../device/collect/run.ts');
+    .action(action(async (opts: import('../device/collect/run.ts').CollectOptions) => {
+      const { runCollect } = await import('../device/collect/run.ts');
       const ctrl = new AbortController();
       const onSigint = () => ctrl.abort();
       process.once('SIGINT', onSigint);
@@ -49,7 +49,7 @@ Examples:
   $ edgeloom label collected                       # then open http://127.0.0.1:8090/
   $ edgeloom label collected --classes shirt,jeans,sock,towel,bag`)
     .action(action(async (dir: string, opts: { port: number; host: string; classes?: string; model?: string }) => {
-      const { startLabelServer, labelClasses } = await import('../../device/collect/label-server.ts');
+      const { startLabelServer, labelClasses } = await import('../device/collect/label-server.ts');
       const server = await startLabelServer({ dir, host: opts.host, port: opts.port, classes: await labelClasses(opts) });
       process.stderr.write(`edgeloom: labelling ${server.unlabelledDir} at ${server.url} (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { UserError } from '../errors.ts';
+import { UserError } from '../src/errors.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
 
@@ -52,14 +52,14 @@ Examples:
     .action(action(async (act: string | undefined, opts: DriftCliOptions) => {
       if (!opts.model) throw new UserError('--model: required (the ONNX model)');
       if (act === 'profile') {
-        const { runDriftProfile } = await loadTraining(() => import('../../training/drift/profile-model.ts'));
+        const { runDriftProfile } = await loadTraining(() => import('../training/drift/profile-model.ts'));
         const r = await runDriftProfile({ model: opts.model, out: opts.out, reference: opts.reference, size: opts.size, seed: opts.seed, data: opts.data });
         printResult(opts.json, r, () => `wrote ${r.model} and ${r.sidecar} (profile ${(r.profileBytes / 1024).toFixed(1)} KiB)\nreference: ${r.source.count} images, ${r.source.note}\ntemperature ${r.temperature.toFixed(3)}, reference accuracy ${(r.referenceAccuracy * 100).toFixed(2)}%, OOD threshold ${r.oodThreshold?.toFixed(2) ?? '-'} (embedding ${r.embeddingSize})`);
         return;
       }
       if (act !== undefined) throw new UserError(`drift ${act}: unknown action (expected "profile", or none to replay --source)`);
       if (!opts.source) throw new UserError('--source: required (e.g. dir:./captures)');
-      const { runDriftReplay, formatDriftReplay } = await import('../../device/drift-replay.ts');
+      const { runDriftReplay, formatDriftReplay } = await import('../device/drift-replay.ts');
       const r = await runDriftReplay({ model: opts.model, source: opts.source, window: opts.window, mode: opts.mode, stride: opts.stride, falseAlarmRate: opts.falseAlarmRate, invert: opts.invert });
       printResult(opts.json, r, () => formatDriftReplay(r));
     }));

@@ -26,7 +26,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom export --model runs/cnn --out models/cnn.onnx\n  $ edgeloom export --model runs/edgenet --out edgenet.onnx --json')
     .action(action(async (opts: { model: string; out: string; parityImages: number; data?: string; json?: boolean }) => {
-      const { runExport } = await loadTraining(() => import('../../training/onnx/export.ts'));
+      const { runExport } = await loadTraining(() => import('../training/onnx/export.ts'));
       const r = await runExport(opts);
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.arch}, ${r.numClasses} classes, embedding ${r.embeddingSize})` +
         (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, tolerance ${r.parity.tolerance})` : ''));
@@ -39,8 +39,8 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom adopt --model resnet_fmnist.onnx --out models/resnet.onnx\n  $ edgeloom adopt --model keras_nhwc.onnx --out models/k.onnx --output-kind probabilities --embedding dense_1/Relu:0\n  $ edgeloom adopt --model bins.onnx --out models/bins.onnx --classes shirt,trousers,shoe,bag,dress')
     .action(action(async (opts: { model: string; out: string; classes?: string[]; outputKind?: 'auto' | 'logits' | 'probabilities'; embedding?: string; json?: boolean }) => {
-      const { runAdopt } = await loadTraining(() => import('../../training/onnx/adopt-command.ts'));
-      const { describeAdoption } = await loadTraining(() => import('../../training/onnx/adopt.ts'));
+      const { runAdopt } = await loadTraining(() => import('../training/onnx/adopt-command.ts'));
+      const { describeAdoption } = await loadTraining(() => import('../training/onnx/adopt.ts'));
       const r = await runAdopt(opts);
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.numClasses} classes: ${r.classes.join(', ')})\n${describeAdoption(r.adopted)}${r.driftProfile ? '\nwith a drift reference profile' : ''}`);
     }));
@@ -60,7 +60,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
     .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {
-      const { runQuantize, formatQuantize } = await loadTraining(() => import('../../training/quantize/run.ts'));
+      const { runQuantize, formatQuantize } = await loadTraining(() => import('../training/quantize/run.ts'));
       const r = await runQuantize(opts);
       printResult(opts.json, r, () => formatQuantize(r));
     }));
@@ -74,7 +74,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val\n  $ edgeloom evaluate --model runs/bins/model.int8.onnx --data folder:./photos')
     .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; data?: string; json?: boolean }) => {
-      const { runEvaluate, formatEvaluation } = await loadTraining(() => import('../../training/eval/evaluate.ts'));
+      const { runEvaluate, formatEvaluation } = await loadTraining(() => import('../training/eval/evaluate.ts'));
       const r = await runEvaluate(opts);
       printResult(opts.json, r, () => formatEvaluation(r));
     }));
@@ -88,7 +88,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom compare cnn.onnx cnn.int8.onnx\n  $ edgeloom compare cnn.onnx cnn.int8.onnx --limit 2000 --json')
     .action(action(async (a: string, b: string, opts: { limit?: number; runs: number; data?: string; json?: boolean }) => {
-      const { runCompare, formatComparison } = await loadTraining(() => import('../../training/eval/compare.ts'));
+      const { runCompare, formatComparison } = await loadTraining(() => import('../training/eval/compare.ts'));
       const r = await runCompare({ a, b, ...opts });
       printResult(opts.json, r, () => formatComparison(r));
     }));

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.ts';
+import { UserError } from '../src/errors.ts';
 
 /**
  * Loads a module of training/ or dashboard/ for a command. Both are TypeScript that needs

@@ -1,5 +1,5 @@
 import { UserError } from '../../src/errors.ts';
-import type { SplitDataset } from '../data/dataset.ts';
+import type { SplitDataset } from './dataset.ts';
 
 /**
  * Which data a trained model is scored, calibrated or profiled on: `--data` when given, else the
@@ -33,7 +33,7 @@ export function checkModelClasses(origin: string, modelClasses: readonly string[
 /** The model's data set (see modelDataSpec), checked against its class list. */
 export async function loadModelData(origin: string, model: { classNames: readonly string[]; recipe?: Record<string, unknown> }, override?: string, onProgress?: (m: string) => void): Promise<{ ds: SplitDataset; spec: ModelDataSpec }> {
   const spec = modelDataSpec(model.recipe, override);
-  const { loadDataset } = await import('../data/load.ts');
+  const { loadDataset } = await import('./load.ts');
   const ds = await loadDataset({ data: spec.data, seed: spec.seed, onProgress });
   checkModelClasses(origin, model.classNames, spec, ds.train.classNames);
   return { ds, spec };

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
-import type { TrainOptions } from '../../training/trainer/train.ts';
+import type { TrainOptions } from '../training/trainer/train.ts';
 
 // Type-only: erased at run time, so the trainer is still loaded lazily inside the action.
 type TrainCliOptions = TrainOptions & { listArchs?: boolean; json?: boolean };
@@ -28,8 +28,8 @@ model.int8.onnx (static int8, calibrated on 512 training images), report.json, r
 checkpoint/. The int8 test accuracy uses the full test set, or a stratified 2,000 with --limit.`;
 
 async function listArchs(json: boolean | undefined): Promise<void> {
-  const { summarizeArchitectures } = await loadTraining(() => import('../../training/arch/index.ts'));
-  const { selectBackend } = await loadTraining(() => import('../../training/backend/index.ts'));
+  const { summarizeArchitectures } = await loadTraining(() => import('../training/arch/index.ts'));
+  const { selectBackend } = await loadTraining(() => import('../training/backend/index.ts'));
   await selectBackend('cpu');
   const archs = summarizeArchitectures();
   printResult(json, archs, () => {
@@ -78,7 +78,7 @@ export function registerTrainCommands(program: Command): void {
     .addHelpText('after', TRAIN_EXAMPLES)
     .action(action(async (opts: TrainCliOptions) => {
       if (opts.listArchs) return listArchs(opts.json);
-      const { runTrain } = await loadTraining(() => import('../../training/trainer/train.ts'));
+      const { runTrain } = await loadTraining(() => import('../training/trainer/train.ts'));
       const summary = await runTrain(opts);
       if (summary.interrupted) {
         process.stderr.write(`edgeloom: interrupted; checkpoint saved in ${summary.checkpoint}; continue with: edgeloom train --resume ${summary.out}\n`);
@@ -102,7 +102,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom evaluate --model runs/ab --split val')
     .action(action(async (dirs: string[], opts: { out: string; weights?: string; json?: boolean }) => {
-      const { runAverage } = await loadTraining(() => import('../../training/trainer/average.ts'));
+      const { runAverage } = await loadTraining(() => import('../training/trainer/average.ts'));
       const r = await runAverage({ models: dirs, weights: opts.weights, out: opts.out });
       printResult(opts.json, r, () => `wrote ${r.out} (${r.arch}): ${r.averageOf.map((m) => `${m.weight.toFixed(3)} x ${m.model}`).join(' + ')}` +
         (r.sharedSplit ? '' : '\nthe models do not share one data set and validation split: `--split val` will not work on the result'));
