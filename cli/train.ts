@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
-import type { TrainOptions } from '../training/trainer/train.ts';
+import type { TrainOptions } from '../training/trainer/config.ts';
 
 // Type-only: erased at run time, so the trainer is still loaded lazily inside the action.
 type TrainCliOptions = TrainOptions & { listArchs?: boolean; json?: boolean };

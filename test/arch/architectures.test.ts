@@ -8,7 +8,7 @@ import { subset, type ImageSet } from '../../training/data/dataset.ts';
 import { stratifiedSample } from '../../training/data/split.ts';
 import { trainStep, runTrainingLoop } from '../../training/trainer/loop.ts';
 import { batchPixels } from '../../training/trainer/augment.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { UserError } from '../../src/errors.ts';
 
 /** Layer classes the ONNX exporter converts. */

@@ -14,7 +14,7 @@ import { lossAndAccuracy, runTrainingLoop, type LoopState } from '../../training
 import { loadCheckpoint, saveCheckpoint } from '../../training/trainer/checkpoint.ts';
 import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from '../../training/model/io.ts';
 import { applyWeightDecay, makeOptimizer, setLearningRate } from '../../training/trainer/optim.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { prepareSplits } from '../../training/data/split.ts';
 import { createRng } from '../../src/random.ts';
 

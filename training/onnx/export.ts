@@ -123,12 +123,32 @@ export async function parityImagesFromTestSet(count: number, seed = 7, data?: { 
   return toModelInput(subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, count, seed)).images);
 }
 
-interface TrainReportJson {
+/** The fields of a training run's report.json that go into the model's metadata. */
+export interface TrainReportFields {
   arch?: string;
-  config?: Record<string, unknown>;
-  classNames?: string[];
+  config?: object;
+  classNames?: readonly string[];
   test?: { accuracy?: number; count?: number; macro?: { f1?: number }; weighted?: { f1?: number } };
   createdAt?: string;
+}
+
+/**
+ * Metadata from a training report (arch, recipe, test metrics, classes), over `own`: model.json's
+ * edgeloom metadata (arch, class names). A training run passes its report in memory; `edgeloom
+ * export` reads it from report.json (metadataFromModelDir).
+ */
+export function metadataFromTrainReport(r: TrainReportFields | null, own?: { arch?: string; classNames?: string[] } | null): Partial<EdgeloomModelMetadata> {
+  const meta: Partial<EdgeloomModelMetadata> = {};
+  if (own?.arch) meta.arch = own.arch;
+  if (own?.classNames) meta.classes = own.classNames;
+  if (!r) return meta;
+  if (typeof r.arch === 'string') meta.arch = r.arch;
+  if (r.config && typeof r.config === 'object') meta.recipe = r.config as Record<string, unknown>;
+  if (r.test && typeof r.test.accuracy === 'number') {
+    meta.metrics = { split: 'test', accuracy: r.test.accuracy, macroF1: r.test.macro?.f1, weightedF1: r.test.weighted?.f1, count: r.test.count, trainedAt: r.createdAt };
+  }
+  if (Array.isArray(r.classNames) && r.classNames.every((c) => typeof c === 'string')) meta.classes = [...r.classNames];
+  return meta;
 }
 
 /**
@@ -136,25 +156,16 @@ interface TrainReportJson {
  * back on model.json's own edgeloom metadata (arch, class names).
  */
 export async function metadataFromModelDir(dir: string): Promise<Partial<EdgeloomModelMetadata>> {
-  const meta: Partial<EdgeloomModelMetadata> = {};
   const own = await readTfjsModelMeta(dir);
-  if (own?.arch) meta.arch = own.arch;
-  if (own?.classNames) meta.classes = own.classNames;
   const path = join(dir, 'report.json');
-  if (!existsSync(path)) return meta;
-  let r: TrainReportJson;
+  if (!existsSync(path)) return metadataFromTrainReport(null, own);
+  let r: TrainReportFields;
   try {
-    r = JSON.parse(await readFile(path, 'utf8')) as TrainReportJson;
+    r = JSON.parse(await readFile(path, 'utf8')) as TrainReportFields;
   } catch {
     throw new UserError(`${path}: not valid JSON`);
   }
-  if (typeof r.arch === 'string') meta.arch = r.arch;
-  if (r.config && typeof r.config === 'object') meta.recipe = r.config;
-  if (r.test && typeof r.test.accuracy === 'number') {
-    meta.metrics = { split: 'test', accuracy: r.test.accuracy, macroF1: r.test.macro?.f1, weightedF1: r.test.weighted?.f1, count: r.test.count, trainedAt: r.createdAt };
-  }
-  if (Array.isArray(r.classNames) && r.classNames.every((c) => typeof c === 'string')) meta.classes = r.classNames;
-  return meta;
+  return metadataFromTrainReport(r, own);
 }
 
 export interface ExportCommandOptions {

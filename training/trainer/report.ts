@@ -5,6 +5,7 @@ import { createLogger } from '../../src/log.ts';
 import { metricsMarkdown, type ClassificationMetrics } from '../eval/metrics.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
 import type { ImageError } from '../eval/image-errors.ts';
+import { onnxMarkdown, type OnnxOutputs } from './onnx-outputs.ts';
 
 /** report.json of a training run (read by `edgeloom export` for arch, config, test metrics, classes). */
 export interface TrainReport {
@@ -32,6 +33,8 @@ export interface TrainReport {
   errors?: ImageError[];
   /** How many test images were misclassified in all. */
   errorsTotal?: number;
+  /** The ONNX models written with the tfjs one (absent: --no-onnx, or the export failed). */
+  onnx?: OnnxOutputs;
 }
 
 /** A misclassified test image for the report grid. */
@@ -102,7 +105,7 @@ export function reportMarkdown(r: TrainReport): string {
     ...r.test.confusion.map((row, i) => `| ${i} ${r.classNames[i]} | ${row.join(' | ')} |`),
   ];
   if (r.plots.length) lines.push('', '## Plots', '', ...r.plots.filter((p) => p.endsWith('.png')).map((p) => `![${p}](${p})`));
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${r.onnx ? `\n${onnxMarkdown(r.onnx)}` : ''}`;
 }
 
 /** Writes learning curves, the confusion heat map and the misclassified grid; returns file names. */
