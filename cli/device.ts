@@ -2,9 +2,11 @@ import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
 import { loadDashboard } from './training.ts';
 import type { DemoCompanion, DemoOptions } from '../device/demo.ts';
-import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
+import { EXECUTION_PROVIDERS } from '../src/onnx/providers.ts';
 import type { EmbeddedBroker } from '../device/broker.ts';
 import { BROKER_DEFAULTS } from '../device/broker-defaults.ts';
+import { SOURCE_SPEC_HELP } from '../device/sources/spec.ts';
+import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
 
 /** What commander hands the `broker` action (undefined = not given: BROKER_DEFAULTS applies). */
 interface BrokerCliOptions {
@@ -27,12 +29,12 @@ interface BrokerCliOptions {
 export function registerDeviceCommands(program: Command): void {
   program.command('agent')
     .description('Run the device agent: read camera frames, classify them, publish labels over MQTT')
-    .option('--source <spec>', 'frame source: webcam[:DEVICE] | command:CMD | http(s)://URL | mjpeg:URL | rtsp://URL | dir:PATH | file:PATH | fashion-mnist:test')
+    .option('--source <spec>', `frame source: ${SOURCE_SPEC_HELP}`)
     .option('--mqtt-url <url>', 'broker URL (mqtt://, mqtts://, ws://, wss://)')
     .option('--device-id <id>', 'device id, used in every topic')
     .option('--camera-id <id>', 'camera id for --source (default cam0)')
     .option('--fps <n>', 'maximum frames per second per camera', parseFloatOption('--fps'))
-    .option('--model <file>', 'ONNX model (default models/default.onnx)')
+    .option('--model <file>', `ONNX model (default ${DEFAULT_MODEL_PATH})`)
     .option('--models-dir <dir>', 'directory switch-model loads file names from (default: the directory of --model)')
     .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start', (v: string, prev: string[] = []) => [...prev, v])
     .option('--config <file>', 'YAML or JSON config file (flags and EDGELOOM_* env override it)')
@@ -118,7 +120,7 @@ Examples:
 
   program.command('demo')
     .description('Embedded MQTT broker plus an agent classifying the Fashion-MNIST test set: labels on edgeloom/demo/# until Ctrl-C')
-    .option('--model <file>', 'ONNX model', 'models/default.onnx')
+    .option('--model <file>', 'ONNX model', DEFAULT_MODEL_PATH)
     .option('--fps <n>', 'frames per second (default 2)', parseFloatOption('--fps'))
     .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
     .option('--ws-port <n>', 'MQTT over WebSocket port', parseIntOption('--ws-port'), 8083)

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { UserError } from '../src/errors.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
+import { FINITE_SOURCE_SPEC_HELP } from '../device/sources/spec.ts';
 
 interface DriftCliOptions {
   model?: string;
@@ -31,7 +32,7 @@ export function registerDriftCommands(program: Command): void {
     .description('Drift monitoring: replay images through the model and the drift monitor, or (`drift profile`) store a reference profile in a model')
     .argument('[action]', '"profile" to compute and store the reference profile; omit to replay --source')
     .option('--model <file.onnx>', 'ONNX model (replay: with a drift reference in its metadata or <model>.drift.json)')
-    .option('--source <spec>', 'replay: finite frame source dir:PATH | file:PATH | fashion-mnist:test | command:CMD')
+    .option('--source <spec>', `replay: finite frame source ${FINITE_SOURCE_SPEC_HELP}`)
     .option('--window <n>', 'replay: frames per window', parseIntOption('--window'), 200)
     .addOption(new Option('--mode <mode>', 'replay: tumbling (disjoint windows) or sliding (a report every --stride frames)').choices(['tumbling', 'sliding']).default('tumbling'))
     .option('--stride <n>', 'replay, sliding mode: frames between reports (default window/4)', parseIntOption('--stride'))

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { addModelDataOption } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
+import { QUANTIZE_DEFAULTS } from '../src/defaults.ts';
 
 /** Comma-separated class names, e.g. `--classes shirt,trousers,shoe`. */
 function parseClassList(value: string): string[] {
@@ -49,14 +50,14 @@ export function registerModelCommands(program: Command): void {
     .description('Static int8 post-training quantization (QDQ) of an exported ONNX model')
     .requiredOption('--model <in.onnx>', 'float ONNX model from `edgeloom export` (or any classifier: see --classes)')
     .requiredOption('--out <out.onnx>', 'output int8 ONNX model')
-    .option('--calibration-size <n>', 'training images of --data used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), 512)
-    .addOption(new Option('--method <method>', 'activation range calibration').choices(['minmax', 'percentile', 'entropy']).default('percentile'))
-    .option('--percentile <p>', 'percentile of |x| kept by --method percentile', parseFloatOption('--percentile'), 99.999)
-    .addOption(new Option('--target <target>', 'cpu: uint8 activations for onnxruntime integer kernels; tensorrt: symmetric int8').choices(['cpu', 'tensorrt']).default('cpu'))
+    .option('--calibration-size <n>', 'training images of --data used for calibration (stratified, seeded)', parseIntOption('--calibration-size'), QUANTIZE_DEFAULTS.calibrationSize)
+    .addOption(new Option('--method <method>', 'activation range calibration').choices(['minmax', 'percentile', 'entropy']).default(QUANTIZE_DEFAULTS.method))
+    .option('--percentile <p>', 'percentile of |x| kept by --method percentile', parseFloatOption('--percentile'), QUANTIZE_DEFAULTS.percentile)
+    .addOption(new Option('--target <target>', 'cpu: uint8 activations for onnxruntime integer kernels; tensorrt: symmetric int8').choices(['cpu', 'tensorrt']).default(QUANTIZE_DEFAULTS.target))
     .option('--per-tensor', 'one weight scale per tensor instead of per output channel')
     .option('--reduce-range', '7-bit weights (x86 CPUs without VNNI)')
-    .option('--seed <n>', 'seed of the calibration sample', parseIntOption('--seed'), 1)
-    .option('--check-size <n>', 'test images of --data for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), 1000)
+    .option('--seed <n>', 'seed of the calibration sample', parseIntOption('--seed'), QUANTIZE_DEFAULTS.calibrationSeed)
+    .option('--check-size <n>', 'test images of --data for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), QUANTIZE_DEFAULTS.checkSize)
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
     .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {

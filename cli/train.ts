@@ -3,6 +3,7 @@ import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
 import type { TrainOptions } from '../training/trainer/config.ts';
+import { DEFAULT_SEED, QUANTIZE_DEFAULTS } from '../src/defaults.ts';
 
 // Type-only: erased at run time, so the trainer is still loaded lazily inside the action.
 type TrainCliOptions = TrainOptions & { listArchs?: boolean; json?: boolean };
@@ -24,7 +25,7 @@ Examples:
 
 Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
 Outputs in --out: model.json + weights.bin (tfjs), model.onnx (parity-checked against tfjs),
-model.int8.onnx (static int8, calibrated on 512 training images), report.json, report.md, plots,
+model.int8.onnx (static int8, calibrated on ${QUANTIZE_DEFAULTS.calibrationSize} training images), report.json, report.md, plots,
 checkpoint/. The int8 test accuracy uses the full test set, or a stratified 2,000 with --limit.`;
 
 async function listArchs(json: boolean | undefined): Promise<void> {
@@ -56,7 +57,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--limit <n>', 'train on a stratified subset of N images (equal per class)', parseIntOption('--limit'))
     .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
-    .option('--seed <n>', 'seed for init, subsets, shuffling and augmentation (default 42)', parseIntOption('--seed'))
+    .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')

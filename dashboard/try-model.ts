@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { validateModelContract } from '../src/onnx/contract.ts';
 import { loadTestImages } from '../device/sources/fashion-mnist.ts';
 import { IMAGE_PIXELS } from '../src/classes.ts';
+import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
 
 /**
  * What the page's "Try the model" needs from the server, all from fixed paths chosen here (nothing
@@ -12,7 +13,7 @@ import { IMAGE_PIXELS } from '../src/classes.ts';
  * pick from, and onnxruntime-web's WebAssembly build from node_modules (no CDN: dashboards run on
  * factory networks without Internet access).
  */
-export const TRY_MODEL_FILE = join(import.meta.dirname, '..', 'models', 'default.onnx');
+export const TRY_MODEL_FILE = join(import.meta.dirname, '..', DEFAULT_MODEL_PATH);
 /** Test images offered as samples: the test set is class-interleaved, so 20 gives two per class. */
 export const SAMPLE_COUNT = 20;
 /** onnxruntime-web's wasm-only build (`onnxruntime-web/wasm`) with its loader bundled in needs this one file. */

@@ -4,7 +4,7 @@ import { preprocessImage, toModelInput } from '../src/preprocess.ts';
 import { DriftMonitor, observeFrame, type WindowMode, type WindowReport } from '../src/drift/monitor.ts';
 import { loadDriftReference } from './features/drift.ts';
 import { loadModel } from './model.ts';
-import { createFrameSource, parseSourceSpec } from './sources/spec.ts';
+import { createFrameSource, FINITE_SOURCE_SPEC_HELP, parseSourceSpec } from './sources/spec.ts';
 
 export interface DriftReplayOptions {
   model: string;
@@ -33,7 +33,7 @@ export interface DriftReplayResult {
 export async function runDriftReplay(opts: DriftReplayOptions): Promise<DriftReplayResult> {
   const log = createLogger('drift');
   const spec = parseSourceSpec(opts.source);
-  if (spec.kind === 'webcam' || spec.kind === 'mjpeg' || spec.kind === 'rtsp') throw new UserError(`--source ${opts.source}: drift replays finite sources (dir:PATH, file:PATH, fashion-mnist:test, command:CMD)`);
+  if (spec.kind === 'webcam' || spec.kind === 'mjpeg' || spec.kind === 'rtsp') throw new UserError(`--source ${opts.source}: drift replays finite sources (${FINITE_SOURCE_SPEC_HELP})`);
   const model = await loadModel(opts.model);
   try {
     const { ref, from } = await loadDriftReference(model);

@@ -6,6 +6,7 @@
  * onnxruntime-web fixes its wasm thread count when it first initialises, so each web thread count
  * runs in a child process of this script (`--web-child`), in the same run.
  */
+import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -44,8 +45,8 @@ type RunFn = (input: Float32Array, batch: number) => Promise<unknown>;
 /** Times one session: `warmup` untimed runs, then batch-1 latencies and batch-32 throughput. */
 export async function measureSession(run: RunFn, plan: Plan, seed = 1): Promise<{ p50Ms: number; p95Ms: number; imagesPerSecond: number }> {
   const rng = createRng(seed);
-  const one = Float32Array.from({ length: 784 }, () => rng());
-  const many = Float32Array.from({ length: THROUGHPUT_BATCH * 784 }, () => rng());
+  const one = Float32Array.from({ length: IMAGE_PIXELS }, () => rng());
+  const many = Float32Array.from({ length: THROUGHPUT_BATCH * IMAGE_PIXELS }, () => rng());
   for (let i = 0; i < plan.warmup; i++) await run(one, 1);
   for (let i = 0; i < Math.max(1, Math.ceil(plan.warmup / 10)); i++) await run(many, THROUGHPUT_BATCH);
   const latencies: number[] = [];

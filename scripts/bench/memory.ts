@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
-import type { ExecutionProviderChoice, SessionTuning } from '../../src/onnx/session.ts';
+import type { SessionTuning } from '../../src/onnx/session.ts';
+import type { ExecutionProviderChoice } from '../../src/onnx/providers.ts';
 import { describeMachine, formatMs, isMain, machineInfo, markdownTable, REPO_ROOT, summarize, updateBenchDoc } from './common.ts';
 
 export const SECTION = '## Agent memory';

@@ -5,6 +5,7 @@
  * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
@@ -60,7 +61,7 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
   const net = getArchitecture(model).build({ seed: 1 });
   // The architectures end in logits (no softmax).
   net.compile({ optimizer: tf.train.adam(1e-3), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
-  const xs = tf.randomUniform([batch, 28, 28, 1]);
+  const xs = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1]);
   const ys = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32') as tf.Tensor1D, 10);
   for (let i = 0; i < warmup; i++) await net.trainOnBatch(xs, ys);
   let seconds = Number.POSITIVE_INFINITY;
@@ -83,7 +84,7 @@ async function measureParallel(model: string, batch: number, warmup: number, ste
   const net = getArchitecture(model).build({ seed: 1 });
   const parallel = await DataParallelGradients.start(net, { arch: model, seed: 1, numClasses: 10, labelSmoothing: 0 });
   const optimizer = tf.train.adam(1e-3);
-  const xs = Float32Array.from({ length: batch * 784 }, () => Math.random());
+  const xs = Float32Array.from({ length: batch * IMAGE_PIXELS }, () => Math.random());
   const ys = new Float32Array(batch * 10);
   for (let i = 0; i < batch; i++) ys[i * 10 + (i % 10)] = 1;
   const step = async (): Promise<void> => {

@@ -1,3 +1,5 @@
+import { IMAGE_SIZE } from '../classes.ts';
+
 /**
  * Pure maths of the drift monitor: distribution distances, their null distributions, and the
  * per-frame scores. No I/O, no dependencies, so the device, training and a dashboard share it.
@@ -361,7 +363,7 @@ export type ImageStatName = (typeof IMAGE_STAT_NAMES)[number];
 export const FOREGROUND_LEVEL = 25;
 
 /** Statistics of one 8-bit grayscale image (28×28 after preprocessing). */
-export function imageStats(pixels: Uint8Array, width = 28, height = 28): ImageStats {
+export function imageStats(pixels: Uint8Array, width = IMAGE_SIZE, height = IMAGE_SIZE): ImageStats {
   let s = 0;
   let s2 = 0;
   let fg = 0;

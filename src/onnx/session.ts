@@ -1,3 +1,4 @@
+import { IMAGE_SIZE } from '../classes.ts';
 import type * as OrtNode from 'onnxruntime-node';
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -6,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { UserError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { AUTO_PROVIDER_ORDER, EXECUTION_PROVIDERS, type ExecutionProviderChoice } from './providers.ts';
 
 /**
  * The one module that imports onnxruntime: onnxruntime-node (native, every provider but wasm) or
@@ -30,11 +32,6 @@ export interface OnnxModelSession {
   close(): Promise<void>;
 }
 
-export const EXECUTION_PROVIDERS = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu', 'wasm'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
-
-/** `auto` tries these in order, keeping only the ones this onnxruntime-node build lists; wasm if the binding cannot load. */
-export const AUTO_PROVIDER_ORDER: readonly ExecutionProviderChoice[] = ['tensorrt', 'cuda', 'coreml', 'dml', 'qnn', 'cpu'];
 
 export interface SessionOptions {
   /** Intra-op threads; 0 or undefined lets onnxruntime decide. For wasm, the first session fixes it for the process. */
@@ -246,7 +243,7 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
     inputNames: live.inputNames,
     outputNames: live.outputNames,
     async run(input, batch) {
-      const feeds = { input: new ort.Tensor('float32', input, [batch, 1, 28, 28]) };
+      const feeds = { input: new ort.Tensor('float32', input, [batch, 1, IMAGE_SIZE, IMAGE_SIZE]) };
       const out = await live.run(feeds);
       const logits = out.logits.data as Float32Array;
       const emb = out.embedding;

@@ -2,6 +2,7 @@ import { UserError } from '../../src/errors.ts';
 import type { DriftReference } from '../../src/drift/profile.ts';
 import { subset, type ImageSet, type SplitDataset } from './dataset.ts';
 import { mixSeed, prepareSplits, stratifiedSample } from './split.ts';
+import { DEFAULT_SEED } from '../../src/defaults.ts';
 
 export type HeldOutChoice = 'auto' | 'val' | 'train';
 
@@ -34,7 +35,7 @@ export async function heldOutSetFor(recipe: Record<string, unknown> | undefined,
   const r = (recipe ?? {}) as Record<string, unknown>;
   const valSplit = typeof r.valSplit === 'number' ? r.valSplit : 0;
   const data = typeof r.data === 'string' ? r.data : 'fashion-mnist';
-  const trainSeed = typeof r.seed === 'number' ? r.seed : 42;
+  const trainSeed = typeof r.seed === 'number' ? r.seed : DEFAULT_SEED;
   if (choice === 'val' && !(valSplit > 0)) {
     const why = !recipe
       ? 'the model carries no training recipe (edgeloom metadata or report.json), so its validation split is unknown'

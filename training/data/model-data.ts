@@ -1,5 +1,6 @@
 import { UserError } from '../../src/errors.ts';
 import type { SplitDataset } from './dataset.ts';
+import { DEFAULT_SEED } from '../../src/defaults.ts';
 
 /**
  * Which data a trained model is scored, calibrated or profiled on: `--data` when given, else the
@@ -15,7 +16,7 @@ export interface ModelDataSpec {
 }
 
 export function modelDataSpec(recipe: Record<string, unknown> | undefined, override?: string): ModelDataSpec {
-  const seed = typeof recipe?.seed === 'number' ? recipe.seed : 42;
+  const seed = typeof recipe?.seed === 'number' ? recipe.seed : DEFAULT_SEED;
   if (override) return { data: override, seed, from: '--data' };
   if (typeof recipe?.data === 'string' && recipe.data) return { data: recipe.data, seed, from: 'recipe' };
   return { data: 'fashion-mnist', seed, from: 'default' };

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
+import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
@@ -61,9 +61,9 @@ export async function exportToOnnx(model: tf.LayersModel, opts: ExportOptions = 
 }
 
 export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, input: Float32Array, logitsLayer: string, embeddingLayer: string, tolerance: number): Promise<ParityReport> {
-  const n = input.length / 784;
+  const n = input.length / IMAGE_PIXELS;
   const probe = tf.model({ inputs: model.inputs, outputs: [model.getLayer(logitsLayer).output as tf.SymbolicTensor, model.getLayer(embeddingLayer).output as tf.SymbolicTensor] });
-  const inShape = model.inputs[0].shape.length === 2 ? [n, 784] : [n, 28, 28, 1];
+  const inShape = model.inputs[0].shape.length === 2 ? [n, IMAGE_PIXELS] : [n, IMAGE_SIZE, IMAGE_SIZE, 1];
   const [tfLogits, tfEmb] = tf.tidy(() => {
     const outs = probe.predict(tf.tensor(input, inShape)) as tf.Tensor[];
     return outs.map((t) => t.dataSync() as Float32Array);

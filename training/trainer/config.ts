@@ -7,6 +7,7 @@ import { DISTILL_DEFAULTS, validateDistill } from './distill.ts';
 import { OPTIMIZERS, type OptimizerName } from './optim.ts';
 import { SCHEDULES, type ScheduleName } from './schedules.ts';
 import type { TrainConfig } from './types.ts';
+import { DEFAULT_SEED } from '../../src/defaults.ts';
 
 /** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
 export interface TrainOptions {
@@ -92,7 +93,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     limit: opts.limit ?? 0,
     valSplit: opts.valSplit ?? 0,
     patience: opts.patience ?? 0,
-    seed: opts.seed ?? 42,
+    seed: opts.seed ?? DEFAULT_SEED,
     workers: opts.workers ?? 1,
     augment: opts.augment ?? r.augment ?? 'none',
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),

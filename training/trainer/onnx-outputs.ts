@@ -13,11 +13,12 @@ import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { exportToOnnx } from '../onnx/export.ts';
 import { DEFAULT_QUANTIZE_OPTIONS, quantizeModel } from '../quantize/quantize.ts';
 import { stratifiedSample } from '../data/split.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 
 /** Same counts and seeds as `edgeloom export` / `edgeloom quantize` with their defaults. */
 export const PARITY_IMAGES = 64;
 export const PARITY_SEED = 7;
-export const CALIBRATION_IMAGES = 512;
+export const CALIBRATION_IMAGES = QUANTIZE_DEFAULTS.calibrationSize;
 /** Test images for the int8 accuracy of a quick `--limit` run (full test set otherwise). */
 export const QUICK_INT8_TEST_IMAGES = 2000;
 export const INT8_TEST_SEED = 1;
