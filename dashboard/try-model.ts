@@ -1,3 +1,4 @@
+import { firstLine } from '../src/errors.ts';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -71,7 +72,7 @@ export async function loadTryModelAssets(modelFile = TRY_MODEL_FILE): Promise<Tr
       samples: await samples(),
     };
   } catch (err) {
-    return unavailable((err as Error).message.split('\n')[0]);
+    return unavailable(firstLine(err));
   }
   files.set('/try/model.onnx', ['application/octet-stream', model]);
   files.set('/try/model.json', ['application/json', Buffer.from(JSON.stringify(info))]);

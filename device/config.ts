@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { UserError } from '../src/errors.ts';
+import { firstLine, UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/providers.ts';
 import { isValidTopicId, DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
@@ -167,7 +167,7 @@ async function readConfigFile(path: string): Promise<Raw> {
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a mapping at the top level');
     return parsed as Raw;
   } catch (err) {
-    throw new UserError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${firstLine(err)})`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { UserError } from '../src/errors.ts';
+import { firstLine, UserError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { preprocessImage, toModelInput } from '../src/preprocess.ts';
 import { DriftMonitor, observeFrame, type WindowMode, type WindowReport } from '../src/drift/monitor.ts';
@@ -60,7 +60,7 @@ export async function runDriftReplay(opts: DriftReplayOptions): Promise<DriftRep
           if (report) windows.push(report);
         } catch (err) {
           skipped++;
-          log.warn(`frame ${frames} skipped: ${(err as Error).message.split('\n')[0]}`);
+          log.warn(`frame ${frames} skipped: ${firstLine(err)}`);
         }
       }
     } finally {

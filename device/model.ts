@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { IMAGE_PIXELS } from '../src/classes.ts';
-import { UserError } from '../src/errors.ts';
+import { firstLine, UserError } from '../src/errors.ts';
 import { createOnnxSession, type OnnxModelSession } from '../src/onnx/session.ts';
 import type { ExecutionProviderChoice } from '../src/onnx/providers.ts';
 import type { ModelRef } from '../src/mqtt/payloads.ts';
@@ -95,14 +95,14 @@ export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: str
     session = await createOnnxSession(file.bytes, { ep: opts.ep, intraOpThreads: opts.threads });
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(`${label}: onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: onnxruntime cannot load the model (${firstLine(err)})`);
   }
   try {
     await checkSession(session, label, metadata.classes.length);
   } catch (err) {
     await session.close();
     if (err instanceof UserError) throw err;
-    throw new UserError(`${label}: the model fails on a test batch (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: the model fails on a test batch (${firstLine(err)})`);
   }
   const id = `${basename(path).replace(/\.onnx$/i, '')}-${file.sha256.slice(0, 12)}`;
   return { path, origin, ref: { id, sha256: file.sha256 }, metadata, session, provider: session.provider, sizeBytes: file.bytes.length, signedBy: file.signedBy };

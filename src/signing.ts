@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
-import { UserError } from './errors.ts';
+import { firstLine, UserError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 
 /**
@@ -65,7 +65,7 @@ export function parsePrivateKey(pem: string, where: string): KeyObject {
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch (err) {
-    throw new UserError(`${where}: not a readable PEM private key (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${where}: not a readable PEM private key (${firstLine(err)})`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${where}: an ${key.asymmetricKeyType} key; expected ed25519 (make one with \`edgeloom keygen\`)`);
   return key;

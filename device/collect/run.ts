@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { preprocessImage, toModelInput } from '../../src/preprocess.ts';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { redactSecrets } from '../../src/redact.ts';
 import { loadModel } from '../model.ts';
@@ -89,7 +89,7 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
         pixels = (await preprocessImage(bytes)).pixels;
       } catch (err) {
         skip('undecodable');
-        log.warn(`frame ${frameNo}: skipped (${(err as Error).message.split('\n')[0]})`);
+        log.warn(`frame ${frameNo}: skipped (${firstLine(err)})`);
         return 'skipped';
       }
       const out = await model.session.run(toModelInput(pixels), 1);
@@ -123,7 +123,7 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
           // A source unusable from the start (no such folder, ffmpeg missing) is the user's to fix.
           if (err instanceof UserError && summary.framesRead === 0) throw err;
           skip('source');
-          log.warn(`source: ${err.message.split('\n')[0]}`);
+          log.warn(`source: ${firstLine(err)}`);
           return undefined;
         });
         if (frame === null || signal?.aborted) break;

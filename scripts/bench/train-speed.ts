@@ -5,6 +5,7 @@
  * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
+import { firstLine } from '../../src/errors.ts';
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import os from 'node:os';
 import { execFile } from 'node:child_process';
@@ -48,7 +49,7 @@ export async function measurePytorch(python: string, batch: number, warmup: numb
   const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
   const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs)];
   const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {
-    throw new Error(`--pytorch ${python}: ${err.message.split('\n')[0]}`);
+    throw new Error(`--pytorch ${python}: ${firstLine(err)}`);
   });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Row;
 }

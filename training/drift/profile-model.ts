@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
@@ -51,7 +51,7 @@ export async function profileOrStrip(bytes: Uint8Array, origin: string, previous
     log.info(`${origin}: drift reference profile on ${r.profile.source.count} ${r.profile.source.split} images (temperature ${r.profile.calibration.temperature.toFixed(3)})`);
     return r;
   } catch (err) {
-    log.warn(`${origin}: no drift reference profile (${(err as Error).message.split('\n')[0]}); add one later with \`edgeloom drift profile --model ${origin}\``);
+    log.warn(`${origin}: no drift reference profile (${firstLine(err)}); add one later with \`edgeloom drift profile --model ${origin}\``);
     const meta = parseModelMetadata(bytes, origin);
     return { bytes: meta?.driftReference === undefined ? bytes : writeModelMetadata(bytes, { ...meta, driftReference: undefined }), profile: null };
   }
