@@ -5,7 +5,7 @@ import { parseSync } from 'oxc-parser';
 /**
  * The import graph of our sources and the layering rules it must follow (see README "Development").
  * Parsed with a real TypeScript parser (oxc-parser), not regexes: comments, strings and type-only
- * imports are told apart, and `import('...')` is seen wherever it is.
+ * imports are told apart, and `import('...')` is seen wherever it is (also as a type).
  */
 
 export type ImportKind = 'import' | 'type' | 'export' | 'dynamic';
@@ -73,11 +73,21 @@ export function parseImports(file: string, source: string): ParsedFile {
     if (value === null) computed.push({ from: file, line: lineOf(dyn.start), text });
     else add(value, 'dynamic', dyn.start);
   }
-  // TypeScript import types (`typeof import('../x.ts')`) are dependencies too.
-  for (const m of source.matchAll(/\bimport\(\s*(['"])(\.[^'"]+)\1\s*\)\s*[.<]/g)) {
-    if (!mod.dynamicImports.some((d) => d.start === m.index)) add(m[2], 'type', m.index);
-  }
+  // TypeScript import types (`typeof import('../x.ts').T`) are dependencies too; they are in the AST only.
+  for (const t of importTypes(result.program)) add(t.source, 'type', t.start);
   return { edges, computed };
+}
+
+/** The `import('...')` type nodes anywhere in an oxc (ESTree) program. */
+function importTypes(node: unknown, found: { source: string; start: number }[] = []): { source: string; start: number }[] {
+  if (Array.isArray(node)) {
+    for (const n of node) importTypes(n, found);
+  } else if (node && typeof node === 'object') {
+    const n = node as { type?: string; source?: { value?: unknown }; start?: number };
+    if (n.type === 'TSImportType' && typeof n.source?.value === 'string') found.push({ source: n.source.value, start: n.start ?? 0 });
+    for (const [key, value] of Object.entries(node)) if (key !== 'parent' && value && typeof value === 'object') importTypes(value, found);
+  }
+  return found;
 }
 
 /** The import edges of every source file under `dirs` of `root`. */

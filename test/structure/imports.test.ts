@@ -42,7 +42,7 @@ describe('the rule checker', () => {
       "import 'node:fs';",
       "const d = await import('./d.ts');",
       "const t: typeof import('./t.ts').T = 1;",
-      "const s = \"import('./not-a.ts')\"; // import('./not-b.ts')",
+      "const s = \"import('./not-a.ts').x\"; // import('./not-b.ts').y",
       'const e = await import(name);',
     ].join('\n');
     const parsed = parseImports('training/x/file.ts', src);
