@@ -96,13 +96,8 @@ export class FrameDecodeError extends Error {
  * data itself does not decode.
  */
 async function decodeFailure(input: Uint8Array, roi: RegionOfInterest | undefined): Promise<FrameDecodeReason> {
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(input, { limitInputPixels: false }).metadata();
-  } catch {
-    return 'undecodable';
-  }
-  if (!(meta.width > 0 && meta.height > 0)) return 'undecodable';
+  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch(() => null);
+  if (!meta || !(meta.width > 0 && meta.height > 0)) return 'undecodable';
   if (meta.width * meta.height > MAX_INPUT_PIXELS) return 'frame-too-large';
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;

@@ -29,7 +29,27 @@ describe('import layering of src/, device/, training/ and cli/', () => {
   test('the rules hold', () => {
     assert.deepEqual(checkLayering(graph.edges), []);
   });
+
+  test('the agent config and the CLI read the provider list without loading src/onnx/session.ts', () => {
+    assert.ok(staticClosure(graph.edges, 'device/config.ts').has('src/onnx/providers.ts'));
+    for (const start of ['device/config.ts', 'cli/index.ts']) assert.ok(!staticClosure(graph.edges, start).has('src/onnx/session.ts'), start);
+  });
 });
+
+/** The files `start` loads when it is imported: static imports and re-exports, followed; type-only and import() are not. */
+function staticClosure(edges: ImportEdge[], start: string): Set<string> {
+  const seen = new Set([start]);
+  const queue = [start];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    for (const e of edges) {
+      if (e.from === f && (e.kind === 'import' || e.kind === 'export') && !seen.has(e.to)) {
+        seen.add(e.to);
+        queue.push(e.to);
+      }
+    }
+  }
+  return seen;
+}
 
 describe('the rule checker', () => {
   const edge = (from: string, to: string, kind: ImportEdge['kind'] = 'import'): ImportEdge => ({ from, to, kind, line: 1 });

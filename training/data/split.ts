@@ -72,8 +72,11 @@ export interface SplitRecipe {
   seed: number;
 }
 
-/** Training and validation sets for a recipe: stratified --limit subset, then stratified split. */
-export function prepareSplits(train: ImageSet, recipe: SplitRecipe): { train: ImageSet; val: ImageSet | null } {
+/**
+ * Training and validation sets for a recipe (a whole TrainConfig will do): stratified --limit
+ * subset, then stratified split.
+ */
+export function prepareSplits<R extends SplitRecipe>(train: ImageSet, recipe: R): { train: ImageSet; val: ImageSet | null } {
   const k = train.classNames.length;
   let base = train;
   if (recipe.limit > 0 && recipe.limit < train.count) base = subset(train, stratifiedSample(train.labels, k, recipe.limit, mixSeed(recipe.seed, 1)));
