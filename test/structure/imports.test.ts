@@ -78,7 +78,7 @@ describe('the rule checker', () => {
 
   test('catches a planted cycle between training/ packages, and names the files', () => {
     const edges = [
-      edge('training/data/held-out.ts', 'training/data/splits.ts'),
+      edge('training/eval/held-out.ts', 'training/data/splits.ts'),
       edge('training/trainer/loop.ts', 'training/eval/metrics.ts'),
       edge('training/eval/metrics.ts', 'training/trainer/types.ts', 'type'),
     ];
@@ -91,7 +91,7 @@ describe('the rule checker', () => {
   test('catches a cycle through three packages', () => {
     const problems = checkLayering([
       edge('training/onnx/export.ts', 'training/drift/profile-model.ts', 'dynamic'),
-      edge('training/drift/profile-model.ts', 'training/data/held-out.ts'),
+      edge('training/drift/profile-model.ts', 'training/eval/held-out.ts'),
       edge('training/eval/evaluate.ts', 'training/onnx/adopt.ts'),
     ]);
     assert.equal(problems.length, 1, problems.join('\n'));
@@ -119,7 +119,7 @@ describe('the rule checker', () => {
       edge('src/log.ts', 'cli/output.ts', 'type'),
       edge('device/run.ts', 'training/eval/metrics.ts', 'type'),
       edge('device/run.ts', 'cli/output.ts'),
-      edge('training/data/held-out.ts', 'training/trainer/train.ts', 'dynamic'),
+      edge('training/eval/held-out.ts', 'training/trainer/train.ts', 'dynamic'),
       edge('cli/train.ts', 'training/trainer/train.ts', 'dynamic'),
       edge('cli/device.ts', 'device/run.ts', 'dynamic'),
       edge('training/data/load.ts', 'src/log.ts'),
@@ -129,7 +129,7 @@ describe('the rule checker', () => {
       'src/log.ts:1 -> cli/output.ts (type): src/ must not import cli/',
       'device/run.ts:1 -> training/eval/metrics.ts (type): device/ must not import training/',
       'device/run.ts:1 -> cli/output.ts: device/ must not import cli/',
-      'training/data/held-out.ts:1 -> training/trainer/train.ts (dynamic): only the CLI starts a training run (training/trainer/train.ts)',
+      'training/eval/held-out.ts:1 -> training/trainer/train.ts (dynamic): only the CLI starts a training run (training/trainer/train.ts)',
     ]);
   });
 
