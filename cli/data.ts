@@ -10,7 +10,8 @@ export function addDataOptions(cmd: Command): Command {
 
 /** `--data` of the commands that read a trained model's data: no default, the model's recipe decides. */
 export function addModelDataOption(cmd: Command): Command {
-  return cmd.option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR (default: the data the model was trained on, from its recipe; Fashion-MNIST without one)');
+  return cmd.option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR (default: the data the model was trained on, from its recipe; Fashion-MNIST ' +
+    'without one)');
 }
 
 interface DataCliOptions {
@@ -54,7 +55,8 @@ export function registerDataCommands(program: Command): void {
     .addOption(new Option('--split <split>', 'which split').choices(['train', 'test', 'all']).default('test'))
     .option('--gzip', 'gzip IDX output (as Zalando publishes it)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom data export --format idx --split all --gzip --out ./fashion-idx\n  $ edgeloom data export --format csv --split test --out ./csv\n  $ edgeloom data export --format png --split test --out ./test-images')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data export --format idx --split all --gzip --out ./fashion-idx\n  $ edgeloom data export --format csv --split test --out ./csv\n  $ edgeloom ' +
+      'data export --format png --split test --out ./test-images')
     .action(action(async (opts: DataCliOptions & { format: 'idx' | 'csv' | 'png'; out: string; split: string; gzip?: boolean }) => {
       const { exportDataset } = await loadTraining(() => import('../training/data/export.ts'));
       const result = await exportDataset(opts);

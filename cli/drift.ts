@@ -39,7 +39,8 @@ export function registerDriftCommands(program: Command): void {
     .option('--false-alarm-rate <p>', 'replay: per-window false-alarm budget of a drift-free stream, split over the metrics', parseFloatOption('--false-alarm-rate'), 0.002)
     .addOption(new Option('--invert <mode>', 'replay: preprocessing polarity, as the agent camera option').choices(['auto', 'always', 'never']).default('auto'))
     .option('--out <file.onnx>', 'profile: write the profiled model here (default: replace --model)')
-    .addOption(new Option('--reference <set>', 'profile: val = the validation split of the training recipe; train = a stratified training sample (models trained without --val-split); auto = val when there is one').choices(['auto', 'val', 'train']).default('auto'))
+    .addOption(new Option('--reference <set>', 'profile: val = the validation split of the training recipe; train = a stratified training sample (models trained without --val-split); auto = val ' +
+      'when there is one').choices(['auto', 'val', 'train']).default('auto'))
     .option('--size <n>', 'profile: at most this many reference images (stratified)', parseIntOption('--size'), 5000)
     .option('--seed <n>', 'profile: seed of the reference sample', parseIntOption('--seed'), 1)
     .option('--data <spec>', 'profile: data of the reference images (default: the data the model was trained on, from its recipe)')
@@ -55,7 +56,8 @@ Examples:
       if (act === 'profile') {
         const { runDriftProfile } = await loadTraining(() => import('../training/drift/profile-model.ts'));
         const r = await runDriftProfile({ model: opts.model, out: opts.out, reference: opts.reference, size: opts.size, seed: opts.seed, data: opts.data });
-        printResult(opts.json, r, () => `wrote ${r.model} and ${r.sidecar} (profile ${(r.profileBytes / 1024).toFixed(1)} KiB)\nreference: ${r.source.count} images, ${r.source.note}\ntemperature ${r.temperature.toFixed(3)}, reference accuracy ${(r.referenceAccuracy * 100).toFixed(2)}%, OOD threshold ${r.oodThreshold?.toFixed(2) ?? '-'} (embedding ${r.embeddingSize})`);
+        printResult(opts.json, r, () => `wrote ${r.model} and ${r.sidecar} (profile ${(r.profileBytes / 1024).toFixed(1)} KiB)\nreference: ${r.source.count} images, ${r.source.note}\ntemperature ` +
+          `${r.temperature.toFixed(3)}, reference accuracy ${(r.referenceAccuracy * 100).toFixed(2)}%, OOD threshold ${r.oodThreshold?.toFixed(2) ?? '-'} (embedding ${r.embeddingSize})`);
         return;
       }
       if (act !== undefined) throw new UserError(`drift ${act}: unknown action (expected "profile", or none to replay --source)`);

@@ -30,7 +30,8 @@ export function registerModelCommands(program: Command): void {
       const { runExport } = await loadTraining(() => import('../training/onnx/export.ts'));
       const r = await runExport(opts);
       printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.arch}, ${r.numClasses} classes, embedding ${r.embeddingSize})` +
-        (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, tolerance ${r.parity.tolerance})` : ''));
+        (r.parity ? `\nparity on ${r.parity.images} test images: max |logit diff| ${r.parity.maxAbsDiffLogits.toExponential(2)} (${r.parity.relativeError.toExponential(2)} of logit scale, ` +
+          `tolerance ${r.parity.tolerance})` : ''));
     }));
 
   addForeignModelOptions(program.command('adopt'))
@@ -38,7 +39,8 @@ export function registerModelCommands(program: Command): void {
     .requiredOption('--model <in.onnx>', 'a float ONNX classifier: one float input [N,1,28,28] or [N,28,28,1], one output [N,C]')
     .requiredOption('--out <out.onnx>', 'output ONNX file (with a drift profile when it has an embedding)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom adopt --model resnet_fmnist.onnx --out models/resnet.onnx\n  $ edgeloom adopt --model keras_nhwc.onnx --out models/k.onnx --output-kind probabilities --embedding dense_1/Relu:0\n  $ edgeloom adopt --model bins.onnx --out models/bins.onnx --classes shirt,trousers,shoe,bag,dress')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom adopt --model resnet_fmnist.onnx --out models/resnet.onnx\n  $ edgeloom adopt --model keras_nhwc.onnx --out models/k.onnx --output-kind ' +
+      'probabilities --embedding dense_1/Relu:0\n  $ edgeloom adopt --model bins.onnx --out models/bins.onnx --classes shirt,trousers,shoe,bag,dress')
     .action(action(async (opts: { model: string; out: string; classes?: string[]; outputKind?: 'auto' | 'logits' | 'probabilities'; embedding?: string; json?: boolean }) => {
       const { runAdopt } = await loadTraining(() => import('../training/onnx/adopt-command.ts'));
       const { describeAdoption } = await loadTraining(() => import('../training/onnx/adopt.ts'));
@@ -59,7 +61,8 @@ export function registerModelCommands(program: Command): void {
     .option('--seed <n>', 'seed of the calibration sample', parseIntOption('--seed'), QUANTIZE_DEFAULTS.calibrationSeed)
     .option('--check-size <n>', 'test images of --data for the quick fp32-vs-int8 check (0 to skip)', parseIntOption('--check-size'), QUANTIZE_DEFAULTS.checkSize)
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  ' +
+      '$ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
     .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {
       const { runQuantize, formatQuantize } = await loadTraining(() => import('../training/quantize/run.ts'));
       const r = await runQuantize(opts);
@@ -69,11 +72,13 @@ export function registerModelCommands(program: Command): void {
   addModelDataOption(addForeignModelOptions(program.command('evaluate')))
     .description('Accuracy, per-class precision/recall/F1 and confusion matrix on the test split of the model\'s data (or --split val)')
     .requiredOption('--model <path>', '.onnx file or tfjs model directory')
-    .option('--split <name>', 'test (the test split of --data: Fashion-MNIST\'s official test set, a folder\'s test/ or its seeded 1/7 hold-out) or val (the validation split of the model\'s own training run)', 'test')
+    .option('--split <name>', 'test (the test split of --data: Fashion-MNIST\'s official test set, a folder\'s test/ or its seeded 1/7 hold-out) or val (the validation split of the model\'s own ' +
+      'training run)', 'test')
     .option('--limit <n>', 'evaluate on a stratified subset of n images', parseIntOption('--limit'))
     .option('--out <dir>', 'write metrics.json, metrics.md and confusion.png here')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model models/edgenet-robust.onnx --split val\n  $ edgeloom evaluate --model runs/bins/model.int8.onnx --data folder:./photos')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom evaluate --model cnn.int8.onnx\n  $ edgeloom evaluate --model runs/cnn --limit 2000 --out eval/cnn --json\n  $ edgeloom evaluate --model ' +
+      'models/edgenet-robust.onnx --split val\n  $ edgeloom evaluate --model runs/bins/model.int8.onnx --data folder:./photos')
     .action(action(async (opts: { model: string; split: 'test' | 'val'; limit?: number; out?: string; data?: string; json?: boolean }) => {
       const { runEvaluate, formatEvaluation } = await loadTraining(() => import('../training/eval/evaluate.ts'));
       const r = await runEvaluate(opts);

@@ -20,7 +20,8 @@ export function registerSigningCommands(program: Command): void {
     .requiredOption('--model <file.onnx>', 'model to sign')
     .option('--out <file>', 'signature file (default: <model>.sig next to the real file)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom sign --key model-signing.key --model models/edgenet.int8.onnx\n  $ scp models/edgenet.int8.onnx models/edgenet.int8.onnx.sig pi:/opt/edgeloom/models/')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom sign --key model-signing.key --model models/edgenet.int8.onnx\n  $ scp models/edgenet.int8.onnx models/edgenet.int8.onnx.sig ' +
+      'pi:/opt/edgeloom/models/')
     .action(action(async (opts: { key: string; model: string; out?: string; json?: boolean }) => {
       const { runSign } = await import('../src/signing.ts');
       const r = await runSign(opts);

@@ -101,7 +101,8 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (model.json, weights.bin, report.json)')
     .option('--weights <list>', 'comma-separated weights summing to 1, one per model (default: equal)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom evaluate --model runs/ab --split val')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom ' +
+      'evaluate --model runs/ab --split val')
     .action(action(async (dirs: string[], opts: { out: string; weights?: string; json?: boolean }) => {
       const { runAverage } = await loadTraining(() => import('../training/trainer/average.ts'));
       const r = await runAverage({ models: dirs, weights: opts.weights, out: opts.out });

@@ -213,7 +213,8 @@ export class CameraRunner {
       if (pre.quality.issues.length > 0) {
         this.ctx.stats.qualityWarning(this.id, pre.quality.issues);
         const issues = pre.quality.issues.join(', ');
-        this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the image)`);
+        this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the ` +
+          `image)`);
       }
       for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame, label: payload });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });

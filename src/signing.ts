@@ -109,7 +109,8 @@ function parseSignatureFile(text: string, where: string): SignatureFile {
  */
 export function verifySignature(text: string, sha256: string, trusted: readonly TrustedKey[], where: string): string {
   const sig = parseSignatureFile(text, where);
-  if (sig.sha256 !== sha256) throw new SignatureError('signature-mismatch', `${where}: signs another file (sha256 ${sig.sha256.slice(0, 12)}..., the model has ${sha256.slice(0, 12)}...); sign the model again`);
+  if (sig.sha256 !== sha256) throw new SignatureError('signature-mismatch', `${where}: signs another file (sha256 ${sig.sha256.slice(0, 12)}..., the model has ${sha256.slice(0, 12)}...); sign the ` +
+    `model again`);
   const bytes = Buffer.from(sig.signature, 'base64');
   for (const k of trusted) {
     if (bytes.length === 64 && verify(null, signedMessage(sha256), k.key, bytes)) return k.id;

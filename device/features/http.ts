@@ -67,7 +67,8 @@ class HttpFeature implements HttpFeatureHandle {
     });
     this.port = bound.port;
     this.address = bound.address;
-    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere scrape it)' : ''}`);
+    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere ' +
+      'scrape it)' : ''}`);
   }
 
   async stop(): Promise<void> {

@@ -198,7 +198,10 @@ async function main(): Promise<void> {
     rows.push(...await runWebChild(targets, threads, plan));
   }
   const body = [
-    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with \`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node as the agent's \`--ep wasm\` does (\`createOnnxSession\`, \`env.wasm.numThreads\`; one child process per thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
+    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency ` +
+      `percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with ` +
+        `\`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node as the agent's \`--ep wasm\` does (\`createOnnxSession\`, \`env.wasm.numThreads\`; one child process per ` +
+          `thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -211,13 +211,15 @@ export function memoryDoc(sessions: readonly SessionRow[], runs: number, agents:
   return [
     'Measured by `node --import tsx scripts/bench/memory.ts` (`npm run bench -- --only memory`).',
     '',
-    `Session settings: \`${MODEL}\`, one process per row (a tsx process: compare the "runtime + session" column), batch-1 runs on synthetic inputs; RSS after the runs and a 1 s pause; latency percentiles over the last three quarters of the runs. The agent uses \`SESSION_DEFAULTS\` in \`src/onnx/session.ts\`.`,
+    `Session settings: \`${MODEL}\`, one process per row (a tsx process: compare the "runtime + session" column), batch-1 runs on synthetic inputs; RSS after the runs and a 1 s pause; latency ` +
+      `percentiles over the last three quarters of the runs. The agent uses \`SESSION_DEFAULTS\` in \`src/onnx/session.ts\`.`,
     '',
     `Machine: ${machine}.`,
     '',
     sessionTable,
     '',
-    `The agent process: \`edgeloom agent --source dir:... --loop --fps 120 --threads 1\` on 100 distinct frames, publishing to an aedes broker in another process; RSS of the agent process alone, sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
+    `The agent process: \`edgeloom agent --source dir:... --loop --fps 120 --threads 1\` on 100 distinct frames, publishing to an aedes broker in another process; RSS of the agent process alone, ` +
+      `sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
     '',
     agentTable,
   ].join('\n');

@@ -155,7 +155,8 @@ async function main(): Promise<void> {
     rows.push(row);
   }
   const body = [
-    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,
+    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 ` +
+      `timed step of at most 16).`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -91,7 +91,8 @@ describe('npm run install-board on Node 18 (Debian bookworm, USE_DISTRO_NODE=1)'
       await mkdir(join(dir, 'scripts'));
       for (const f of ['package.json', 'package-lock.json', '.npmrc', 'scripts/install-board.mjs']) await cp(join(REPO, f), join(dir, f));
       // Node 18 simulated: process.version(s) replaced before the script reads them.
-      const node18 = 'data:text/javascript,' + encodeURIComponent('Object.defineProperty(process, "versions", { value: { ...process.versions, node: "18.19.0" } }); Object.defineProperty(process, "version", { value: "v18.19.0" });');
+      const node18 = 'data:text/javascript,' + encodeURIComponent('Object.defineProperty(process, "versions", { value: { ...process.versions, node: "18.19.0" } }); Object.defineProperty(process, ' +
+        '"version", { value: "v18.19.0" });');
       const exit = await runNode(['--import', node18, 'scripts/install-board.mjs'], { cwd: dir });
       assert.equal(exit.code, 1);
       assert.match(exit.stderr, /^install-board: Node\.js >= 20 is required, this is v18\.19\.0\.\n/);

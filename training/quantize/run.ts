@@ -45,7 +45,8 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const log = createLogger('quantize');
   if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
   const { bytes: fp32, info, adopted } = modelForTools(await readFile(opts.model), opts.model, opts, (line) => log.warn(line));
-  if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float model from \`edgeloom export\``);
+  if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float ` +
+    `model from \`edgeloom export\``);
   const calibrationSize = opts.calibrationSize ?? QUANTIZE_DEFAULTS.calibrationSize;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
   const seed = opts.seed ?? QUANTIZE_DEFAULTS.calibrationSeed;
