@@ -31,7 +31,8 @@ Examples:
       try {
         const s = await runCollect(opts, ctrl.signal);
         const skipped = Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`).join(', ');
-        printResult(opts.json, s, () => `${s.saved} of ${s.framesRead} frames saved to ${s.out} (${s.files} photos, ${s.bytes} bytes${s.full ? ', full' : ''})${skipped ? `; skipped: ${skipped}` : ''}`);
+        printResult(opts.json, s, () => `${s.saved} of ${s.framesRead} frames saved to ${s.out} (${s.files} photos, ${s.bytes} bytes${s.full ? ', full' : ''})${skipped ? `; skipped: ` +
+          `${skipped}` : ''}`);
       } finally {
         process.off('SIGINT', onSigint);
       }

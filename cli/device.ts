@@ -36,7 +36,8 @@ export function registerDeviceCommands(program: Command): void {
     .option('--fps <n>', 'maximum frames per second per camera', parseFloatOption('--fps'))
     .option('--model <file>', `ONNX model (default ${DEFAULT_MODEL_PATH})`)
     .option('--models-dir <dir>', 'directory switch-model loads file names from (default: the directory of --model)')
-    .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start',
+      (v: string, prev: string[] = []) => [...prev, v])
     .option('--config <file>', 'YAML or JSON config file (flags and EDGELOOM_* env override it)')
     .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime-node build has, then cpu; wasm where onnxruntime-node cannot load)').choices(EXECUTION_PROVIDERS))
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', parseIntOption('--threads'))

@@ -45,7 +45,9 @@ export function registerModelCommands(program: Command): void {
       const { runAdopt } = await loadTraining(() => import('../training/onnx/adopt-command.ts'));
       const { describeAdoption } = await loadTraining(() => import('../training/onnx/adopt.ts'));
       const r = await runAdopt(opts);
-      printResult(opts.json, r, () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.numClasses} classes: ${r.classes.join(', ')})\n${describeAdoption(r.adopted)}${r.driftProfile ? '\nwith a drift reference profile' : ''}`);
+      printResult(opts.json, r,
+        () => `wrote ${r.out} (${(r.bytes / 1024).toFixed(1)} KiB, ${r.numClasses} classes: ${r.classes.join(', ')})\n${describeAdoption(r.adopted)}${r.driftProfile ? '\nwith a drift reference ' +
+          'profile' : ''}`);
     }));
 
   addModelDataOption(addForeignModelOptions(program.command('quantize')))
@@ -63,7 +65,8 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx\n  $ edgeloom quantize --model cnn.onnx --out cnn.trt.onnx --target tensorrt --method entropy\n  ' +
       '$ edgeloom quantize --model cnn.onnx --out cnn.int8.onnx --reduce-range --per-tensor --json')
-    .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt'; perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {
+    .action(action(async (opts: { model: string; out: string; calibrationSize: number; method: 'minmax' | 'percentile' | 'entropy'; percentile: number; target: 'cpu' | 'tensorrt';
+      perTensor?: boolean; reduceRange?: boolean; seed: number; checkSize: number; data?: string; json?: boolean }) => {
       const { runQuantize, formatQuantize } = await loadTraining(() => import('../training/quantize/run.ts'));
       const r = await runQuantize(opts);
       printResult(opts.json, r, () => formatQuantize(r));

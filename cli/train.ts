@@ -36,7 +36,8 @@ async function listArchs(json: boolean | undefined): Promise<void> {
   printResult(json, archs, () => {
     const w = Math.max(...archs.map((a) => a.name.length));
     const head = `${'name'.padEnd(w)}  ${'params'.padStart(10)}  ${'MACs'.padStart(12)}  recipe`;
-    const rows = archs.map((a) => `${a.name.padEnd(w)}  ${a.parameters.toLocaleString('en-US').padStart(10)}  ${a.macs.toLocaleString('en-US').padStart(12)}  ${a.recipe.optimizer} lr ${a.recipe.lr}, batch ${a.recipe.batchSize}, ${a.recipe.epochs} epochs${a.recipe.schedule ? `, ${a.recipe.schedule}` : ''}`);
+    const recipe = (r: (typeof archs)[number]['recipe']) => `${r.optimizer} lr ${r.lr}, batch ${r.batchSize}, ${r.epochs} epochs${r.schedule ? `, ${r.schedule}` : ''}`;
+    const rows = archs.map((a) => `${a.name.padEnd(w)}  ${a.parameters.toLocaleString('en-US').padStart(10)}  ${a.macs.toLocaleString('en-US').padStart(12)}  ${recipe(a.recipe)}`);
     return [head, ...rows].join('\n');
   });
 }
@@ -88,8 +89,10 @@ export function registerTrainCommands(program: Command): void {
       printResult(opts.json, summary, () =>
         summary.interrupted
           ? `stopped after ${summary.epochsRun} complete epoch(s); checkpoint: ${summary.checkpoint}`
-          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ${summary.trainSeconds.toFixed(1)} s on ${summary.backend}${summary.workers > 1 ? ` x${summary.workers} threads` : ''} (${summary.samplesPerSec.toFixed(0)} images/s)` +
-            (summary.onnx?.int8 ? `\nint8 ONNX: test accuracy ${(summary.onnx.int8.test.accuracy * 100).toFixed(2)}% on ${summary.onnx.int8.test.count} images, ${(summary.onnx.int8.sizeRatio * 100).toFixed(0)}% of the fp32 size` : '') +
+          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ` +
+            `${summary.trainSeconds.toFixed(1)} s on ${summary.backend}${summary.workers > 1 ? ` x${summary.workers} threads` : ''} (${summary.samplesPerSec.toFixed(0)} images/s)` +
+            (summary.onnx?.int8 ? `\nint8 ONNX: test accuracy ${(summary.onnx.int8.test.accuracy * 100).toFixed(2)}% on ${summary.onnx.int8.test.count} images, ` +
+              `${(summary.onnx.int8.sizeRatio * 100).toFixed(0)}% of the fp32 size` : '') +
             `\nwrote ${summary.out}: ${summary.files.join(', ')}`,
       );
     }));

@@ -223,7 +223,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<EmbeddedBro
   }
   const scheme = tls ? ['mqtts', 'wss'] : ['mqtt', 'ws'];
   const show = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
-  log.info(`MQTT broker listening on ${scheme[0]}://${show(tcpAddress)}${wsAddress ? ` and ${scheme[1]}://${show(wsAddress)}` : ''}; ${auth ? `users from ${o.users}` : 'no authentication'}, packets up to ${o.maxPacketBytes} bytes`);
+  log.info(`MQTT broker listening on ${scheme[0]}://${show(tcpAddress)}${wsAddress ? ` and ${scheme[1]}://${show(wsAddress)}` : ''}; ${auth ? `users from ` +
+    `${o.users}` : 'no authentication'}, packets up to ${o.maxPacketBytes} bytes`);
   if (!auth && !isLoopbackHost(o.host)) log.warn(`--allow-anonymous on ${o.host}: any client on the network can connect, publish and subscribe`);
 
   return {

@@ -62,7 +62,8 @@ export const agentConfigSchema = z.object({
     reconnectMaxMs: z.number().int().positive().default(MQTT.reconnectMaxMs),
     reconnectJitter: z.number().min(0).max(1).default(MQTT.reconnectJitter),
     connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
-    qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
+    qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1,
+      status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({
     enabled: z.boolean().default(HOME_ASSISTANT_DEFAULTS.enabled),

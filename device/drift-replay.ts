@@ -82,7 +82,9 @@ export function formatDriftReplay(r: DriftReplayResult): string {
   if (r.windows.length === 0) return lines.join('\n');
   lines.push('', 'window  frames        status  est.acc  OOD     reasons');
   for (const w of r.windows) {
-    lines.push(`${String(w.window.index).padEnd(7)} ${`${w.window.first}-${w.window.last}`.padEnd(13)} ${w.status.padEnd(7)} ${pct(w.estimatedAccuracy).padEnd(8)} ${pct(w.oodRate).padEnd(7)} ${w.reasons.slice(0, 3).join('; ') || '-'}`);
+    const frames = `${w.window.first}-${w.window.last}`;
+    const scores = `${pct(w.estimatedAccuracy).padEnd(8)} ${pct(w.oodRate).padEnd(7)}`;
+    lines.push(`${String(w.window.index).padEnd(7)} ${frames.padEnd(13)} ${w.status.padEnd(7)} ${scores} ${w.reasons.slice(0, 3).join('; ') || '-'}`);
   }
   return lines.join('\n');
 }

@@ -75,9 +75,11 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
   try {
     const { ref, from } = await loadDriftReference(model);
     requireOodProfile(when, ref, modelPath);
-    if (when === 'low-confidence') log.info(ref ? `low-confidence: calibrated confidence < ${threshold} (temperature from ${from})` : `low-confidence: softmax confidence < ${threshold} (${from}, so not calibrated)`);
+    if (when === 'low-confidence') log.info(ref ? `low-confidence: calibrated confidence < ${threshold} (temperature from ${from})` : `low-confidence: softmax confidence < ` +
+      `${threshold} (${from}, so not calibrated)`);
     const store = await CollectStore.open(resolve(opts.out), bounds);
-    const summary: CollectSummary = { out: store.dir, source: redactSecrets(opts.source), model: model.ref.id, when, framesRead: 0, considered: 0, saved: 0, skipped: {}, files: store.files, bytes: store.bytes, full: store.full };
+    const summary: CollectSummary = { out: store.dir, source: redactSecrets(opts.source), model: model.ref.id, when, framesRead: 0, considered: 0, saved: 0, skipped: {}, files: store.files,
+      bytes: store.bytes, full: store.full };
     const skip = (reason: string) => (summary.skipped[reason] = (summary.skipped[reason] ?? 0) + 1);
     if (store.full) {
       log.warn(`${store.dir} already holds ${store.files} photos / ${store.bytes} bytes (limits ${bounds.maxFiles} / ${bounds.maxBytes}): nothing to do`);

@@ -113,7 +113,8 @@ class DriftFeature implements Feature {
       this.ctx.stats.drift[f.camera] = { status: report.status, since: report.ts, reasons: report.reasons };
     }
     if (report.status !== report.previousStatus) {
-      const text = `drift: camera ${f.camera} ${report.previousStatus} -> ${report.status} at frames ${report.window.first}-${report.window.last}${report.reasons.length ? `: ${report.reasons.slice(0, 3).join('; ')}` : ''}`;
+      const text = `drift: camera ${f.camera} ${report.previousStatus} -> ${report.status} at frames ` +
+        `${report.window.first}-${report.window.last}${report.reasons.length ? `: ${report.reasons.slice(0, 3).join('; ')}` : ''}`;
       if (report.status === 'ok') this.ctx.log.info(text);
       else this.ctx.log.warn(text);
     }

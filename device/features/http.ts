@@ -62,7 +62,8 @@ class HttpFeature implements HttpFeatureHandle {
     const server = this.server;
     this.health.start();
     const bound = await new Promise<AddressInfo>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
+      server.once('error',
+        (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
       server.listen(http.port, http.host, () => resolve(server.address() as AddressInfo));
     });
     this.port = bound.port;

@@ -135,7 +135,8 @@ export function unitLaunch(unit: string): { nodeArgs: string[]; env: Record<stri
 }
 
 /** The real agent as its own process; RSS sampled every 100 ms; steady = median of the second half. */
-async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string, buildDir: string): Promise<AgentRow> {
+async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string,
+  buildDir: string): Promise<AgentRow> {
   const unit = unitLaunch(readFileSync(UNIT_FILE, 'utf8'));
   const cli = entry === 'tsx' ? ['--import', 'tsx', 'cli/index.ts'] : [...(entry === 'unit' ? unit.nodeArgs : []), path.join(buildDir, 'cli.js')];
   const id = `mem-${entry}-${ep}-${path.basename(frames.dir)}`;
@@ -200,11 +201,13 @@ function formatMiB(v: number): string {
 
 export function memoryDoc(sessions: readonly SessionRow[], runs: number, agents: readonly AgentRow[], machine: string): string {
   const sessionTable = markdownTable(
-    [{ header: 'session settings' }, { header: 'RSS before' , align: 'right' }, { header: 'after create', align: 'right' }, { header: `after ${runs.toLocaleString('en-US')} runs`, align: 'right' }, { header: 'runtime + session', align: 'right' }, { header: 'batch 1 p50 / p95 ms', align: 'right' }],
+    [{ header: 'session settings' }, { header: 'RSS before' , align: 'right' }, { header: 'after create', align: 'right' }, { header: `after ${runs.toLocaleString('en-US')} runs`, align: 'right' },
+      { header: 'runtime + session', align: 'right' }, { header: 'batch 1 p50 / p95 ms', align: 'right' }],
     sessions.map((r) => [r.config, formatMiB(r.startMiB), formatMiB(r.createdMiB), formatMiB(r.afterRunsMiB), formatMiB(r.afterRunsMiB - r.startMiB), `${formatMs(r.p50Ms)} / ${formatMs(r.p95Ms)}`]),
   );
   const agentTable = markdownTable(
-    [{ header: 'agent started from' }, { header: '--ep' }, { header: 'frames' }, { header: 'count', align: 'right' }, { header: 'RSS, steady', align: 'right' }, { header: 'RSS, peak', align: 'right' }],
+    [{ header: 'agent started ' +
+      'from' }, { header: '--ep' }, { header: 'frames' }, { header: 'count', align: 'right' }, { header: 'RSS, steady', align: 'right' }, { header: 'RSS, peak', align: 'right' }],
     agents.map((r) => [AGENT_ENTRIES[r.entry], r.ep, r.frames, r.count.toLocaleString('en-US'), formatMiB(r.steadyMiB), formatMiB(r.peakMiB)]),
   );
   const unit = unitLaunch(readFileSync(UNIT_FILE, 'utf8'));
@@ -219,7 +222,8 @@ export function memoryDoc(sessions: readonly SessionRow[], runs: number, agents:
     sessionTable,
     '',
     `The agent process: \`edgeloom agent --source dir:... --loop --fps 120 --threads 1\` on 100 distinct frames, publishing to an aedes broker in another process; RSS of the agent process alone, ` +
-      `sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
+      `sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ` +
+        `${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
     '',
     agentTable,
   ].join('\n');

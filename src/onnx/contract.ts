@@ -64,7 +64,8 @@ export function validateModelContract(bytes: Uint8Array, path: string, opts: Con
   const logits = outputs.find((o) => o.name === 'logits');
   const embedding = outputs.find((o) => o.name === 'embedding');
   if (!logits) throw new UserError(`${file}: missing output \`logits\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ') || 'none'}); ${ADOPT_HINT}`);
-  if (!embedding && (opts.requireEmbedding ?? true)) throw new UserError(`${file}: missing output \`embedding\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ')}); ${ADOPT_HINT} (--embedding TENSOR names the penultimate layer)`);
+  if (!embedding && (opts.requireEmbedding ?? true)) throw new UserError(`${file}: missing output \`embedding\` (found ` +
+    `${outputs.map((o) => `\`${o.name}\``).join(', ')}); ${ADOPT_HINT} (--embedding TENSOR names the penultimate layer)`);
   checkFloat(logits, 'output', file);
   if (embedding) checkFloat(embedding, 'output', file);
   const lDims = valueInfoDims(logits);

@@ -84,7 +84,8 @@ test('robustness is reproducible and rejects bad options with one line', async (
 
 test('summarise: per-filter means, mean corruption accuracy and the worst filter', () => {
   const clean = { accuracy: 0.9, precision: 0.9, recall: 0.9, f1: 0.9 };
-  const row = (filter: 'cut' | 'blur', severity: number, accuracy: number): SeverityResult => ({ filter, severity, accuracy, precision: accuracy, recall: accuracy, f1: accuracy, drop: 0.9 - accuracy });
+  const row = (filter: 'cut' | 'blur', severity: number,
+    accuracy: number): SeverityResult => ({ filter, severity, accuracy, precision: accuracy, recall: accuracy, f1: accuracy, drop: 0.9 - accuracy });
   const s = summarise(clean, [row('cut', 1, 0.5), row('cut', 2, 0.3), row('blur', 1, 0.8), row('blur', 2, 0.6)], ['cut', 'blur']);
   assert.ok(Math.abs(s.summary[0].accuracy - 0.4) < 1e-12 && Math.abs(s.summary[1].accuracy - 0.7) < 1e-12);
   assert.ok(Math.abs(s.meanCorruptionAccuracy - 0.55) < 1e-12);

@@ -50,7 +50,9 @@ export async function heldOutSetFor(recipe: Record<string, unknown> | undefined,
     const { val } = prepareSplits(ds.train, { limit: typeof r.limit === 'number' ? r.limit : 0, valSplit, seed: trainSeed });
     const all = val!;
     const set = all.count > size ? subset(all, stratifiedSample(all.labels, k, size, mixSeed(seed, 3))) : all;
-    return { set, source: { split: 'val', count: set.count, seed, note: `validation split of ${data} (valSplit ${valSplit}, limit ${String(r.limit ?? 0)}, seed ${trainSeed})${set.count < all.count ? `, stratified sample of ${set.count} of ${all.count}` : ''}` } };
+    return { set, source: { split: 'val', count: set.count, seed,
+      note: `validation split of ${data} (valSplit ${valSplit}, limit ${String(r.limit ?? 0)}, seed ${trainSeed})${set.count < all.count ? `, stratified sample of ` +
+        `${set.count} of ${all.count}` : ''}` } };
   }
   const set = subset(ds.train, stratifiedSample(ds.train.labels, k, Math.min(size, ds.train.count), mixSeed(seed, 4)));
   return { set, source: { split: 'train-sample', count: set.count, seed, note: `stratified sample of the ${data} TRAINING set (${valSplit > 0 ? '--reference train' : 'the model was trained ' +

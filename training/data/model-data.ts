@@ -28,11 +28,13 @@ export function modelDataSpec(recipe: Record<string, unknown> | undefined, overr
  */
 export function checkModelClasses(origin: string, modelClasses: readonly string[], spec: Pick<ModelDataSpec, 'data' | 'from'>, dataClasses: readonly string[]): void {
   if (modelClasses.length === dataClasses.length && modelClasses.every((c, i) => c === dataClasses[i])) return;
-  throw new UserError(`${origin}: the model's ${modelClasses.length} classes (${modelClasses.join(', ')}) are not the ${dataClasses.length} classes of ${spec.data}${spec.from === 'recipe' ? ' (its recipe\'s data)' : ''} (${dataClasses.join(', ')}); pass the data the model was trained on with --data SPEC`);
+  throw new UserError(`${origin}: the model's ${modelClasses.length} classes (${modelClasses.join(', ')}) are not the ${dataClasses.length} classes of ` +
+    `${spec.data}${spec.from === 'recipe' ? ' (its recipe\'s data)' : ''} (${dataClasses.join(', ')}); pass the data the model was trained on with --data SPEC`);
 }
 
 /** The model's data set (see modelDataSpec), checked against its class list. */
-export async function loadModelData(origin: string, model: { classNames: readonly string[]; recipe?: Record<string, unknown> }, override?: string, onProgress?: (m: string) => void): Promise<{ ds: SplitDataset; spec: ModelDataSpec }> {
+export async function loadModelData(origin: string, model: { classNames: readonly string[]; recipe?: Record<string, unknown> }, override?: string,
+  onProgress?: (m: string) => void): Promise<{ ds: SplitDataset; spec: ModelDataSpec }> {
   const spec = modelDataSpec(model.recipe, override);
   const { loadDataset } = await import('./load.ts');
   const ds = await loadDataset({ data: spec.data, seed: spec.seed, onProgress });

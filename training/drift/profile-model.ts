@@ -17,7 +17,8 @@ export type ReferenceChoice = HeldOutChoice;
 export const DEFAULT_REFERENCE_SIZE = 5000;
 
 /** Computes a profile with the model's own outputs and returns the model bytes carrying it. */
-export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1, data?: string, dataset?: SplitDataset): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
+export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1, data?: string,
+  dataset?: SplitDataset): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
   const meta = parseModelMetadata(bytes, origin);
   if (!meta?.classes) throw new UserError(`${origin}: no edgeloom metadata (export it with \`edgeloom export\`)`);
   // --data replaces the recipe's data (a folder that moved); the split settings stay the recipe's.
@@ -42,7 +43,8 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
  * logged, so export and quantize still write their model. `dataset`: the recipe's data set when the
  * caller has it loaded (a training run), so it is not loaded again.
  */
-export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE, data?: string, dataset?: SplitDataset): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
+export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE, data?: string, dataset?: SplitDataset): Promise<{ bytes: Uint8Array;
+  profile: DriftReference | null }> {
   const log = createLogger('drift');
   const prev = previous as DriftReference | undefined;
   try {

@@ -1,7 +1,8 @@
 import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import type { ModelRunResult } from '../../src/onnx/session.ts';
-import { IMAGE_STAT_NAMES, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, histogram, imageStats, invertLower, mahalanobisMin, maxSoftmax, packLower, packedLowerTimes, softmaxEntropy, type ImageStatName } from '../../src/drift/math.ts';
+import { IMAGE_STAT_NAMES, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, histogram, imageStats, invertLower, mahalanobisMin, maxSoftmax, packLower,
+  packedLowerTimes, softmaxEntropy, type ImageStatName } from '../../src/drift/math.ts';
 import { DRIFT_PROFILE_VERSION, compactProfile, type BinnedReference, type DriftReference } from '../../src/drift/profile.ts';
 import { projectionFor, projectionPlan, projectRows } from '../../src/drift/projection.ts';
 

@@ -27,7 +27,8 @@ export function topConfidences(logits: Float32Array, k: number): Float32Array {
 }
 
 /** The per-image errors of report.json: which photo, its class, the guess and how sure it was. */
-export function imageErrors(labels: ArrayLike<number>, predicted: ArrayLike<number>, confidences: ArrayLike<number>, classNames: readonly string[], files?: readonly string[], max = MAX_REPORTED_ERRORS): { errors: ImageError[]; total: number } {
+export function imageErrors(labels: ArrayLike<number>, predicted: ArrayLike<number>, confidences: ArrayLike<number>, classNames: readonly string[], files?: readonly string[],
+  max = MAX_REPORTED_ERRORS): { errors: ImageError[]; total: number } {
   const all: ImageError[] = [];
   for (let i = 0; i < labels.length; i++) {
     if (labels[i] === predicted[i]) continue;

@@ -3,7 +3,8 @@ import { FASHION_MNIST_CLASSES, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { decodeModelFile, validateModelContract, type ModelContractInfo } from '../../src/onnx/contract.ts';
 import { DEFAULT_PREPROCESSING, parseModelMetadata, writeModelMetadata, type AdoptionInfo, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
-import { attr, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../../src/onnx/proto.ts';
+import { attr, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto,
+  type ValueInfoProto } from '../../src/onnx/proto.ts';
 
 /**
  * Brings a classifier exported by PyTorch, Keras or any other tool to the edgeloom model contract
@@ -191,7 +192,8 @@ export function describeAdoption(info: AdoptionInfo): string {
  * `embedding` output is optional for them), any other classifier adopted in memory with a warning
  * that says what was done and how to do it once for good.
  */
-export function modelForTools(bytes: Uint8Array, path: string, opts: AdoptOptions = {}, warn: (line: string) => void = () => {}): { bytes: Uint8Array; info: ModelContractInfo; adopted: AdoptionInfo | null } {
+export function modelForTools(bytes: Uint8Array, path: string, opts: AdoptOptions = {}, warn: (line: string) => void = () => {}): { bytes: Uint8Array; info: ModelContractInfo;
+  adopted: AdoptionInfo | null } {
   const ours = parseModelMetadata(bytes, basename(path)) !== null;
   if (ours) {
     // An edgeloom model that breaks the contract is a bug to report as is, not something to rewire.

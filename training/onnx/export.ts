@@ -104,7 +104,8 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
     top1Agreement: agree / n,
   };
   if (!(report.relativeError <= tolerance)) {
-    throw new Error(`export parity check failed: max |logit difference| ${dl.toExponential(3)} is ${report.relativeError.toExponential(3)} of the logit scale ${scale.toFixed(3)} (tolerance ${tolerance})`);
+    throw new Error(`export parity check failed: max |logit difference| ${dl.toExponential(3)} is ${report.relativeError.toExponential(3)} of the logit scale ${scale.toFixed(3)} (tolerance ` +
+      `${tolerance})`);
   }
   return report;
 }

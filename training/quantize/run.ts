@@ -95,11 +95,13 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
 export function formatQuantize(r: QuantizeCommandResult): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   const lines = [
-    `wrote ${r.out}: ${r.settings.target} ${r.settings.format}, ${r.settings.method}, ${r.settings.perChannel ? 'per-channel' : 'per-tensor'} weights${r.settings.reduceRange ? ' (reduce-range)' : ''}, ${r.quantizedTensors} activation tensors`,
+    `wrote ${r.out}: ${r.settings.target} ${r.settings.format}, ${r.settings.method}, ` +
+      `${r.settings.perChannel ? 'per-channel' : 'per-tensor'} weights${r.settings.reduceRange ? ' (reduce-range)' : ''}, ${r.quantizedTensors} activation tensors`,
     `size: fp32 ${kb(r.fp32Bytes)} -> int8 ${kb(r.int8Bytes)} (${((r.int8Bytes / r.fp32Bytes) * 100).toFixed(0)}%)`,
   ];
   if (r.check) {
-    lines.push(`check on ${r.check.images} test images of ${r.data}: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ${(r.check.agreement * 100).toFixed(2)}%`);
+    lines.push(`check on ${r.check.images} test images of ${r.data}: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ` +
+      `${(r.check.agreement * 100).toFixed(2)}%`);
   }
   return lines.join('\n');
 }

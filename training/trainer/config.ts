@@ -63,7 +63,8 @@ function checkWorkers(workers: number | undefined): void {
 }
 
 /** Flags that a resumed run ignores: the checkpoint's hyper-parameters stand. */
-const FIXED_ON_RESUME = ['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir', 'distill', 'distillWeight', 'distillTemperature', 'newHead', 'freezeEpochs'] as const;
+const FIXED_ON_RESUME = ['init', 'batchSize', 'lr', 'optimizer', 'momentum', 'schedule', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed', 'augment', 'dataDir', 'distill',
+  'distillWeight', 'distillTemperature', 'newHead', 'freezeEpochs'] as const;
 
 /**
  * The config of a resumed run: the checkpoint's, with only --epochs and --workers taken from the
@@ -101,7 +102,8 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     ...(opts.init ? { init: resolve(opts.init) } : {}),
     ...(opts.newHead !== undefined ? { newHead: opts.newHead } : {}),
     ...(opts.freezeEpochs ? { freezeEpochs: opts.freezeEpochs } : {}),
-    ...(opts.distill ? { distill: { teacher: resolve(opts.distill), weight: opts.distillWeight ?? DISTILL_DEFAULTS.weight, temperature: opts.distillTemperature ?? DISTILL_DEFAULTS.temperature } } : {}),
+    ...(opts.distill ? { distill: { teacher: resolve(opts.distill), weight: opts.distillWeight ?? DISTILL_DEFAULTS.weight,
+      temperature: opts.distillTemperature ?? DISTILL_DEFAULTS.temperature } } : {}),
   };
   check(Number.isInteger(cfg.epochs) && cfg.epochs >= 1, `--epochs: expected an integer >= 1, got ${cfg.epochs}`);
   check(Number.isInteger(cfg.batchSize) && cfg.batchSize >= 1, `--batch-size: expected an integer >= 1, got ${cfg.batchSize}`);
@@ -117,7 +119,8 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(cfg.patience === 0 || cfg.valSplit > 0, '--patience: early stopping needs a validation set (add --val-split, e.g. 0.1)');
   check(Number.isInteger(cfg.seed), `--seed: expected an integer, got ${cfg.seed}`);
   checkWorkers(cfg.workers);
-  check(Boolean(opts.distill) || (opts.distillWeight === undefined && opts.distillTemperature === undefined), `--distill-${opts.distillWeight !== undefined ? 'weight' : 'temperature'}: needs --distill DIR (the teacher model)`);
+  check(Boolean(opts.distill) || (opts.distillWeight === undefined && opts.distillTemperature === undefined),
+    `--distill-${opts.distillWeight !== undefined ? 'weight' : 'temperature'}: needs --distill DIR (the teacher model)`);
   if (cfg.distill) validateDistill(cfg.distill);
   const freeze = opts.freezeEpochs ?? 0;
   check(Number.isInteger(freeze) && freeze >= 0 && freeze <= cfg.epochs, `--freeze-epochs: expected an integer from 0 to --epochs (${cfg.epochs}), got ${freeze}`);

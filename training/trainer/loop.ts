@@ -209,7 +209,8 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       }
     }
     const valText = v ? ` val_loss ${v.loss.toFixed(4)} val_acc ${v.acc.toFixed(4)}` : '';
-    progress.epoch(`epoch ${epoch + 1}/${config.epochs} loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}${valText} lr ${lr.toPrecision(3)} ${record.samplesPerSec.toFixed(0)} img/s ${formatDuration(seconds)}`);
+    progress.epoch(`epoch ${epoch + 1}/${config.epochs} loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}${valText} lr ${lr.toPrecision(3)} ` +
+      `${record.samplesPerSec.toFixed(0)} img/s ${formatDuration(seconds)}`);
     if (input.shouldStop?.()) interrupted = state.epoch < config.epochs;
     await input.onCheckpoint?.(state, bestWeights);
   }

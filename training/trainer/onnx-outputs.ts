@@ -100,7 +100,8 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   const parity = fp32.parity!;
   log.info(`wrote ${fp32Path} (${(fp32Profiled.bytes.length / 1024).toFixed(1)} KiB); parity max |logit diff| ${parity.maxAbsDiffLogits.toExponential(2)}`);
   const result: OnnxOutputs = {
-    fp32: { path: fp32Path, bytes: fp32Profiled.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError, driftProfile: fp32Profiled.profile !== null },
+    fp32: { path: fp32Path, bytes: fp32Profiled.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError,
+      driftProfile: fp32Profiled.profile !== null },
     int8: null,
   };
   if (!input.quantize) return result;
@@ -128,7 +129,9 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
     }
     // The float model's metrics would misdescribe the int8 file; it carries its own.
     const meta = parseModelMetadata(q.bytes) ?? {};
-    const withMetrics = writeModelMetadata(q.bytes, { ...meta, driftReference: undefined, metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
+    const withMetrics = writeModelMetadata(q.bytes,
+      { ...meta, driftReference: undefined,
+        metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
     // As `edgeloom quantize` does: its own profile (int8 outputs) on the fp32 profile's reference images.
     const profiled = await profileOrStrip(withMetrics, int8Path, fp32Profiled.profile ?? undefined, undefined, undefined, input.dataset);
     await writeProfiledModel(int8Path, profiled.bytes, profiled.profile);
@@ -145,7 +148,8 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   } catch (err) {
     throw new UserError(`int8 quantization failed (${oneLine(err)}); ${fp32Path}, the tfjs model and report in ${out} are kept`);
   }
-  log.info(`wrote ${int8Path} (${(result.int8.bytes / 1024).toFixed(1)} KiB, ${(result.int8.sizeRatio * 100).toFixed(0)}% of fp32); int8 test accuracy ${(result.int8.test.accuracy * 100).toFixed(2)}% on ${result.int8.test.count} images (tfjs ${(result.int8.test.tfjsAccuracy * 100).toFixed(2)}% on the same)`);
+  log.info(`wrote ${int8Path} (${(result.int8.bytes / 1024).toFixed(1)} KiB, ${(result.int8.sizeRatio * 100).toFixed(0)}% of fp32); int8 test accuracy ` +
+    `${(result.int8.test.accuracy * 100).toFixed(2)}% on ${result.int8.test.count} images (tfjs ${(result.int8.test.tfjsAccuracy * 100).toFixed(2)}% on the same)`);
   return result;
 }
 
@@ -158,11 +162,13 @@ export function onnxMarkdown(o: OnnxOutputs): string {
     '',
     '| file | size | check |',
     '|---|---|---|',
-    `| model.onnx | ${kib(o.fp32.bytes)} | parity with tfjs on ${o.fp32.parityImages} test images: max abs logit diff ${o.fp32.parityMaxAbsDiff.toExponential(2)} (${o.fp32.parityRelativeError.toExponential(2)} of the logit scale) |`,
+    `| model.onnx | ${kib(o.fp32.bytes)} | parity with tfjs on ${o.fp32.parityImages} test images: max abs logit diff ` +
+      `${o.fp32.parityMaxAbsDiff.toExponential(2)} (${o.fp32.parityRelativeError.toExponential(2)} of the logit scale) |`,
   ];
   if (o.int8) {
     const t = o.int8.test;
-    lines.push(`| model.int8.onnx | ${kib(o.int8.bytes)} (${(o.int8.sizeRatio * 100).toFixed(0)}% of fp32) | test accuracy ${pct(t.accuracy)} on ${t.count} images (tfjs ${pct(t.tfjsAccuracy)} on the same images, ${pct(t.agreement)} agreement); calibrated on ${o.int8.calibrationImages} training images |`);
+    lines.push(`| model.int8.onnx | ${kib(o.int8.bytes)} (${(o.int8.sizeRatio * 100).toFixed(0)}% of fp32) | test accuracy ${pct(t.accuracy)} on ${t.count} images (tfjs ` +
+      `${pct(t.tfjsAccuracy)} on the same images, ${pct(t.agreement)} agreement); calibrated on ${o.int8.calibrationImages} training images |`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -85,7 +85,8 @@ export function reportMarkdown(r: TrainReport): string {
     '## Hyper-parameters',
     '',
     `optimizer ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, epochs ${c.epochs}, ` +
-      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}` +
+      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ` +
+        `${c.patience || 'off'}, seed ${c.seed}` +
       (c.init ? `, fine-tuned from ${c.init}` : '') + (c.distill ? `, distilled from ${c.distill.teacher} (weight ${c.distill.weight}, temperature ${c.distill.temperature})` : ''),
     '',
     `## Classification report (${r.data.test} test images; ${r.data.source})`,
@@ -96,7 +97,8 @@ export function reportMarkdown(r: TrainReport): string {
     '',
     '| epoch | loss | acc | val loss | val acc | lr | s | img/s |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.history.map((h) => `| ${h.epoch} | ${h.loss.toFixed(4)} | ${h.acc.toFixed(4)} | ${h.valLoss?.toFixed(4) ?? ''} | ${h.valAcc?.toFixed(4) ?? ''} | ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} | ${h.samplesPerSec.toFixed(0)} |`),
+    ...r.history.map((h) => `| ${h.epoch} | ${h.loss.toFixed(4)} | ${h.acc.toFixed(4)} | ${h.valLoss?.toFixed(4) ?? ''} | ${h.valAcc?.toFixed(4) ?? ''} | ` +
+      `${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} | ${h.samplesPerSec.toFixed(0)} |`),
     '',
     '## Confusion matrix (rows: true, columns: predicted)',
     '',

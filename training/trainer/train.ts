@@ -161,7 +161,8 @@ async function loadRunData(plan: RunPlan, log: Logger): Promise<RunData> {
 /** Phase 3: the model (checkpoint, --init or a fresh seeded one), the teacher and the optimizer. */
 async function buildModel(plan: RunPlan, data: RunData, log: Logger): Promise<RunModel> {
   const { config, checkpoint, initMeta } = plan;
-  if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}${config.freezeEpochs ? `; only the head trains for the first ${config.freezeEpochs} epoch(s)` : ''}`);
+  if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}${config.freezeEpochs ? `; only the head trains for the first ` +
+    `${config.freezeEpochs} epoch(s)` : ''}`);
   const model = checkpoint
     ? checkpoint.model
     : config.init && initMeta
@@ -174,7 +175,8 @@ async function buildModel(plan: RunPlan, data: RunData, log: Logger): Promise<Ru
   if (checkpoint) await optimizer.setWeights(checkpoint.optimizerWeights);
   const parameters = model.countParams();
   const macs = countMacs(model);
-  log.info(`${config.arch}: ${parameters.toLocaleString('en-US')} parameters, ${macs.toLocaleString('en-US')} MACs/image; ${config.optimizer} lr ${config.lr} ${config.schedule}, batch ${config.batchSize}, ${config.epochs} epochs, augment ${config.augment}`);
+  log.info(`${config.arch}: ${parameters.toLocaleString('en-US')} parameters, ${macs.toLocaleString('en-US')} MACs/image; ` +
+    `${config.optimizer} lr ${config.lr} ${config.schedule}, batch ${config.batchSize}, ${config.epochs} epochs, augment ${config.augment}`);
   return { model, optimizer, teacher, parameters, macs };
 }
 
