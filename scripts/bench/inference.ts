@@ -151,7 +151,8 @@ export function speedupTable(rows: readonly InferenceRow[]): string {
   const fp32 = new Map(rows.filter((r) => r.precision === 'fp32').map((r) => [key(r), r]));
   const pairs = sortRows(rows.filter((r) => r.precision === 'int8' && fp32.has(key(r)))).map((int8) => ({ int8, fp32: fp32.get(key(int8))! }));
   return markdownTable(
-    [{ header: 'model' }, { header: 'runtime' }, { header: 'threads', align: 'right' }, { header: 'batch 1 p50: fp32 / int8', align: 'right' }, { header: `batch ${THROUGHPUT_BATCH} images/s: int8 / fp32`, align: 'right' }],
+    [{ header: 'model' }, { header: 'runtime' }, { header: 'threads', align: 'right' }, { header: 'batch 1 p50: fp32 / int8', align: 'right' }, { header: `batch ${THROUGHPUT_BATCH} images/s: int8 ` +
+      `/ fp32`, align: 'right' }],
     pairs.map(({ int8, fp32: f }) => [int8.model, int8.runtime, String(int8.threads), `${(f.p50Ms / int8.p50Ms).toFixed(2)}x`, `${(int8.imagesPerSecond / f.imagesPerSecond).toFixed(2)}x`]),
   );
 }
