@@ -61,7 +61,8 @@ test('discovery under a configured prefix: entities, units and classes; their te
     assert.equal(disc.availability_topic, topics.status);
     assert.deepEqual(disc.device.identifiers, [`edgeloom_${id}`]);
     const c = disc.components;
-    assert.deepEqual(Object.keys(c).sort(), ['cam0_confidence', 'cam0_drift', 'cam0_fps', 'cam0_fps_target', 'cam0_label', 'cam0_latency', 'cam0_pause', 'cam0_paused', 'cam0_resume', 'inference_p95', 'model', 'reload_model']);
+    assert.deepEqual(Object.keys(c).sort(),
+      ['cam0_confidence', 'cam0_drift', 'cam0_fps', 'cam0_fps_target', 'cam0_label', 'cam0_latency', 'cam0_pause', 'cam0_paused', 'cam0_resume', 'inference_p95', 'model', 'reload_model']);
     assert.equal(c.cam0_label.expire_after, 60);
     assert.equal(c.cam0_confidence.expire_after, 60);
     assert.equal(c.cam0_confidence.unit_of_measurement, '%');
@@ -154,4 +155,17 @@ test('a discovery prefix with wildcards or slashes at the ends is refused by nam
     await writeFile(file, JSON.stringify({ deviceId: 'x', mqtt: { url: 'mqtt://h' }, homeAssistant: { discoveryPrefix: bad }, cameras: [{ id: 'c', source: 'dir:/x' }] }));
     await assert.rejects(resolveAgentConfig({ config: file }, {}), /homeAssistant\.discoveryPrefix: a topic prefix without MQTT wildcards/);
   }
+});
+
+test('camera ids that are levels of the device own topics (cmd, status, info, stats) are refused by name', async () => {
+  const { resolveAgentConfig } = await import('../../device/config.ts');
+  const { writeFile } = await import('node:fs/promises');
+  const file = join(ws.dir, 'cams.json');
+  for (const id of ['cmd', 'status', 'info', 'stats']) {
+    await writeFile(file, JSON.stringify({ deviceId: 'x', mqtt: { url: 'mqtt://h' }, cameras: [{ id, source: 'dir:/x' }] }));
+    await assert.rejects(resolveAgentConfig({ config: file }, {}), /cameras\.0\.id: reserved for the device's own topics \(cmd, status, info, stats\)/);
+  }
+  await assert.rejects(resolveAgentConfig({ source: 'dir:/x', cameraId: 'cmd', mqttUrl: 'mqtt://h', deviceId: 'x' }, {}), /reserved for the device's own topics/);
+  await writeFile(file, JSON.stringify({ deviceId: 'x', mqtt: { url: 'mqtt://h' }, cameras: [{ id: 'cmd2', source: 'dir:/x' }, { id: 'Status', source: 'dir:/y' }] }));
+  assert.deepEqual((await resolveAgentConfig({ config: file }, {})).cameras.map((c) => c.id), ['cmd2', 'Status']);
 });
