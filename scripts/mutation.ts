@@ -160,7 +160,8 @@ async function main(): Promise<void> {
     const dir = reportDir(name, part);
     const results = await new Stryker(strykerOptions(name, part ?? whole, values.full, dir)).runMutationTest();
     const t = tally(results.map((r) => r.status));
-    rows.push(`${path.relative(REPORTS, dir)}: killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}, score ${t.score.toFixed(2)}% (report ${path.join(dir, 'index.html')})`);
+    const counts = `killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}`;
+    rows.push(`${path.relative(REPORTS, dir)}: ${counts}, score ${t.score.toFixed(2)}% (report ${path.join(dir, 'index.html')})`);
   }
   console.log(`\nmutation scores\n${rows.join('\n')}`);
 }
