@@ -23,6 +23,8 @@ import { SCHEDULES, type ScheduleName } from './schedules.ts';
 import { mixSeed, stratifiedSample, stratifiedSplit } from './split.ts';
 import type { TrainConfig } from './types.ts';
 import { DISTILL_DEFAULTS, Teacher, validateDistill } from './distill.ts';
+import { ORT_BACKEND, checkOrtConfig, startOrtTraining } from './ort-step.ts';
+import type { OrtTrainingStep } from '../backend/ort/step.ts';
 
 /** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
 export interface TrainOptions {
@@ -41,6 +43,8 @@ export interface TrainOptions {
   seed?: number;
   augment?: string;
   backend?: string;
+  /** Allows experimental features: today `--backend ort`. */
+  experimental?: boolean;
   out?: string;
   resume?: string;
   /** Start from the weights of this trained model (tfjs directory or fp32 edgeloom ONNX file) instead of a fresh init. */
@@ -206,8 +210,11 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
   const opts = await withFp32Init(options, log);
   const wallStart = performance.now();
-  const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
-  const backendText = await backendDescription();
+  const useOrt = opts.backend === ORT_BACKEND;
+  if (useOrt && !opts.experimental) throw new UserError('--backend ort: experimental (customnet-like sequential models only); add --experimental to use it');
+  // With ort, tfjs still evaluates, checkpoints and exports the model: on the best back end it has.
+  const backend = await selectBackend(useOrt ? 'auto' : parseBackendName(opts.backend ?? 'auto'));
+  const backendText = useOrt ? `ort (experimental: training steps on onnxruntime-node; evaluation and export on ${await backendDescription()})` : await backendDescription();
   log.info(`back end: ${backendText}`);
 
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
@@ -224,7 +231,8 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
     config = resolveConfig({ ...opts, arch: opts.arch ?? initMeta?.arch });
     if (initMeta && initMeta.arch !== config.arch) throw new UserError(`--init ${opts.init}: the model is ${initMeta.arch}, but --arch is ${config.arch}`);
   }
-  if (config.workers! > 1 && backend.name === 'node') {
+  if (useOrt) checkOrtConfig(config, Boolean(checkpoint));
+  if (config.workers! > 1 && backend.name === 'node' && !useOrt) {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
     config.workers = 1;
   }
@@ -266,13 +274,18 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   process.once('SIGTERM', onStopSignal);
   let result;
   let parallel: DataParallelGradients | null = null;
+  let ort: OrtTrainingStep | null = null;
   try {
-    if (workers > 1) {
+    if (useOrt) {
+      ort = await startOrtTraining(model, config);
+      log.info(`onnxruntime training step: ${workers} intra-op thread(s), batch ${config.batchSize}`);
+    } else if (workers > 1) {
       log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
       parallel = await DataParallelGradients.start(model, { arch: config.arch, seed: config.seed, numClasses: config.classNames.length, labelSmoothing: config.labelSmoothing }, workers - 1);
     }
     result = await runTrainingLoop({
       parallel,
+      ort,
       teacher,
       model,
       optimizer,
@@ -292,6 +305,7 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
     process.removeListener('SIGINT', onStopSignal);
     process.removeListener('SIGTERM', onStopSignal);
     await parallel?.close();
+    await ort?.close();
     teacher?.dispose();
   }
   const ckptDir = join(out, CHECKPOINT_DIR);
@@ -299,7 +313,7 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const samplesPerSec = result.samplesSeen / Math.max(trainSeconds, 1e-9);
   const summaryBase = {
     arch: config.arch,
-    backend: backend.name,
+    backend: useOrt ? ORT_BACKEND : backend.name,
     parameters,
     macs,
     epochsRun: result.history.length,
@@ -327,7 +341,7 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
     source: arch.source,
     parameters,
     macs,
-    backend: { name: backend.name, description: backendText },
+    backend: { name: useOrt ? ORT_BACKEND : backend.name, description: backendText },
     config,
     classNames: config.classNames,
     data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: testSet.count },
