@@ -173,7 +173,8 @@ function batchNorm(b: StepBuilder, s: Extract<LayerSpec, { kind: 'bn' }>, x: Act
   const axes = () => b.g.addInt64('axes', [1]);
   const mean = b.n('ReduceMean', [x.name], `${s.name}/mean`, [attr('axes', [1]), attr('keepdims', 1)]);
   const xc = b.n('Sub', [x.name, mean], `${s.name}/xc`);
-  const variance = b.n('ReduceMean', [b.n('Mul', [xc, xc], `${s.name}/sq`)], `${s.name}/var`, [attr('axes', [1]), attr('keepdims', 1)]);
+  // One pass over xc instead of Mul then ReduceMean.
+  const variance = b.n('Mul', [b.n('ReduceSumSquare', [xc], `${s.name}/ss`, [attr('axes', [1]), attr('keepdims', 1)]), b.scalar(1 / count)], `${s.name}/var`);
   const invStd = b.n('Reciprocal', [b.n('Sqrt', [b.n('Add', [variance, b.scalar(s.epsilon)], `${s.name}/vareps`)], `${s.name}/std`)], `${s.name}/invstd`);
   const scale = b.n('Mul', [b.reshape(gamma, [c, 1]), invStd], `${s.name}/scale`);
   const y = b.n('Add', [b.n('Mul', [xc, scale], `${s.name}/scaled`), b.reshape(beta, [c, 1])], `${s.name}/y`);
@@ -301,9 +302,9 @@ export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptio
   const N = opts.batch;
   for (const name of ['x', 'y', 'lr', 'c1', 'c2', 'lr_c1']) b.g.reserve(name);
   // x arrives as [N, 784] (tfjs's NHWC with one channel): [1, 28*28*N] is its transpose.
-  let act: Act = { name: b.reshape(b.n('Transpose', ['x'], 'x_t', [attr('perm', [1, 0])]), [1, 784 * N], 'x_chwn'), c: 1, h: 28, w: 28, flat: false };
+  let act = { name: b.reshape(b.n('Transpose', ['x'], 'x_t', [attr('perm', [1, 0])]), [1, 784 * N], 'x_chwn'), c: 1, h: 28, w: 28, flat: false } as Act;
   const ordered = poolBeforeRelu(specs);
-  ordered.forEach((s, i) => {
+  for (const [i, s] of ordered.entries()) {
     // Nothing before the first parameterised layer needs an input gradient.
     const needInputGrad = i > 0 && ordered.slice(0, i).some((p) => p.kind === 'conv' || p.kind === 'dense' || p.kind === 'bn');
     switch (s.kind) {
@@ -315,7 +316,7 @@ export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptio
       case 'dropout': act = dropout(b, s, act); break;
       case 'dense': act = dense(b, s, act, needInputGrad); break;
     }
-  });
+  }
   if (!act.flat || act.f !== opts.numClasses) throw new Error(`the model must end in Dense(${opts.numClasses}) logits`);
   b.g.nodes.push({ opType: 'Mul', input: ['lr', 'c1'], output: ['lr_c1'], name: 'lr_c1/Mul', attribute: [] });
   const { loss: lossName, dLogitsT } = loss(b, act.name);
