@@ -84,7 +84,7 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
 }
 
 /**
- * The same measurement on the onnxruntime training step (Adam, dropout masks drawn in the graph):
+ * The same measurement on the onnxruntime training step (Adam, dropout masks drawn by the step from its seeded stream):
  * the whole step including feeding weights and optimiser state in and reading them back.
  */
 async function measureOrt(model: string, batch: number, warmup: number, steps: number, runs: number, threads: number): Promise<Row | null> {

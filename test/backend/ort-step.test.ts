@@ -64,7 +64,7 @@ test('the onnxruntime training step of customnet matches tfjs: loss, every gradi
   await prepareWasm();
   await tf.setBackend('wasm');
   const model = getArchitecture('customnet').build({ seed: 4 });
-  const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, dropout: 'mask-input', gradients: true, session: { intraOpThreads: 1 } });
+  const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, gradients: true, session: { intraOpThreads: 1 } });
   try {
     assert.equal(step.graph.masks.length, 1, 'customnet has one dropout layer');
     const b = batchOf(1);
@@ -109,7 +109,7 @@ test('SGD with momentum in the graph follows tfjs for two steps, and writeTo put
   await tf.setBackend('wasm');
   const model = getArchitecture('customnet').build({ seed: 6 });
   const reference = getArchitecture('customnet').build({ seed: 6 });
-  const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, dropout: 'mask-input', optimizer: { kind: 'momentum', momentum: 0.9 }, session: { intraOpThreads: 1 } });
+  const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, optimizer: { kind: 'momentum', momentum: 0.9 }, session: { intraOpThreads: 1 } });
   const optimizer = tf.train.momentum(0.05, 0.9);
   try {
     const losses: number[] = [];
@@ -140,7 +140,7 @@ test('seeded dropout in the graph is reproducible for a seed and differs between
   const model = getArchitecture('customnet').build({ seed: 2 });
   const b = batchOf(3);
   const lossWith = async (seed: number): Promise<number[]> => {
-    const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, dropout: 'seeded', seed, session: { intraOpThreads: 1 } });
+    const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, seed, session: { intraOpThreads: 1 } });
     try {
       // Steps of a fresh session: the weights it read from the model, the same batch twice.
       return [(await step.step(b.x, b.y, 0)).loss, (await step.step(b.x, b.y, 0)).loss];

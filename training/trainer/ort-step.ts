@@ -34,7 +34,6 @@ export function startOrtTraining(model: tf.LayersModel, config: TrainConfig): Pr
     batch: config.batchSize,
     numClasses: config.classNames.length,
     optimizer: optimizerSpec(config),
-    dropout: 'seeded',
     seed: config.seed,
     // --workers N: onnxruntime's own intra-op threads instead of data-parallel replicas.
     session: { intraOpThreads: config.workers ?? 1 },

@@ -1,4 +1,4 @@
-import { attr, encodeModel, floatAttr, floatValueInfo, int64Tensor } from '../../../src/onnx/proto.ts';
+import { attr, encodeModel, floatValueInfo, int64Tensor } from '../../../src/onnx/proto.ts';
 import { EDGELOOM_VERSION } from '../../../src/version.ts';
 import { GraphBuilder, flattenPerm } from '../../onnx/graph.ts';
 import { convOut, poolBeforeRelu, type LayerSpec } from './plan.ts';
@@ -20,15 +20,10 @@ export type OptimizerSpec =
   | { kind: 'adam'; beta1: number; beta2: number; epsilon: number }
   | { kind: 'momentum'; momentum: number };
 
-export type DropoutMode = 'mask-input' | 'seeded';
-
 export interface StepGraphOptions {
   batch: number;
   numClasses: number;
   optimizer: OptimizerSpec;
-  /** 'mask-input': each dropout layer reads a scaled 0/(1/keep) mask input; 'seeded': RandomUniformLike with a fixed seed. */
-  dropout: DropoutMode;
-  seed?: number;
   /** Also output every gradient as `<param>.grad` (tests). */
   gradients?: boolean;
 }
@@ -39,9 +34,14 @@ export interface ParamSpec {
   layer: string;
   weight: 'kernel' | 'bias' | 'gamma' | 'beta';
   dims: number[];
-  /** Conv: [kh, kw, cin, cout] of the tfjs kernel; Dense after Flatten: row order (perm[onnxRow] = tfjsRow). */
+  /** Conv: [kh, kw, cin, cout] of the tfjs kernel, kept as [cout, cin*kh*kw]. */
   conv?: [number, number, number, number];
-  perm?: Int32Array | null;
+  /**
+   * Dense: the tfjs [features, units] kernel kept transposed as [units, features] (a Gemm with
+   * transA over 6,272 features took 13 of 275 ms), columns in the graph's flatten order
+   * (perm[column] = tfjs row; null: the same order).
+   */
+  dense?: { perm: Int32Array | null };
 }
 
 export interface StatSpec {
@@ -57,7 +57,7 @@ export interface StepGraph {
   stats: StatSpec[];
   /** Names of optimiser-state inputs per parameter, in order (Adam: m, v; momentum: accumulator). */
   slots: string[];
-  /** Dropout masks fed by the caller (mode 'mask-input'); `perm` maps a flat row to tfjs's flatten order (perm[row] = tfjs index). */
+  /** Dropout masks, inputs of values 0 or 1/(1-rate); `perm` maps a flat row to tfjs's flatten order (perm[row] = tfjs index). */
   masks: { input: string; dims: number[]; rate: number; perm: Int32Array | null }[];
 }
 
@@ -72,7 +72,6 @@ class StepBuilder {
   readonly grads = new Map<string, string>();
   readonly statOutputs: string[] = [];
   readonly tape: Backward[] = [];
-  dropoutLayers = 0;
   private readonly zero: string;
 
   constructor(readonly opts: StepGraphOptions) {
@@ -112,7 +111,7 @@ class StepBuilder {
   }
 
   /** Patches of x [c, h*w*N] for a stride-1 kh x kw window with the given pads: [c*kh*kw, oh*ow*N]. */
-  patches(x: string, c: number, h: number, w: number, kh: number, kw: number, pads: readonly number[], base: string): { name: string; oh: number; ow: number } {
+  patches(x: string, c: number, h: number, w: number, kh: number, kw: number, pads: readonly number[], base: string, flip = false): { name: string; oh: number; ow: number } {
     const N = this.opts.batch;
     const [pt, pl, pb, pr] = pads;
     const hp = h + pt + pb;
@@ -127,7 +126,8 @@ class StepBuilder {
     const rows = this.reshape(src, [c, hp * wp, N]);
     const idx: number[] = [];
     for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
-      for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) idx.push((y + ky) * wp + xx + kx);
+      const [dy, dx] = flip ? [kh - 1 - ky, kw - 1 - kx] : [ky, kx];
+      for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) idx.push((y + dy) * wp + xx + dx);
     }
     const indices = this.int64(`${base}/indices`, [kh * kw, oh * ow], idx);
     const gathered = this.n('Gather', [rows, indices], `${base}/gather`, [attr('axis', 1)]);
@@ -152,13 +152,11 @@ function conv(b: StepBuilder, s: Extract<LayerSpec, { kind: 'conv' }>, x: Act, n
     b.grads.set(W, b.n('Gemm', [dy, p.name], `${W}.grad`, [attr('transB', 1)]));
     if (bias) b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
     if (!needInputGrad) return null;
-    // dX = conv(dY padded by k-1-pad, W rotated 180° with in/out swapped): flipping both spatial
-    // axes reverses the flat kh*kw index.
+    // dX = conv(dY padded by k-1-pad, W rotated 180° with in/out swapped). The rotation goes into
+    // the patch indices (a Gather of single floats over W took 3 ms of 275); W only transposes.
     const [pt, pl, pb, pr] = s.pads;
-    const dPatches = b.patches(dy, s.filters, p.oh, p.ow, s.kh, s.kw, [s.kh - 1 - pt, s.kw - 1 - pl, s.kh - 1 - pb, s.kw - 1 - pr], `${s.name}/dy`);
-    const reversed = b.int64(`${s.name}/flip`, [k], Array.from({ length: k }, (_, i) => k - 1 - i));
-    const flipped = b.n('Gather', [b.reshape(W, [s.filters, x.c, k]), reversed], `${s.name}/Wflip`, [attr('axis', 2)]);
-    const wt = b.reshape(b.n('Transpose', [flipped], `${s.name}/WflipT`, [attr('perm', [1, 0, 2])]), [x.c, s.filters * k]);
+    const dPatches = b.patches(dy, s.filters, p.oh, p.ow, s.kh, s.kw, [s.kh - 1 - pt, s.kw - 1 - pl, s.kh - 1 - pb, s.kw - 1 - pr], `${s.name}/dy`, true);
+    const wt = b.reshape(b.n('Transpose', [b.reshape(W, [s.filters, x.c, k])], `${s.name}/Wt`, [attr('perm', [1, 0, 2])]), [x.c, s.filters * k]);
     return b.n('MatMul', [wt, dPatches.name], `${s.name}/dx`);
   });
   return { name: out, c: s.filters, h: p.oh, w: p.ow, flat: false };
@@ -207,15 +205,20 @@ function relu(b: StepBuilder, s: { name: string }, x: Act): Act {
   return { ...x, name: y };
 }
 
-/** 2x2/2 max pooling as two max-reductions over a middle axis of 2; the gradient goes to every window entry equal to the max. */
-function maxPool(b: StepBuilder, s: { name: string }, x: Act): Act {
+/**
+ * 2x2/2 max pooling as two max-reductions over a middle axis of 2; the gradient goes to every
+ * window entry equal to the max (ties have probability zero on real-valued inputs). With `relu`
+ * (a ReLU that poolBeforeRelu moved after the pool), entries equal to relu(max) are exactly those
+ * of a positive max, so one Equal and one Where give both gradients.
+ */
+function maxPool(b: StepBuilder, s: { name: string }, x: Act, relu: boolean): Act {
   if (x.flat) throw new Error(`layer ${s.name}: pooling after Flatten`);
   if (x.h % 2 !== 0 || x.w % 2 !== 0) throw new Error(`layer ${s.name}: odd feature map ${x.h}x${x.w} (not supported yet)`);
   const N = b.opts.batch;
   const [c, h2, w2] = [x.c, x.h / 2, x.w / 2];
   const rows = b.n('ReduceMax', [b.reshape(x.name, [c * h2, 2, x.w * N])], `${s.name}/rows`, [attr('axes', [1]), attr('keepdims', 0)]);
   const pooled = b.n('ReduceMax', [b.reshape(rows, [c * h2 * w2, 2, N])], `${s.name}/pool`, [attr('axes', [1]), attr('keepdims', 0)]);
-  const y = b.reshape(pooled, [c, h2 * w2 * N], `${s.name}/y`);
+  const y = b.reshape(relu ? b.n('Relu', [pooled], `${s.name}/relu`) : pooled, [c, h2 * w2 * N], `${s.name}/y`);
   b.tape.push((dy) => {
     const windows = [c * h2, 2, w2, 2, N];
     const one = [c * h2, 1, w2, 1, N];
@@ -236,15 +239,9 @@ function flatten(b: StepBuilder, s: { name: string }, x: Act): Act {
 function dropout(b: StepBuilder, s: Extract<LayerSpec, { kind: 'dropout' }>, x: Act): Act {
   if (s.rate <= 0) return x;
   const dims = x.flat ? [x.f, b.opts.batch] : [x.c, x.h * x.w * b.opts.batch];
-  let mask: string;
-  if (b.opts.dropout === 'mask-input') {
-    mask = b.g.uniqueName(`${s.name}/mask`);
-    b.masks.push({ input: mask, dims, rate: s.rate, perm: x.flat ? x.perm : null });
-  } else {
-    const u = b.n('RandomUniformLike', [x.name], `${s.name}/u`, [floatAttr('seed', (b.opts.seed ?? 1) * 1000 + b.dropoutLayers++)]);
-    const kept = b.n('Cast', [b.n('Less', [u, b.scalar(1 - s.rate)], `${s.name}/keep`)], `${s.name}/keepf`, [attr('to', 1)]);
-    mask = b.n('Mul', [kept, b.scalar(1 / (1 - s.rate))], `${s.name}/mask`);
-  }
+  // RandomUniformLike took 6.8 of 275 ms (a Mersenne twister per value); the caller draws the mask.
+  const mask = b.g.uniqueName(`${s.name}/mask`);
+  b.masks.push({ input: mask, dims, rate: s.rate, perm: x.flat ? x.perm : null });
   const y = b.n('Mul', [x.name, mask], `${s.name}/y`);
   b.tape.push((dy) => b.n('Mul', [dy, mask], `${s.name}/dx`));
   return { ...x, name: y };
@@ -252,15 +249,15 @@ function dropout(b: StepBuilder, s: Extract<LayerSpec, { kind: 'dropout' }>, x: 
 
 function dense(b: StepBuilder, s: Extract<LayerSpec, { kind: 'dense' }>, x: Act, needInputGrad: boolean): Act {
   if (!x.flat) throw new Error(`layer ${s.name}: Dense on an image (add Flatten)`);
-  const W = b.param(s.name, 'kernel', [x.f, s.units], { perm: x.perm });
+  const W = b.param(s.name, 'kernel', [s.units, x.f], { dense: { perm: x.perm } });
   const bias = b.param(s.name, 'bias', [s.units]);
-  const pre = b.n('Gemm', [W, x.name, b.reshape(bias, [s.units, 1])], `${s.name}/gemm`, [attr('transA', 1)]);
+  const pre = b.n('Gemm', [W, x.name, b.reshape(bias, [s.units, 1])], `${s.name}/gemm`);
   const out = s.relu ? b.n('Relu', [pre], `${s.name}/relu`) : pre;
   b.tape.push((dOut) => {
     const dy = s.relu ? b.where(b.n('Greater', [out, b.scalar(0)], `${s.name}/pos`), dOut, `${s.name}/drelu`) : dOut;
-    b.grads.set(W, b.n('Gemm', [x.name, dy], `${W}.grad`, [attr('transB', 1)]));
+    b.grads.set(W, b.n('Gemm', [dy, x.name], `${W}.grad`, [attr('transB', 1)]));
     b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
-    return needInputGrad ? b.n('MatMul', [W, dy], `${s.name}/dx`) : null;
+    return needInputGrad ? b.n('MatMul', [b.n('Transpose', [W], `${s.name}/Wt`, [attr('perm', [1, 0])]), dy], `${s.name}/dx`) : null;
   });
   return { name: out, f: s.units, perm: null, flat: true };
 }
@@ -304,14 +301,20 @@ export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptio
   // x arrives as [N, 784] (tfjs's NHWC with one channel): [1, 28*28*N] is its transpose.
   let act = { name: b.reshape(b.n('Transpose', ['x'], 'x_t', [attr('perm', [1, 0])]), [1, 784 * N], 'x_chwn'), c: 1, h: 28, w: 28, flat: false } as Act;
   const ordered = poolBeforeRelu(specs);
-  for (const [i, s] of ordered.entries()) {
+  for (let i = 0; i < ordered.length; i++) {
+    const s = ordered[i];
     // Nothing before the first parameterised layer needs an input gradient.
-    const needInputGrad = i > 0 && ordered.slice(0, i).some((p) => p.kind === 'conv' || p.kind === 'dense' || p.kind === 'bn');
+    const needInputGrad = ordered.slice(0, i).some((p) => p.kind === 'conv' || p.kind === 'dense' || p.kind === 'bn');
     switch (s.kind) {
       case 'conv': act = conv(b, s, act, needInputGrad); break;
       case 'bn': act = batchNorm(b, s, act); break;
       case 'relu': act = relu(b, s, act); break;
-      case 'maxpool': act = maxPool(b, s, act); break;
+      case 'maxpool': {
+        const fuse = ordered[i + 1]?.kind === 'relu';
+        act = maxPool(b, s, act, fuse);
+        if (fuse) i++;
+        break;
+      }
       case 'flatten': act = flatten(b, s, act); break;
       case 'dropout': act = dropout(b, s, act); break;
       case 'dense': act = dense(b, s, act, needInputGrad); break;

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../../../src/random.ts';
 import { createGraphSession, type FloatTensor, type GraphSession, type GraphSessionOptions } from '../../../src/onnx/session.ts';
 import { convKernelFromOnnx, convKernelToOnnx } from '../../onnx/graph.ts';
 import { planLayers, type LayerSpec } from './plan.ts';
-import { buildStepGraph, type DropoutMode, type OptimizerSpec, type ParamSpec, type StatSpec, type StepGraph } from './step-graph.ts';
+import { buildStepGraph, type OptimizerSpec, type ParamSpec, type StatSpec, type StepGraph } from './step-graph.ts';
 
 /**
  * A tfjs model's training step run by onnxruntime (experimental, `--backend ort`). The weights,
@@ -15,7 +16,7 @@ export interface OrtStepConfig {
   numClasses: number;
   /** Default: tfjs's Adam (beta1 0.9, beta2 0.999, epsilon 1e-7, tfjs's float32 epsilon). */
   optimizer?: OptimizerSpec;
-  dropout?: DropoutMode;
+  /** Seeds the dropout masks the step draws when the caller passes none (default 1). */
   seed?: number;
   gradients?: boolean;
   session?: GraphSessionOptions;
@@ -40,10 +41,15 @@ function layerWeight(model: tf.LayersModel, layer: string, weight: string): tf.L
 /** tfjs layout -> graph layout. */
 function toGraph(p: ParamSpec, values: Float32Array): Float32Array {
   if (p.conv) return convKernelToOnnx(values, ...p.conv);
-  if (p.perm) {
-    const units = p.dims[1];
+  if (p.dense) {
+    // tfjs [features, units] -> [units, features], column j holding tfjs row perm[j].
+    const [units, features] = p.dims;
+    const perm = p.dense.perm;
     const out = new Float32Array(values.length);
-    for (let j = 0; j < p.dims[0]; j++) out.set(values.subarray(p.perm[j] * units, (p.perm[j] + 1) * units), j * units);
+    for (let j = 0; j < features; j++) {
+      const row = perm ? perm[j] : j;
+      for (let u = 0; u < units; u++) out[u * features + j] = values[row * units + u];
+    }
     return out;
   }
   return Float32Array.from(values);
@@ -55,10 +61,14 @@ export function fromGraph(p: ParamSpec, values: Float32Array): Float32Array {
     const [kh, kw, cin, cout] = p.conv;
     return convKernelFromOnnx(values, cout, cin, kh, kw);
   }
-  if (p.perm) {
-    const units = p.dims[1];
+  if (p.dense) {
+    const [units, features] = p.dims;
+    const perm = p.dense.perm;
     const out = new Float32Array(values.length);
-    for (let j = 0; j < p.dims[0]; j++) out.set(values.subarray(j * units, (j + 1) * units), p.perm[j] * units);
+    for (let j = 0; j < features; j++) {
+      const row = perm ? perm[j] : j;
+      for (let u = 0; u < units; u++) out[row * units + u] = values[u * features + j];
+    }
     return out;
   }
   return Float32Array.from(values);
@@ -74,12 +84,15 @@ export class OrtTrainingStep {
   /** One graph per batch size (the last batch of an epoch is smaller); every graph names its inputs alike. */
   private readonly sessions = new Map<number, Promise<BatchSession>>();
   private t = 0;
+  private readonly rng: () => number;
 
   private constructor(
     private readonly specs: LayerSpec[],
     readonly graph: StepGraph,
     private readonly cfg: OrtStepConfig & { optimizer: OptimizerSpec },
-  ) {}
+  ) {
+    this.rng = createRng(cfg.seed ?? 1);
+  }
 
   static async create(model: tf.LayersModel, cfg: OrtStepConfig): Promise<OrtTrainingStep> {
     const specs = planLayers(model);
@@ -92,7 +105,7 @@ export class OrtTrainingStep {
   }
 
   private static async open(specs: LayerSpec[], cfg: OrtStepConfig & { optimizer: OptimizerSpec }, batch: number): Promise<BatchSession> {
-    const graph = buildStepGraph(specs, { batch, numClasses: cfg.numClasses, optimizer: cfg.optimizer, dropout: cfg.dropout ?? 'seeded', seed: cfg.seed, gradients: cfg.gradients });
+    const graph = buildStepGraph(specs, { batch, numClasses: cfg.numClasses, optimizer: cfg.optimizer, gradients: cfg.gradients });
     return { graph, session: await createGraphSession(graph.bytes, cfg.session) };
   }
 
@@ -135,7 +148,8 @@ export class OrtTrainingStep {
 
   /**
    * One step on `x` (batch*784 pixel/255 values) and `y` (batch*numClasses, rows summing to 1).
-   * `masks` feeds the dropout masks of a graph built with dropout 'mask-input'.
+   * `masks` overrides the dropout masks (by input name, graph layout); by default each step draws
+   * them from a stream seeded with `seed`.
    */
   async step(x: Float32Array, y: Float32Array, lr: number, masks: Record<string, Float32Array> = {}): Promise<StepResult> {
     const { numClasses } = this.cfg;
@@ -157,11 +171,7 @@ export class OrtTrainingStep {
       for (const slot of this.graph.slots) feeds[`${p.input}.${slot}`] = { data: this.values.get(`${p.input}.${slot}`)!, dims: p.dims };
     }
     for (const s of this.graph.stats) feeds[s.input] = { data: this.values.get(s.input)!, dims: s.dims };
-    for (const m of graph.masks) {
-      const data = masks[m.input];
-      if (!data) throw new Error(`dropout mask ${m.input} missing`);
-      feeds[m.input] = { data, dims: m.dims };
-    }
+    for (const m of graph.masks) feeds[m.input] = { data: masks[m.input] ?? this.drawMask(m.dims[0] * m.dims[1], m.rate), dims: m.dims };
     const out = await session.run(feeds);
     for (const name of this.values.keys()) this.values.set(name, out[`${name}.next`].data);
     const result: StepResult = { loss: out.loss.data[0], logits: out.logits.data };
@@ -169,6 +179,14 @@ export class OrtTrainingStep {
       result.grads = new Map(this.graph.params.map((p) => [`${p.layer}/${p.weight}`, fromGraph(p, out[`${p.input}.grad`].data)]));
     }
     return result;
+  }
+
+  /** A dropout mask from the step's seeded stream: 0 with probability `rate`, else 1/(1-rate). */
+  private drawMask(size: number, rate: number): Float32Array {
+    const mask = new Float32Array(size);
+    const keep = 1 / (1 - rate);
+    for (let i = 0; i < size; i++) mask[i] = this.rng() < rate ? 0 : keep;
+    return mask;
   }
 
   /** Flushes the profile of the first batch size's session (profiling on in `session`). */
