@@ -72,11 +72,7 @@ class StepBuilder {
   readonly grads = new Map<string, string>();
   readonly statOutputs: string[] = [];
   readonly tape: Backward[] = [];
-  private readonly zero: string;
-
-  constructor(readonly opts: StepGraphOptions) {
-    this.zero = this.g.addFloat('zero', [], new Float32Array([0]));
-  }
+  constructor(readonly opts: StepGraphOptions) {}
 
   n(op: string, inputs: string[], out: string, attrs: ReturnType<typeof attr>[] = []): string {
     return this.g.node(op, inputs, out, attrs).output;
@@ -106,8 +102,13 @@ class StepBuilder {
     return input;
   }
 
+  /**
+   * `value` where the boolean `mask` holds, else 0, as value * float(mask): for the broadcast of the
+   * pooling gradient (1.6M values) 2.7 ms against Where's 5.6 ms, and 0.47 against 0.58 ms for a
+   * ReLU gradient of 400k values (one thread, min of 40, loaded machine).
+   */
   where(mask: string, value: string, out: string): string {
-    return this.n('Where', [mask, value, this.zero], out);
+    return this.n('Mul', [this.n('Cast', [mask], `${out}/mask`, [attr('to', 1)]), value], out);
   }
 
   /** Patches of x [c, h*w*N] for a stride-1 kh x kw window with the given pads: [c*kh*kw, oh*ow*N]. */
