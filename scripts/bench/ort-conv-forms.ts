@@ -8,6 +8,8 @@
  *   chwn-gemm: the step graph's form (training/backend/ort/step-graph.ts): activations [C, H, W, N],
  *              patches by one Gather, forward W x patches, filter gradient dy x patchesᵀ, input
  *              gradient over the patches of dy
+ *   chwn-3d:   [C, H, W, N] seen as one 3-D image [1, C, H, W, N], 3x3x1 kernel: onnxruntime's
+ *              Conv forward and ConvTranspose input gradient on the step's layout
  *   nhwc-gemm: the same with activations [N, H, W, C] (C innermost): patch rows per pixel
  *              ("im2row"), so the big matrix is GEMM's first operand and the weights its second
  *   node --import tsx scripts/bench/ort-conv-forms.ts [--batch 64] [--threads 1] [--runs 20]   (fastest of the runs)
@@ -121,6 +123,20 @@ function nhwc(n: number, c: number, o: number, hw: number): Record<Piece, PieceG
   };
 }
 
+/** The [C, H, W, N] layout seen as one 3-D image [1, C, H, W, N] with a 3x3x1 kernel: onnxruntime's own Conv/ConvTranspose (im2col/col2im) on it. */
+function chwn3d(n: number, c: number, o: number, hw: number): Record<Piece, PieceGraph> {
+  const x = { name: 'x', dims: [1, c, hw, hw, n] };
+  const dy = { name: 'dy', dims: [1, o, hw, hw, n] };
+  const w = { name: 'w', dims: [o, c * 9] };
+  const attrs = [attr('kernel_shape', [3, 3, 1]), attr('pads', [1, 1, 0, 1, 1, 0])];
+  const w5 = (g: GraphBuilder) => g.node('Reshape', ['w', g.addInt64('s', [o, c, 3, 3, 1])], 'w5').output;
+  return {
+    forward: { inputs: [x, w], build: (g) => g.node('Conv', ['x', w5(g)], 'out', attrs).output },
+    'input grad': { inputs: [dy, w], build: (g) => g.node('ConvTranspose', ['dy', w5(g)], 'out', attrs).output },
+    'filter grad': { inputs: [x, dy], build: (g) => g.node('Gemm', [g.node('Reshape', ['dy', g.addInt64('s', [o, hw * hw * n])], 'dy2').output, patches(g, 'x', c, hw, n)], 'out', [attr('transB', 1)]).output },
+  };
+}
+
 async function timePiece(piece: PieceGraph, threads: number, runs: number): Promise<number> {
   const g = new GraphBuilder();
   for (const i of piece.inputs) g.reserve(i.name);
@@ -148,11 +164,11 @@ async function timePiece(piece: PieceGraph, threads: number, runs: number): Prom
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '1' }, runs: { type: 'string', default: '20' } } });
   const [n, threads, runs] = [Number(values.batch), Number(values.threads), Number(values.runs)];
-  const forms = { nchw: (c: number, o: number, hw: number) => nchw(n, c, o, hw, false), 'nchw-flip': (c: number, o: number, hw: number) => nchw(n, c, o, hw, true), 'chwn-gemm': (c: number, o: number, hw: number) => chwn(n, c, o, hw), 'nhwc-gemm': (c: number, o: number, hw: number) => nhwc(n, c, o, hw) };
+  const forms = { nchw: (c: number, o: number, hw: number) => nchw(n, c, o, hw, false), 'nchw-flip': (c: number, o: number, hw: number) => nchw(n, c, o, hw, true), 'chwn-gemm': (c: number, o: number, hw: number) => chwn(n, c, o, hw), 'nhwc-gemm': (c: number, o: number, hw: number) => nhwc(n, c, o, hw), 'chwn-3d': (c: number, o: number, hw: number) => chwn3d(n, c, o, hw) };
   const lines = ['| form | piece | conv1 ms | conv2 ms | conv3 ms | total ms |', '| --- | --- | ---: | ---: | ---: | ---: |'];
   for (const [form, make] of Object.entries(forms)) {
     for (const piece of ['forward', 'input grad', 'filter grad'] as Piece[]) {
-      if (form === 'nchw-flip' && piece !== 'input grad') continue;
+      if ((form === 'nchw-flip' && piece !== 'input grad') || (form === 'chwn-3d' && piece === 'filter grad')) continue;
       const ms: number[] = [];
       for (const l of LAYERS) ms.push(await timePiece(make(l.c, l.o, l.hw)[piece], threads, runs));
       lines.push(`| ${form} | ${piece} | ${ms.map((m) => m.toFixed(2)).join(' | ')} | ${ms.reduce((a, b) => a + b, 0).toFixed(2)} |`);
