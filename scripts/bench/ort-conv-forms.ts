@@ -115,7 +115,8 @@ function nhwc(n: number, c: number, o: number, hw: number): Record<Piece, PieceG
     'input grad': {
       inputs: [dy, w],
       build: (g) => {
-        const wt = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', ['w', g.addInt64('s', [9, c, o])], 'w3').output], 'wt3', [attr('perm', [0, 2, 1])]).output, g.addInt64('s', [9 * o, c])], 'wt').output;
+        const w3 = g.node('Reshape', ['w', g.addInt64('s', [9, c, o])], 'w3').output;
+        const wt = g.node('Reshape', [g.node('Transpose', [w3], 'wt3', [attr('perm', [0, 2, 1])]).output, g.addInt64('s', [9 * o, c])], 'wt').output;
         return g.node('MatMul', [rowPatches(g, 'dy', o, hw, n, true), wt], 'out').output;
       },
     },
@@ -133,7 +134,13 @@ function chwn3d(n: number, c: number, o: number, hw: number): Record<Piece, Piec
   return {
     forward: { inputs: [x, w], build: (g) => g.node('Conv', ['x', w5(g)], 'out', attrs).output },
     'input grad': { inputs: [dy, w], build: (g) => g.node('ConvTranspose', ['dy', w5(g)], 'out', attrs).output },
-    'filter grad': { inputs: [x, dy], build: (g) => g.node('Gemm', [g.node('Reshape', ['dy', g.addInt64('s', [o, hw * hw * n])], 'dy2').output, patches(g, 'x', c, hw, n)], 'out', [attr('transB', 1)]).output },
+    'filter grad': {
+      inputs: [x, dy],
+      build: (g) => {
+        const dy2 = g.node('Reshape', ['dy', g.addInt64('s', [o, hw * hw * n])], 'dy2').output;
+        return g.node('Gemm', [dy2, patches(g, 'x', c, hw, n)], 'out', [attr('transB', 1)]).output;
+      },
+    },
   };
 }
 
@@ -144,7 +151,13 @@ async function timePiece(piece: PieceGraph, threads: number, runs: number): Prom
   const bytes = encodeModel({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
-    graph: { name: 'piece', node: g.nodes, initializer: g.initializerProtos(), input: piece.inputs.map((i) => floatValueInfo(i.name, i.dims)), output: [{ name: out, type: { tensorType: { elemType: DataType.FLOAT } } }] },
+    graph: {
+      name: 'piece',
+      node: g.nodes,
+      initializer: g.initializerProtos(),
+      input: piece.inputs.map((i) => floatValueInfo(i.name, i.dims)),
+      output: [{ name: out, type: { tensorType: { elemType: DataType.FLOAT } } }],
+    },
   });
   const session = await createGraphSession(bytes, { intraOpThreads: threads });
   const feeds: Record<string, FloatTensor> = {};
@@ -164,7 +177,13 @@ async function timePiece(piece: PieceGraph, threads: number, runs: number): Prom
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '1' }, runs: { type: 'string', default: '20' } } });
   const [n, threads, runs] = [Number(values.batch), Number(values.threads), Number(values.runs)];
-  const forms = { nchw: (c: number, o: number, hw: number) => nchw(n, c, o, hw, false), 'nchw-flip': (c: number, o: number, hw: number) => nchw(n, c, o, hw, true), 'chwn-gemm': (c: number, o: number, hw: number) => chwn(n, c, o, hw), 'nhwc-gemm': (c: number, o: number, hw: number) => nhwc(n, c, o, hw), 'chwn-3d': (c: number, o: number, hw: number) => chwn3d(n, c, o, hw) };
+  const forms: Record<string, (c: number, o: number, hw: number) => Record<Piece, PieceGraph>> = {
+    nchw: (c, o, hw) => nchw(n, c, o, hw, false),
+    'nchw-flip': (c, o, hw) => nchw(n, c, o, hw, true),
+    'chwn-gemm': (c, o, hw) => chwn(n, c, o, hw),
+    'nhwc-gemm': (c, o, hw) => nhwc(n, c, o, hw),
+    'chwn-3d': (c, o, hw) => chwn3d(n, c, o, hw),
+  };
   const lines = ['| form | piece | conv1 ms | conv2 ms | conv3 ms | total ms |', '| --- | --- | ---: | ---: | ---: | ---: |'];
   for (const [form, make] of Object.entries(forms)) {
     for (const piece of ['forward', 'input grad', 'filter grad'] as Piece[]) {

@@ -9,6 +9,8 @@
  * --ort-threads value, for the models it supports (others are skipped with a line on stderr).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
+import { firstLine } from '../../src/errors.ts';
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
@@ -55,7 +57,7 @@ export async function measurePytorch(python: string, batch: number, warmup: numb
   const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
   const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs), ...(threads > 0 ? ['--threads', String(threads)] : [])];
   const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {
-    throw new Error(`--pytorch ${python}: ${err.message.split('\n')[0]}`);
+    throw new Error(`--pytorch ${python}: ${firstLine(err)}`);
   });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Row;
 }
@@ -68,7 +70,7 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
   const net = getArchitecture(model).build({ seed: 1 });
   // The architectures end in logits (no softmax).
   net.compile({ optimizer: tf.train.adam(1e-3), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
-  const xs = tf.randomUniform([batch, 28, 28, 1]);
+  const xs = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1]);
   const ys = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32') as tf.Tensor1D, 10);
   for (let i = 0; i < warmup; i++) await net.trainOnBatch(xs, ys);
   let seconds = Number.POSITIVE_INFINITY;
@@ -107,7 +109,8 @@ async function measureOrt(model: string, batch: number, warmup: number, steps: n
     for (let i = 0; i < steps; i++) await step.step(xs, ys, 1e-3);
     seconds = Math.min(seconds, (performance.now() - start) / 1000);
   }
-  const row = { model, params: net.countParams(), backend: `ort (onnxruntime-node cpu, ${threads} thread${threads === 1 ? '' : 's'}, experimental)`, batch, steps, samplesPerSecond: (batch * steps) / seconds };
+  const backend = `ort (onnxruntime-node cpu, ${threads} thread${threads === 1 ? '' : 's'}, experimental)`;
+  const row = { model, params: net.countParams(), backend, batch, steps, samplesPerSecond: (batch * steps) / seconds };
   await step.close();
   net.dispose();
   return row;
@@ -121,7 +124,7 @@ async function measureParallel(model: string, batch: number, warmup: number, ste
   const net = getArchitecture(model).build({ seed: 1 });
   const parallel = await DataParallelGradients.start(net, { arch: model, seed: 1, numClasses: 10, labelSmoothing: 0 });
   const optimizer = tf.train.adam(1e-3);
-  const xs = Float32Array.from({ length: batch * 784 }, () => Math.random());
+  const xs = Float32Array.from({ length: batch * IMAGE_PIXELS }, () => Math.random());
   const ys = new Float32Array(batch * 10);
   for (let i = 0; i < batch; i++) ys[i * 10 + (i % 10)] = 1;
   const step = async (): Promise<void> => {
@@ -208,7 +211,8 @@ async function main(): Promise<void> {
     }
   }
   const body = [
-    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,
+    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 ` +
+      `timed step of at most 16).`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { checkOrtConfig, smoothTargets } from '../../training/trainer/ort-step.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
 test('train --backend ort needs --experimental and refuses what it does not support yet, one line each', async () => {
@@ -15,7 +15,13 @@ test('train --backend ort needs --experimental and refuses what it does not supp
   assert.match(r.stderr, /--backend ort: experimental .* add --experimental/);
   const config = resolveConfig({ arch: 'customnet' });
   assert.doesNotThrow(() => checkOrtConfig(config, false));
-  for (const [over, resuming, flag] of [[{}, true, '--resume'], [{ optimizer: 'adagrad' }, false, '--optimizer adagrad'], [{ weightDecay: 1e-4 }, false, '--weight-decay'], [{ freezeEpochs: 1 }, false, '--freeze-epochs']] as const) {
+  const refused = [
+    [{}, true, '--resume'],
+    [{ optimizer: 'adagrad' }, false, '--optimizer adagrad'],
+    [{ weightDecay: 1e-4 }, false, '--weight-decay'],
+    [{ freezeEpochs: 1 }, false, '--freeze-epochs'],
+  ] as const;
+  for (const [over, resuming, flag] of refused) {
     assert.throws(() => checkOrtConfig({ ...config, ...over }, resuming), (err: Error) => err instanceof UserError && err.message.includes(flag) && err.message.includes('--backend wasm'));
   }
   const lenet5 = await edgeloom(['train', '--arch', 'lenet5', '--backend', 'ort', '--experimental', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
@@ -32,7 +38,8 @@ test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still sum
 
 test('train --backend ort --experimental trains customnet: loss falls, the report names ort, the saved model is the trained one', async () => {
   const out = await mkdtemp(join(tmpdir(), 'el-ort-train-'));
-  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32', '--lr', '0.002', '--schedule', 'constant', '--test-limit', '500', '--no-onnx', '--out', out, '--json']);
+  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32',
+    '--lr', '0.002', '--schedule', 'constant', '--test-limit', '500', '--no-onnx', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /onnxruntime training step: 1 intra-op thread/);
   const summary = JSON.parse(r.stdout);

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { OrtTrainingStep, TFJS_ADAM } from '../backend/ort/step.ts';
 import type { OptimizerSpec } from '../backend/ort/step-graph.ts';
-import { batchTargets, type TrainBatch } from './loop.ts';
+import { batchTargets, type TrainBatch } from './batch.ts';
 import type { TrainConfig } from './types.ts';
 
 /**

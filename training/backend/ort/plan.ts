@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../../src/errors.ts';
-import { samePads, validOut } from '../../onnx/graph.ts';
+import { samePads } from '../../onnx/graph.ts';
 
 /**
  * The layers of a sequential tfjs model as the ONNX training step sees them. Only what the
@@ -100,11 +100,6 @@ function specOf(layer: tf.layers.Layer, cls: string, cfg: Config): LayerSpec | n
     default:
       throw unsupported(layer, 'this layer type');
   }
-}
-
-/** Output size of a stride-1 convolution along one axis. */
-export function convOut(size: number, kernel: number, padBegin: number, padEnd: number): number {
-  return padBegin + padEnd === 0 ? validOut(size, kernel, 1, 1) : size + padBegin + padEnd - kernel + 1;
 }
 
 /**

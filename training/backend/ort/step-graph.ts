@@ -1,7 +1,7 @@
 import { attr, encodeModel, floatValueInfo, int64Tensor } from '../../../src/onnx/proto.ts';
 import { EDGELOOM_VERSION } from '../../../src/version.ts';
 import { GraphBuilder, flattenPerm } from '../../onnx/graph.ts';
-import { convOut, poolBeforeRelu, type LayerSpec } from './plan.ts';
+import { poolBeforeRelu, type LayerSpec } from './plan.ts';
 
 /**
  * One training step (forward, softmax cross-entropy, backward, optimiser update) as one ONNX graph

@@ -154,7 +154,9 @@ export class OrtTrainingStep {
   async step(x: Float32Array, y: Float32Array, lr: number, masks: Record<string, Float32Array> = {}): Promise<StepResult> {
     const { numClasses } = this.cfg;
     const batch = y.length / numClasses;
-    if (!Number.isInteger(batch) || x.length !== batch * 784) throw new Error(`training step: ${x.length} pixels and ${y.length} targets do not make a batch of 28x28 images and ${numClasses} classes`);
+    if (!Number.isInteger(batch) || x.length !== batch * 784) {
+      throw new Error(`training step: ${x.length} pixels and ${y.length} targets do not make a batch of 28x28 images and ${numClasses} classes`);
+    }
     const { session, graph } = await this.sessionFor(batch);
     this.t++;
     const o = this.cfg.optimizer;
