@@ -5,7 +5,7 @@
  *   nchw:      Conv forward; input gradient as ConvTranspose; filter gradient as a Conv of x seen
  *              as [C, N, H, W] with dy seen as an [O, N, H, W] filter (batch as channels)
  *   nchw-flip: input gradient as a Conv of dy with the flipped, transposed filter
- *   chwn-gemm: the step graph's form (training/backend/ort/step-graph.ts): activations [C, H, W, N],
+ *   chwn-gemm: the step graph's form (training/ort/step-graph.ts): activations [C, H, W, N],
  *              patches by one Gather, forward W x patches, filter gradient dy x patchesᵀ, input
  *              gradient over the patches of dy
  *   chwn-3d:   [C, H, W, N] seen as one 3-D image [1, C, H, W, N], 3x3x1 kernel: onnxruntime's

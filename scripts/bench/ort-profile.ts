@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getArchitecture } from '../../training/arch/index.ts';
-import { OrtTrainingStep } from '../../training/backend/ort/step.ts';
+import { OrtTrainingStep } from '../../training/ort/step.ts';
 import { isMain } from './common.ts';
 
 interface ProfileEvent {

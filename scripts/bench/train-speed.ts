@@ -5,7 +5,7 @@
  *        [--ort-threads 1] [--pytorch-threads 0]
  * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method), one
  * row per --pytorch-threads value (0: torch's default, every core).
- * `ort` is the experimental onnxruntime training step (training/backend/ort), one row per
+ * `ort` is the experimental onnxruntime training step (training/ort), one row per
  * --ort-threads value, for the models it supports (others are skipped with a line on stderr).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
@@ -18,7 +18,7 @@ import { describeMachine, isMain, machineInfo, replaceDocSection, updateBenchDoc
 import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { DataParallelGradients } from '../../training/backend/parallel/index.ts';
-import { OrtTrainingStep } from '../../training/backend/ort/step.ts';
+import { OrtTrainingStep } from '../../training/ort/step.ts';
 import { UserError } from '../../src/errors.ts';
 
 /** The project's own architectures (training/arch), built as `edgeloom train --arch` builds them. */
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   const described: string[] = [];
   for (const backend of values.backends.split(',') as (BackendName | 'ort')[]) {
     if (backend === 'ort') {
-      described.push('- ort: one ONNX graph per training step (training/backend/ort), onnxruntime-node cpu provider');
+      described.push('- ort: one ONNX graph per training step (training/ort), onnxruntime-node cpu provider');
       for (const threads of values['ort-threads'].split(',').map(Number)) {
         for (const model of values.models.split(',')) {
           const row = await measureOrt(model, batch, warmup, steps, Number(values.runs), threads);

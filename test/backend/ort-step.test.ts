@@ -5,8 +5,8 @@ import { UserError } from '../../src/errors.ts';
 import { tf } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { prepareWasm } from '../../training/backend/wasm.ts';
-import { OrtTrainingStep } from '../../training/backend/ort/step.ts';
-import { planLayers } from '../../training/backend/ort/plan.ts';
+import { OrtTrainingStep } from '../../training/ort/step.ts';
+import { planLayers } from '../../training/ort/plan.ts';
 import { maxRelativeError, randomValues } from './helpers.ts';
 
 const BATCH = 8;

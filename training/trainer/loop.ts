@@ -14,7 +14,7 @@ import { predictTfjs } from '../model/io.ts';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
 import { parallelTrainStep } from './parallel-step.ts';
 import type { Teacher } from './distill.ts';
-import type { OrtTrainingStep } from '../backend/ort/step.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
 import { ortTrainStep } from './ort-step.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
 import { batchTargets, withSeededMathRandom, type TrainBatch } from './batch.ts';

@@ -1,13 +1,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
-import { OrtTrainingStep, TFJS_ADAM } from '../backend/ort/step.ts';
-import type { OptimizerSpec } from '../backend/ort/step-graph.ts';
+import { OrtTrainingStep, TFJS_ADAM } from '../ort/step.ts';
+import type { OptimizerSpec } from '../ort/step-graph.ts';
 import { batchTargets, type TrainBatch } from './batch.ts';
 import type { TrainConfig } from './types.ts';
 
 /**
  * `edgeloom train --backend ort --experimental`: the training step runs as one ONNX graph on
- * onnxruntime-node (training/backend/ort); tfjs keeps the model for evaluation, checkpoints and
+ * onnxruntime-node (training/ort); tfjs keeps the model for evaluation, checkpoints and
  * export, and gets the weights back at the end of every epoch. What is not wired yet is refused
  * here with one line rather than trained differently.
  */

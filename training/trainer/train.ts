@@ -23,7 +23,7 @@ import { ProgressLine } from './progress.ts';
 import { pickMisclassified, writeTrainReport, type TrainReport } from './report.ts';
 import type { TrainConfig } from './types.ts';
 import { ORT_BACKEND, checkOrtConfig, startOrtTraining } from './ort-step.ts';
-import type { OrtTrainingStep } from '../backend/ort/step.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
 
 export interface TrainSummary {
   arch: string;

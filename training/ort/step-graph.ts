@@ -1,6 +1,6 @@
-import { attr, encodeModel, floatValueInfo, int64Tensor } from '../../../src/onnx/proto.ts';
-import { EDGELOOM_VERSION } from '../../../src/version.ts';
-import { GraphBuilder, flattenPerm } from '../../onnx/graph.ts';
+import { attr, encodeModel, floatValueInfo, int64Tensor } from '../../src/onnx/proto.ts';
+import { EDGELOOM_VERSION } from '../../src/version.ts';
+import { GraphBuilder, flattenPerm } from '../onnx/graph.ts';
 import { poolBeforeRelu, type LayerSpec } from './plan.ts';
 
 /**

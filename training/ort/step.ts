@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from '../../../src/random.ts';
-import { createGraphSession, type FloatTensor, type GraphSession, type GraphSessionOptions } from '../../../src/onnx/session.ts';
-import { convKernelFromOnnx, convKernelToOnnx } from '../../onnx/graph.ts';
+import { createRng } from '../../src/random.ts';
+import { createGraphSession, type FloatTensor, type GraphSession, type GraphSessionOptions } from '../../src/onnx/session.ts';
+import { convKernelFromOnnx, convKernelToOnnx } from '../onnx/graph.ts';
 import { planLayers, type LayerSpec } from './plan.ts';
 import { buildStepGraph, type OptimizerSpec, type ParamSpec, type StatSpec, type StepGraph } from './step-graph.ts';
 

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../../src/errors.ts';
-import { samePads } from '../../onnx/graph.ts';
+import { UserError } from '../../src/errors.ts';
+import { samePads } from '../onnx/graph.ts';
 
 /**
  * The layers of a sequential tfjs model as the ONNX training step sees them. Only what the
