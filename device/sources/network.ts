@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import { UserError } from '../../src/errors.ts';
+import { redactSecrets } from '../../src/redact.ts';
 import { keepHead, killGroup, spawnGroup, type PipedChild } from './child.ts';
 import { httpGet, readBodyCapped, type HttpGet } from './http-get.ts';
 import { LatestFrameSource } from './stream-queue.ts';
@@ -181,7 +182,8 @@ export class RtspSource extends LatestFrameSource {
       idle.stop();
       killGroup(child);
       if (this.closing || (code === 0 && !failure)) this.finish(null);
-      else this.finish(failure ?? new SourceError('exit', `ffmpeg exited with ${code ?? signal}: ${stderr()}`));
+      // ffmpeg names the whole URL, password included, when the peer is no RTSP server at all.
+      else this.finish(failure ?? new SourceError('exit', `ffmpeg exited with ${code ?? signal}: ${redactSecrets(stderr())}`));
     });
   }
 
