@@ -16,6 +16,7 @@ Examples:
   $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+  $ edgeloom train --recipe search/mlp/best-recipe.json --out runs/mlp-tuned
   $ edgeloom train --init models/edgenet.onnx --data folder:./photos --epochs 10 --lr 0.01 --freeze-epochs 2 --out runs/bins
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
@@ -44,6 +45,7 @@ export function registerTrainCommands(program: Command): void {
   addDataOptions(program.command('train'))
     .description('Train an architecture on Fashion-MNIST or your own photos (--data folder:DIR) with TensorFlow.js, from scratch or fine-tuning --init (custom loop, checkpoints, report)')
     .option('--arch <name>', 'architecture (see --list-archs)')
+    .option('--recipe <file>', 'hyper-parameters from a recipe JSON file (e.g. best-recipe.json of edgeloom search); flags given here win')
     .option('--list-archs', 'list architectures with parameter counts and exit')
     .option('--epochs <n>', 'epochs', parseIntOption('--epochs'))
     .option('--batch-size <n>', 'mini-batch size', parseIntOption('--batch-size'))

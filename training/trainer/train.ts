@@ -9,8 +9,9 @@ import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
 import { imageErrors, pickMisclassified, reportMarkdown, topConfidences, writeTrainReport, type TrainReport } from '../eval/report.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
-import { countMacs, getArchitecture } from '../arch/index.ts';
+import { countMacs, getArchitecture, type ArchSettings } from '../arch/index.ts';
 import { parseAugment } from './augment.ts';
+import { checkArchSettings } from '../studies/recipe-file.ts';
 import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { runTrainingLoop, type LoopState } from './loop.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
@@ -27,6 +28,10 @@ import { DISTILL_DEFAULTS, Teacher, validateDistill } from './distill.ts';
 /** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
 export interface TrainOptions {
   arch?: string;
+  /** A recipe file (JSON, e.g. `edgeloom search`'s best-recipe.json): defaults under the flags given. */
+  recipe?: string;
+  /** Architecture settings (activation, width, dropout), from a recipe file. */
+  settings?: ArchSettings;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -117,6 +122,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     augment: opts.augment ?? r.augment ?? 'none',
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
+    ...(opts.settings && Object.keys(opts.settings).length ? { settings: checkArchSettings(arch.name, opts.settings as Record<string, unknown>, '--recipe settings') } : {}),
     ...(opts.init ? { init: resolve(opts.init) } : {}),
     ...(opts.newHead !== undefined ? { newHead: opts.newHead } : {}),
     ...(opts.freezeEpochs ? { freezeEpochs: opts.freezeEpochs } : {}),
@@ -144,6 +150,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(freeze === 0 || (cfg.workers ?? 1) === 1, '--freeze-epochs: not supported with --workers > 1');
   check(opts.newHead === undefined || Boolean(opts.init), `--${opts.newHead ? '' : 'no-'}new-head: needs --init (the model to fine-tune)`);
   parseAugment(cfg.augment);
+  check(!cfg.settings || !opts.init, '--init: the recipe\'s architecture settings (activation, width, dropout) cannot change a trained model; drop them or --init');
   return cfg;
 }
 
@@ -202,9 +209,17 @@ async function loadInitModel(path: string, meta: { arch: string; classNames: str
   return model;
 }
 
+/** `--recipe FILE`: its values under the flags given (training/studies/recipe-file.ts). */
+async function withRecipeFile(opts: TrainOptions): Promise<TrainOptions> {
+  if (!opts.recipe) return opts;
+  if (opts.resume) throw new UserError(`--recipe ${opts.recipe}: a resumed run keeps its checkpoint's recipe; drop --recipe or --resume`);
+  const { mergeRecipe, readRecipeFile } = await import('../studies/recipe-file.ts');
+  return mergeRecipe(await readRecipeFile(opts.recipe), opts);
+}
+
 export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
-  const opts = await withFp32Init(options, log);
+  const opts = await withFp32Init(await withRecipeFile(options), log);
   const wallStart = performance.now();
   const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
   const backendText = await backendDescription();
@@ -245,7 +260,7 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   log.info(`data: ${ds.source}; ${train.count} train, ${val?.count ?? 0} val, ${testSet.count} test images${testSet === ds.test ? '' : ` (--test-limit: a stratified subset of ${ds.test.count})`}`);
 
   if (config.init && !checkpoint) log.info(`fine-tuning: starting from the weights of ${config.init}${config.freezeEpochs ? `; only the head trains for the first ${config.freezeEpochs} epoch(s)` : ''}`);
-  const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config, train, log) : arch.build({ seed: config.seed, numClasses: config.classNames.length });
+  const model = checkpoint ? checkpoint.model : config.init && initMeta ? await loadInitModel(config.init, initMeta, config, train, log) : arch.build({ seed: config.seed, numClasses: config.classNames.length, ...config.settings });
   // Loaded before the loop so a bad teacher fails before any training time is spent.
   const teacher = config.distill ? await Teacher.load(config.distill, config.classNames) : null;
   if (config.distill) log.info(`distilling from ${config.distill.teacher} (weight ${config.distill.weight}, temperature ${config.distill.temperature}) on the uncorrupted view of every image`);
@@ -269,7 +284,7 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   try {
     if (workers > 1) {
       log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
-      parallel = await DataParallelGradients.start(model, { arch: config.arch, seed: config.seed, numClasses: config.classNames.length, labelSmoothing: config.labelSmoothing }, workers - 1);
+      parallel = await DataParallelGradients.start(model, { arch: config.arch, settings: config.settings, seed: config.seed, numClasses: config.classNames.length, labelSmoothing: config.labelSmoothing }, workers - 1);
     }
     result = await runTrainingLoop({
       parallel,
