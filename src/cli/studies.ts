@@ -1,11 +1,14 @@
-import type { Command } from 'commander';
-import { addModelDataOption } from './data.ts';
+import { Option, type Command } from 'commander';
+import { addDataOptions, addModelDataOption } from './data.ts';
 import { addForeignModelOptions } from './model.ts';
-import { action, parseIntOption, printResult } from './output.ts';
+import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
+// Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
+import type { CvOptions } from '../../training/studies/cv.ts';
 
 /** The studies' experiments as commands (training/studies/): inspect, cv, search. */
 export function registerStudiesCommands(program: Command): void {
+  registerCvCommand(program);
   addModelDataOption(addForeignModelOptions(program.command('inspect')))
     .description('Look inside a model for one image: first-layer filters, the feature maps of every conv layer (one grid per layer) and, for tfjs models, a saliency map')
     .requiredOption('--model <path>', 'tfjs model directory or .onnx file (fp32 or int8; foreign models are adopted in memory)')
@@ -19,5 +22,50 @@ export function registerStudiesCommands(program: Command): void {
       const { runInspect, formatInspect } = await loadTraining(() => import('../../training/studies/inspect.ts'));
       const r = await runInspect(opts);
       printResult(opts.json, r, () => formatInspect(r, opts.out));
+    }));
+}
+
+/** The hyper-parameter flags `cv` and `search` share with `train` (unset: the architecture's recipe). */
+function addRecipeFlags(cmd: Command): Command {
+  return addDataOptions(cmd)
+    .option('--arch <name>', 'architecture (see edgeloom archs)')
+    .option('--recipe <file>', 'hyper-parameters from a recipe JSON file; flags given here win')
+    .option('--epochs <n>', 'epochs per model', parseIntOption('--epochs'))
+    .option('--batch-size <n>', 'mini-batch size', parseIntOption('--batch-size'))
+    .option('--lr <x>', 'base learning rate', parseFloatOption('--lr'))
+    .option('--optimizer <name>', 'sgd | adam | adagrad')
+    .option('--momentum <x>', 'SGD momentum', parseFloatOption('--momentum'))
+    .option('--schedule <name>', 'constant | step | cosine | one-cycle')
+    .option('--weight-decay <x>', 'decoupled weight decay', parseFloatOption('--weight-decay'))
+    .option('--label-smoothing <x>', 'label smoothing', parseFloatOption('--label-smoothing'))
+    .option('--augment <presets>', 'augmentation presets, as for train')
+    .option('--limit <n>', 'resample a stratified subset of N training images', parseIntOption('--limit'))
+    .option('--patience <n>', 'early stopping on each model\'s validation part', parseIntOption('--patience'))
+    .option('--seed <n>', 'seed of the folds, initialisation and shuffling (default 42)', parseIntOption('--seed'))
+    .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
+    .option('--no-progress', 'no live progress line (one line per epoch only)')
+    .option('--json', 'print JSON on stdout');
+}
+
+export function registerCvCommand(program: Command): void {
+  addRecipeFlags(program.command('cv'))
+    .description('Cross-validate an architecture: one model per fold (k-fold or shuffle-split, optionally stratified), per-fold validation and test accuracy, mean ± std, the fold ensemble\'s per-class metrics; resumable fold by fold')
+    .option('--folds <k>', 'folds (k-fold) or splits (--shuffle-split) (default 5)', parseIntOption('--folds'))
+    .option('--shuffle-split', 'independent random splits instead of k folds (scikit-learn ShuffleSplit)')
+    .option('--test-size <x>', '--shuffle-split: fraction held out per split (default 0.1)', parseFloatOption('--test-size'))
+    .option('--stratified', 'keep every class\'s share in each fold / split')
+    .option('--test-limit <n>', 'score on a stratified subset of N test images', parseIntOption('--test-limit'))
+    .addOption(new Option('--export <kind>', 'after the folds: best = copy the best fold\'s model (by validation accuracy), average = average the folds\' weights').choices(['none', 'best', 'average']).default('none'))
+    .option('--out <dir>', 'output directory (default cv/ARCH): fold-NN/ models, cv.json, report.md, folds.png')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom cv --arch cnn --folds 10 --out cv/cnn-kf                       # Safaei cnn_kf\n  $ edgeloom cv --arch cnn --folds 10 --shuffle-split --test-size 0.1 --out cv/cnn-rs\n  $ edgeloom cv --arch mlp --folds 5 --stratified --epochs 2 --limit 3000 --export best --json\n  $ edgeloom cv --arch edgenet --data folder:./photos --folds 3 --stratified --out cv/bins\n\nInterrupted (Ctrl-C)? Run the same command again: finished folds are kept, the interrupted one starts over.')
+    .action(action(async (opts: CvOptions & { json?: boolean }) => {
+      const { runCv } = await loadTraining(() => import('../../training/studies/cv.ts'));
+      const { formatCv } = await loadTraining(() => import('../../training/studies/cv-report.ts'));
+      const r = await runCv(opts);
+      if (r.interrupted) {
+        process.stderr.write(`edgeloom: interrupted after ${r.folds.length} finished fold(s); run the same command again to continue\n`);
+        process.exitCode = 130;
+      }
+      printResult(opts.json, r, () => formatCv(r));
     }));
 }
