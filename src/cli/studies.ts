@@ -1,14 +1,16 @@
 import { Option, type Command } from 'commander';
 import { addDataOptions, addModelDataOption } from './data.ts';
 import { addForeignModelOptions } from './model.ts';
-import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
 import { loadTraining } from './training.ts';
 // Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
 import type { CvOptions } from '../../training/studies/cv.ts';
+import type { SearchOptions } from '../../training/studies/search.ts';
 
 /** The studies' experiments as commands (training/studies/): inspect, cv, search. */
 export function registerStudiesCommands(program: Command): void {
   registerCvCommand(program);
+  registerSearchCommand(program);
   addModelDataOption(addForeignModelOptions(program.command('inspect')))
     .description('Look inside a model for one image: first-layer filters, the feature maps of every conv layer (one grid per layer) and, for tfjs models, a saliency map')
     .requiredOption('--model <path>', 'tfjs model directory or .onnx file (fp32 or int8; foreign models are adopted in memory)')
@@ -47,6 +49,27 @@ function addRecipeFlags(cmd: Command): Command {
     .option('--json', 'print JSON on stdout');
 }
 
+export function registerSearchCommand(program: Command): void {
+  addRecipeFlags(program.command('search'))
+    .description('Grid or random search over recipe and architecture settings, each trial scored on validation data only (never the test split); table, plot and the best recipe for train --recipe')
+    .requiredOption('--grid <spec>', 'settings and values: \'optimizer=sgd,adam,adagrad;activation=relu,tanh;lr=1e-3,1e-2\' (optimizer, lr, momentum, batch-size, epochs, schedule, weight-decay, label-smoothing; architecture settings activation, width, dropout where the architecture accepts them)')
+    .option('--random <n>', 'try n combinations of the grid drawn at random (seeded) instead of all', parseIntOption('--random'))
+    .option('--folds <k>', 'score each trial by stratified k-fold cross-validation', parseIntOption('--folds'))
+    .option('--val-split <x>', 'score each trial on one stratified validation split (default 0.1)', parseFloatOption('--val-split'))
+    .option('--out <dir>', 'output directory (default search/ARCH): search.json, search.csv, report.md, search.png, best-recipe.json, trials/')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom search --arch mlp --grid \'optimizer=sgd,adam,adagrad;activation=relu,tanh;lr=1e-3,1e-2\' --out search/mlp   # Safaei\'s GridSearchCV\n  $ edgeloom search --arch cnn --grid \'lr=3e-4,1e-3,3e-3;dropout=0.25,0.4;width=100,200\' --random 6 --folds 3\n  $ edgeloom train --recipe search/mlp/best-recipe.json --out runs/mlp-tuned\n\nInterrupted (Ctrl-C)? Run the same command again: finished trials are kept.')
+    .action(action(async (opts: SearchOptions & { json?: boolean }, cmd: Command) => {
+      const { runSearch } = await loadTraining(() => import('../../training/studies/search.ts'));
+      const { formatSearch } = await loadTraining(() => import('../../training/studies/search-report.ts'));
+      const r = await runSearch(withoutDefaults(opts, cmd));
+      if (r.interrupted) {
+        process.stderr.write(`edgeloom: interrupted after ${r.trials.length} finished trial(s); run the same command again to continue\n`);
+        process.exitCode = 130;
+      }
+      printResult(opts.json, r, () => formatSearch(r));
+    }));
+}
+
 export function registerCvCommand(program: Command): void {
   addRecipeFlags(program.command('cv'))
     .description('Cross-validate an architecture: one model per fold (k-fold or shuffle-split, optionally stratified), per-fold validation and test accuracy, mean ± std, the fold ensemble\'s per-class metrics; resumable fold by fold')
@@ -58,10 +81,10 @@ export function registerCvCommand(program: Command): void {
     .addOption(new Option('--export <kind>', 'after the folds: best = copy the best fold\'s model (by validation accuracy), average = average the folds\' weights').choices(['none', 'best', 'average']).default('none'))
     .option('--out <dir>', 'output directory (default cv/ARCH): fold-NN/ models, cv.json, report.md, folds.png')
     .addHelpText('after', '\nExamples:\n  $ edgeloom cv --arch cnn --folds 10 --out cv/cnn-kf                       # Safaei cnn_kf\n  $ edgeloom cv --arch cnn --folds 10 --shuffle-split --test-size 0.1 --out cv/cnn-rs\n  $ edgeloom cv --arch mlp --folds 5 --stratified --epochs 2 --limit 3000 --export best --json\n  $ edgeloom cv --arch edgenet --data folder:./photos --folds 3 --stratified --out cv/bins\n\nInterrupted (Ctrl-C)? Run the same command again: finished folds are kept, the interrupted one starts over.')
-    .action(action(async (opts: CvOptions & { json?: boolean }) => {
+    .action(action(async (opts: CvOptions & { json?: boolean }, cmd: Command) => {
       const { runCv } = await loadTraining(() => import('../../training/studies/cv.ts'));
       const { formatCv } = await loadTraining(() => import('../../training/studies/cv-report.ts'));
-      const r = await runCv(opts);
+      const r = await runCv(withoutDefaults(opts, cmd));
       if (r.interrupted) {
         process.stderr.write(`edgeloom: interrupted after ${r.folds.length} finished fold(s); run the same command again to continue\n`);
         process.exitCode = 130;

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
-import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
 import { loadTraining } from './training.ts';
 import type { TrainOptions } from '../../training/trainer/train.ts';
 
@@ -78,10 +78,10 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText('after', TRAIN_EXAMPLES)
-    .action(action(async (opts: TrainCliOptions) => {
+    .action(action(async (opts: TrainCliOptions, cmd: Command) => {
       if (opts.listArchs) return listArchs(opts.json);
       const { runTrain } = await loadTraining(() => import('../../training/trainer/train.ts'));
-      const summary = await runTrain(opts);
+      const summary = await runTrain(withoutDefaults(opts, cmd));
       if (summary.interrupted) {
         process.stderr.write(`edgeloom: interrupted; checkpoint saved in ${summary.checkpoint}; continue with: edgeloom train --resume ${summary.out}\n`);
         process.exitCode = 130;

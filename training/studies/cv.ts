@@ -15,6 +15,7 @@ import { prepareSplits, resolveConfig, type TrainOptions } from '../trainer/trai
 import type { EpochRecord, TrainConfig } from '../trainer/types.ts';
 import { fitModel, withStopSignals } from './fit.ts';
 import { mergeRecipe, readRecipeFile } from './recipe-file.ts';
+import { checkPlan } from './plan.ts';
 import { averageSoftmax, describeProtocol, makeFolds, meanStd, type Protocol } from './folds.ts';
 
 /** `edgeloom cv`: one model per fold of the training images, scored on its fold and on the test split. */
@@ -76,21 +77,6 @@ export function resolveProtocol(opts: CvOptions): Protocol {
   if (opts.testSize !== undefined) throw new UserError('--test-size: applies to --shuffle-split (k-fold holds out 1/K of the images per fold)');
   if (!Number.isInteger(folds) || folds < 2) throw new UserError(`--folds: expected an integer >= 2, got ${folds}`);
   return { kind: 'k-fold', folds, stratified };
-}
-
-/**
- * The plan (protocol, recipe, data) is stored in OUT/cv-plan.json; a rerun with the same plan keeps
- * the folds already finished, a different plan is refused instead of mixing two experiments.
- */
-async function checkPlan(out: string, plan: object): Promise<void> {
-  const path = join(out, PLAN_JSON);
-  const text = `${JSON.stringify(plan, null, 2)}\n`;
-  if (existsSync(path)) {
-    const old = await readFile(path, 'utf8');
-    if (old !== text) throw new UserError(`--out ${out}: holds a cv run with other settings (${path}); use another --out, or the same flags to continue it`);
-    return;
-  }
-  await writeFileAtomic(path, text);
 }
 
 async function readFinishedFold(dir: string): Promise<{ result: FoldResult; logits: Float32Array } | null> {
@@ -157,7 +143,7 @@ export async function runCv(options: CvOptions): Promise<CvResult> {
   const base = prepareSplits(ds.train, config).train;
   const test = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
   const folds = makeFolds(base.labels, config.classNames.length, protocol, config.seed);
-  await checkPlan(out, { protocol, config, testLimit, data: ds.source });
+  await checkPlan(out, PLAN_JSON, { protocol, config, testLimit, data: ds.source }, 'cv');
   log.info(`${describeProtocol(protocol)} of ${config.arch} on ${base.count} training images of ${ds.source}; test ${test.count} images`);
 
   const done: Array<{ result: FoldResult; logits: Float32Array }> = [];
