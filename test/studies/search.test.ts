@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandGrid, parseGrid, searchTrials } from '../../training/studies/grid.ts';
@@ -88,7 +88,6 @@ test('search CLI: random trials scored by stratified folds on a photo folder\'s 
   assert.equal(j.trials.length, 2);
   assert.ok(j.trials.every((t: { scores: number[] }) => t.scores.length === 3));
   assert.deepEqual(j.protocol, { kind: 'k-fold', folds: 3, stratified: true });
-  await writeFile(join(dir, 'x.json'), '{}');
   for (const [args, message] of [
     [['--arch', 'lenet5', '--grid', 'activation=tanh'], /^edgeloom: --grid: lenet5 does not accept the setting "activation"/m],
     [['--arch', 'mlp', '--grid', 'lr=0.1', '--folds', '3', '--val-split', '0.1'], /^edgeloom: --folds and --val-split: give one of them/m],
