@@ -6,11 +6,13 @@ import { loadTraining } from './training.ts';
 // Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
 import type { CvOptions } from '../../training/studies/cv.ts';
 import type { SearchOptions } from '../../training/studies/search.ts';
+import type { ReproduceOptions } from '../../training/studies/reproduce.ts';
 
 /** The studies' experiments as commands (training/studies/): inspect, cv, search. */
 export function registerStudiesCommands(program: Command): void {
   registerCvCommand(program);
   registerSearchCommand(program);
+  registerReproduceCommand(program);
   addModelDataOption(addForeignModelOptions(program.command('inspect')))
     .description('Look inside a model for one image: first-layer filters, the feature maps of every conv layer (one grid per layer) and, for tfjs models, a saliency map')
     .requiredOption('--model <path>', 'tfjs model directory or .onnx file (fp32 or int8; foreign models are adopted in memory)')
@@ -90,5 +92,28 @@ export function registerCvCommand(program: Command): void {
         process.exitCode = 130;
       }
       printResult(opts.json, r, () => formatCv(r));
+    }));
+}
+
+export function registerReproduceCommand(program: Command): void {
+  program.command('reproduce')
+    .description('Rerun a study\'s experiments with edgeloom (safaei, leopardi, le-glouanec, giordano) and print its reported numbers beside edgeloom\'s, row by row')
+    .argument('<study>', 'safaei | leopardi | le-glouanec | giordano')
+    .addOption(new Option('--budget <name>', 'quick: minutes (3,000 training images, 2 epochs, 3 folds, 2,000 test images); full: the studies\' protocols (hours)').choices(['quick', 'full']).default('quick'))
+    .option('--only <ids>', 'only these experiments, comma-separated (e.g. cnn,cnn-kf)')
+    .option('--out <dir>', 'output directory (default studies/STUDY/BUDGET): one directory per experiment, report.md, reproduce.json')
+    .option('--data <spec>', 'data source for the trained experiments (default fashion-mnist, as the studies)')
+    .option('--seed <n>', 'seed (default 42)', parseIntOption('--seed'))
+    .option('--backend <name>', 'auto | node | wasm | cpu')
+    .option('--limit <n>', 'override the budget: training images (0 = all)', parseIntOption('--limit'))
+    .option('--epochs <n>', 'override the budget: epochs per model', parseIntOption('--epochs'))
+    .option('--folds <k>', 'override the budget: folds of the cross-validation experiments', parseIntOption('--folds'))
+    .option('--test-limit <n>', 'override the budget: test images (0 = all)', parseIntOption('--test-limit'))
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom reproduce safaei --budget quick\n  $ edgeloom reproduce giordano\n  $ edgeloom reproduce safaei --budget full --only cnn-kf,cnn-rs --out studies/safaei-full')
+    .action(action(async (study: string, opts: Omit<ReproduceOptions, 'study'> & { json?: boolean }) => {
+      const { runReproduce, formatReproduce } = await loadTraining(() => import('../../training/studies/reproduce.ts'));
+      const r = await runReproduce({ ...opts, study });
+      printResult(opts.json, r, () => formatReproduce(r));
     }));
 }
