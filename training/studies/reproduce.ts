@@ -3,6 +3,8 @@ import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import type { RobustnessReport } from '../robustness/run.ts';
+import type { TrainOptions } from '../trainer/train.ts';
+import type { CvOptions } from './cv.ts';
 
 /**
  * `edgeloom reproduce STUDY --budget quick|full`: a study's experiments rerun with edgeloom's
@@ -71,14 +73,14 @@ function trainFlags(ctx: ReproduceContext) {
   };
 }
 
-async function train(ctx: ReproduceContext, name: string, extra: Record<string, unknown>): Promise<Measured> {
+async function train(ctx: ReproduceContext, name: string, extra: Partial<TrainOptions>): Promise<Measured> {
   const { runTrain } = await import('../trainer/train.ts');
   const s = await runTrain({ ...trainFlags(ctx), ...extra, onnx: false, out: join(ctx.out, name) });
   if (s.interrupted || s.testAccuracy === null) throw new UserError(`reproduce: ${name} was interrupted; run the same command again`);
   return { value: s.testAccuracy, detail: `${s.epochsRun} epochs, ${join(ctx.out, name)}` };
 }
 
-async function crossValidate(ctx: ReproduceContext, name: string, extra: Record<string, unknown>): Promise<Measured> {
+async function crossValidate(ctx: ReproduceContext, name: string, extra: Partial<CvOptions>): Promise<Measured> {
   const { runCv } = await import('./cv.ts');
   const r = await runCv({ ...trainFlags(ctx), arch: 'cnn', folds: ctx.budget.folds, ...extra, out: join(ctx.out, name) });
   if (r.interrupted) throw new UserError(`reproduce: ${name} was interrupted; run the same command again (finished folds are kept)`);

@@ -60,7 +60,7 @@ function trialFile(out: string, i: number): string {
 
 /** The full config of one trial: the base recipe with the trial's settings, checked as `train` checks flags. */
 export function trialConfig(opts: SearchOptions, trial: Trial, base: TrainConfig): TrainConfig {
-  const hyper = Object.fromEntries(Object.entries(trial).filter(([k]) => !isArchSetting(k)));
+  const hyper = Object.fromEntries(Object.entries(trial).filter(([k]) => !isArchSetting(k))) as Partial<TrainOptions>;
   const archSettings = Object.fromEntries(Object.entries(trial).filter(([k]) => isArchSetting(k)));
   const settings = Object.keys(archSettings).length ? checkArchSettings(base.arch, { ...base.settings, ...archSettings }, '--grid') : base.settings;
   const cfg = resolveConfig({ ...opts, ...hyper, settings, patience: undefined, valSplit: undefined });

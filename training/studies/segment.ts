@@ -31,8 +31,9 @@ export interface SegmentResult {
 export const SEGMENT_DEFAULTS = { split: 'train', index: 0, k: '1-6' } as const;
 
 export async function runSegment(opts: SegmentOptions): Promise<SegmentResult> {
-  const split = opts.split ?? SEGMENT_DEFAULTS.split;
-  if (split !== 'train' && split !== 'test') throw new UserError(`--split: expected train or test, got "${split}"`);
+  const given = opts.split ?? SEGMENT_DEFAULTS.split;
+  if (given !== 'train' && given !== 'test') throw new UserError(`--split: expected train or test, got "${given}"`);
+  const split: 'train' | 'test' = given === 'test' ? 'test' : 'train';
   const ks = parseKList(opts.k ?? SEGMENT_DEFAULTS.k);
   const seed = opts.seed ?? KMEANS_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new UserError(`--seed: expected an integer, got ${seed}`);
