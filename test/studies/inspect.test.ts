@@ -115,6 +115,8 @@ test('an int8 model\'s first-layer filters are dequantised: within one quantisat
 });
 
 test('inspect CLI: the shipped int8 model on a photo; --image with --index, a missing model and a bad image are one line', async () => {
+  const garbage = join(dir, 'garbage.onnx');
+  await writeFile(garbage, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
   const photo = join(dir, 'photo.jpg');
   await writeFile(photo, await photoOf(imageAt(fm.test, 1), 1));
   const out = join(dir, 'cli-out');
@@ -129,6 +131,8 @@ test('inspect CLI: the shipped int8 model on a photo; --image with --index, a mi
   for (const [args, message] of [
     [['--model', DEFAULT, '--image', photo, '--index', '1'], /^edgeloom: --image and --index: give one of them/m],
     [['--model', join(dir, 'nope.onnx')], /^edgeloom: --model .*nope\.onnx: not found/m],
+    [['--model', garbage], /^edgeloom: garbage\.onnx: not an ONNX model/m],
+    [['--model', DEFAULT, '--max-channels', '9999'], /^edgeloom: --max-channels: expected an integer from 1 to 512/m],
     [['--model', DEFAULT, '--image', lenetOnnx], /^edgeloom: --image .*lenet5\.onnx: /m],
   ] as const) {
     const bad = await runEdgeloom(['inspect', ...args, '--out', join(dir, 'bad')]);

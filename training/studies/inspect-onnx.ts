@@ -5,7 +5,7 @@ import { toModelInput } from '../../src/preprocess.ts';
 import { createLogger } from '../../src/log.ts';
 import { modelForTools, type AdoptOptions } from '../onnx/adopt.ts';
 import { channelNchw, filterOihw } from './visual.ts';
-import type { FeatureMaps, FirstLayerFilters, InsideView } from './inspect-types.ts';
+import { MAX_CONV_LAYERS, type FeatureMaps, type FirstLayerFilters, type InsideView } from './inspect-types.ts';
 
 /** Activations a feature map is shown after, when one directly follows the Conv (as tfjs fuses it). */
 const FOLLOWING_ACTIVATIONS = new Set(['Relu', 'Clip', 'LeakyRelu', 'Tanh', 'Sigmoid']);
@@ -52,7 +52,7 @@ export function constantWeight(graph: GraphProto, name: string): { values: Float
 
 /** The tensor to show for each Conv: its output, or the activation's right after it. */
 function featureTensors(nodes: readonly NodeProto[]): Array<{ layer: string; tensor: string }> {
-  return nodes.filter((n) => n.opType === 'Conv').map((conv, k) => {
+  return nodes.filter((n) => n.opType === 'Conv').slice(0, MAX_CONV_LAYERS).map((conv, k) => {
     const out = conv.output![0];
     const users = nodes.filter((n) => n.input?.includes(out));
     const act = users.length === 1 && FOLLOWING_ACTIVATIONS.has(users[0].opType ?? '') ? users[0].output![0] : null;
@@ -81,6 +81,8 @@ export async function inspectOnnx(path: string, pixels: Uint8Array, maxChannels:
   const existing = new Set((graph.output ?? []).map((o) => o.name));
   for (const w of wanted) if (!existing.has(w.tensor)) graph.output!.push({ name: w.tensor, type: { tensorType: { elemType: DataType.FLOAT } } });
   const notes: string[] = ['saliency: needs gradients, which onnxruntime does not give; inspect the tfjs model directory for it'];
+  const convs = (graph.node ?? []).filter((n) => n.opType === 'Conv').length;
+  if (convs > MAX_CONV_LAYERS) notes.push(`${convs} conv layers: the first ${MAX_CONV_LAYERS} are shown`);
   if ((graph.node ?? []).some((n) => n.opType === 'QLinearConv')) notes.push('QLinearConv layers (a model quantised outside edgeloom) hold uint8 tensors: not shown');
   const session = await createOnnxSession(encodeModel(model));
   try {

@@ -3,7 +3,7 @@ import { IMAGE_SIZE } from '../../src/classes.ts';
 import { selectBackend } from '../backend/index.ts';
 import { loadTfjsModel } from '../trainer/model-io.ts';
 import { channelNhwc, filterHwio } from './visual.ts';
-import type { FeatureMaps, InsideView, FirstLayerFilters } from './inspect-types.ts';
+import { MAX_CONV_LAYERS, type FeatureMaps, type InsideView, type FirstLayerFilters } from './inspect-types.ts';
 
 function asList(y: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
   return Array.isArray(y) ? y : [y];
@@ -34,7 +34,7 @@ function firstLayerFilters(model: tf.LayersModel, maxChannels: number): FirstLay
 
 /** Every Conv2D layer's output (after its own activation) for the one image in `x`. */
 function convFeatureMaps(model: tf.LayersModel, x: tf.Tensor4D, maxChannels: number): FeatureMaps[] {
-  const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+  const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D').slice(0, MAX_CONV_LAYERS);
   if (convs.length === 0) return [];
   const probe = tf.model({ inputs: model.inputs, outputs: convs.map((l) => l.output as tf.SymbolicTensor) });
   const outs = asList(probe.predict(x));

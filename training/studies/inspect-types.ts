@@ -1,3 +1,9 @@
+/**
+ * Conv layers shown at most: resnet18 has 20, the most of edgeloom's architectures; a foreign graph
+ * with hundreds must not write hundreds of PNGs (the first ones, nearest the input, are shown).
+ */
+export const MAX_CONV_LAYERS = 64;
+
 /** What `edgeloom inspect` reads out of a model for one image, whatever the model's format. */
 export interface FirstLayerFilters {
   layer: string;
