@@ -20,7 +20,7 @@ test('the four studies, named by topic; budgets resolve with overrides; the stud
 
 test('reproduce le-glouanec at a tiny budget: the study\'s 92.37% beside a measured accuracy, report written', async () => {
   const out = join(dir, 'lg');
-  const r = await runReproduce({ study: 'le-glouanec', budget: 'quick', limit: 200, epochs: 1, testLimit: 100, backend: 'cpu', out });
+  const r = await runReproduce({ study: 'le-glouanec', budget: 'quick', limit: 200, epochs: 1, testLimit: 100, out });
   assert.equal(r.rows.length, 1);
   assert.equal(r.rows[0].reported, '92.37%');
   const report = JSON.parse(await readFile(join(out, 'lenet5-bn', 'report.json'), 'utf8'));
