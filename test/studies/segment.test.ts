@@ -86,7 +86,7 @@ test('data segment: PNG with the original and one panel per K, from a photo fold
     const meta = await sharp(out).metadata();
     assert.equal(meta.format, 'png');
     // Four panels in one row (original + 3) at scale 4.
-    const layout = imageGridLayout(4, { cols: 4, scale: 4, title: 't' });
+    const layout = imageGridLayout(4, { cols: 4, scale: 4, title: 't', notes: true });
     assert.equal(meta.width, layout.width);
     assert.equal(meta.height, layout.height);
 

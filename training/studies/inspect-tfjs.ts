@@ -57,7 +57,8 @@ function convFeatureMaps(model: tf.LayersModel, x: tf.Tensor4D, maxChannels: num
 function saliency(model: tf.LayersModel, x: tf.Tensor4D, predicted: number): Float32Array {
   const logitOf = (input: tf.Tensor) => {
     const y = asList(model.apply(input, { training: false }) as tf.Tensor | tf.Tensor[])[0] as tf.Tensor2D;
-    return y.gather([predicted], 1).sum();
+    // A one-hot mask rather than gather: gather's gradient needs UnsortedSegmentSum, which the wasm back end lacks.
+    return y.mul(tf.oneHot([predicted], y.shape[1])).sum();
   };
   return tf.tidy(() => tf.grad(logitOf)(x).abs().dataSync() as Float32Array);
 }
