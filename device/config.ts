@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
-import { isValidTopicId, DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX } from '../src/mqtt/topics.ts';
+import { DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX, isReservedCameraId, isValidTopicId, RESERVED_CAMERA_IDS } from '../src/mqtt/topics.ts';
 import { DEFAULT_MODEL_PATH } from './model.ts';
 import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
@@ -35,8 +35,10 @@ const qos = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 export const FPS_RANGE = { min: 0.01, max: 120 } as const;
 export const fpsSchema = z.number().min(FPS_RANGE.min).max(FPS_RANGE.max);
 
+const cameraId = topicId.refine((id) => !isReservedCameraId(id), `reserved for the device's own topics (${RESERVED_CAMERA_IDS.join(', ')}): choose another camera id`);
+
 export const cameraSchema = z.object({
-  id: topicId,
+  id: cameraId,
   source: z.string().min(1),
   fps: fpsSchema.default(1),
   roi: z.object({ left: z.number().int().min(0), top: z.number().int().min(0), width: z.number().int().positive(), height: z.number().int().positive() }).strict().nullable().default(null),

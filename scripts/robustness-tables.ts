@@ -38,7 +38,7 @@ export function robustnessTables(models: Array<{ label: string; r: CardRobustnes
   const studyMean = FILTER_NAMES.reduce((s, f) => s + STUDY[f], 0) / FILTER_NAMES.length;
   const studyWorst = FILTER_NAMES.reduce((w, f) => (STUDY[f] < STUDY[w] ? f : w));
   const lines = [
-    `| filter (severity 3) | study | ${models.map((m) => m.label).join(' | ')} |`,
+    `| filter (severity 3) | reported by Giordano et al. | ${models.map((m) => m.label).join(' | ')} |`,
     `|---|---:|${models.map(() => '---:|').join('')}`,
     `| clean | ${studyPct(STUDY_CLEAN)} | ${models.map((m) => pct(m.r.clean)).join(' | ')} |`,
     ...FILTER_NAMES.map((f) => `| ${f} | ${studyPct(STUDY[f])} | ${models.map((m) => pct(m.r.severity3.accuracy[f])).join(' | ')} |`),

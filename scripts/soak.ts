@@ -23,6 +23,7 @@ import { IMAGE_PIXELS } from '../src/classes.ts';
 import { writeFileAtomic } from '../src/fs-atomic.ts';
 import { deviceTopics } from '../src/mqtt/topics.ts';
 import { describeMachine, machineInfo, markdownTable, REPO_ROOT, replaceDocSection } from './bench/common.ts';
+import { unitLaunch } from './bench/memory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,9 @@ const { values } = parseArgs({
     'command-every-s': { type: 'string', default: '10' },
     'sample-s': { type: 'string', default: '30' },
     model: { type: 'string', default: path.join(REPO_ROOT, 'models', 'default.onnx') },
+    // unit: the production build started as scripts/edgeloom-agent.service starts it (node flags and
+    // malloc environment), what a board runs for months; dev: bin/edgeloom.js as it is in the checkout.
+    launch: { type: 'string', default: 'unit' },
     'no-doc': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -70,6 +74,34 @@ async function makeFrames(dir: string): Promise<{ good: number; bad: number }> {
   await writeFile(path.join(dir, 'f025x-empty.jpg'), Buffer.alloc(0));
   await writeFile(path.join(dir, 'f035x-header-only.jpg'), Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2000, 0x5a)]));
   return { good: GOOD_FRAMES, bad: 4 };
+}
+
+/** How the agent process is started (see the --launch option). */
+async function agentLaunch(kind: string): Promise<{ args: string[]; env: Record<string, string>; buildDir?: string }> {
+  if (kind === 'dev') return { args: [path.join(REPO_ROOT, 'bin', 'edgeloom.js')], env: {} };
+  if (kind !== 'unit') throw new Error(`--launch: expected unit or dev, got "${kind}"`);
+  // Inside the checkout (scripts/build.mjs writes only there) so that the build finds node_modules.
+  const outName = `.build-soak-${process.pid}`;
+  const buildDir = path.join(REPO_ROOT, outName);
+  const code = await new Promise<number | null>((resolve) => spawn(process.execPath, ['scripts/build.mjs', '--outdir', outName], { cwd: REPO_ROOT, stdio: 'inherit' }).on('close', resolve));
+  if (code !== 0) throw new Error('scripts/build.mjs failed');
+  const unit = unitLaunch(await readFile(path.join(REPO_ROOT, 'scripts', 'edgeloom-agent.service'), 'utf8'));
+  return { args: [...unit.nodeArgs, path.join(buildDir, 'cli.js')], env: unit.env, buildDir };
+}
+
+/** Least-squares slope of y over x (per unit of x); NaN with fewer than two points. */
+function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
 }
 
 interface Sample {
@@ -184,9 +216,10 @@ async function main(): Promise<void> {
   }));
   const agentLog = path.join(work, 'agent.log');
   const logStream = createWriteStream(agentLog);
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'edgeloom.js'), 'agent', '--config', config], {
+  const launch = await agentLaunch(values.launch!);
+  const child = spawn(process.execPath, [...launch.args, 'agent', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, EDGELOOM_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...launch.env, EDGELOOM_LOG_LEVEL: 'warn' },
   });
   child.stderr.pipe(logStream);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -260,7 +293,8 @@ async function main(): Promise<void> {
     droppedInAgent: stats?.dropped ?? NaN,
     brokerRestarts,
     commands,
-    rssMiB: { baseline, end, growth: end - baseline, max: Math.max(...samples.map((s) => s.rssMiB)), final: final.rssMiB },
+    launch: values.launch!,
+    rssMiB: { baseline, end, growth: end - baseline, max: Math.max(...samples.map((s) => s.rssMiB)), final: final.rssMiB, trendPerHour: slope(warm.map((s) => s.t / 3600), warm.map((s) => s.rssMiB)) },
     fds: { min: Math.min(...samples.map((s) => s.fds)), max: Math.max(...samples.map((s) => s.fds)) },
     threads: { min: Math.min(...samples.map((s) => s.threads)), max: Math.max(...samples.map((s) => s.threads)) },
     sigterm: { exitCode: code, ms: Math.round(stopMs) },
@@ -268,6 +302,7 @@ async function main(): Promise<void> {
     samples,
   };
   await rm(work, { recursive: true, force: true });
+  if (launch.buildDir) await rm(launch.buildDir, { recursive: true, force: true });
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(`${report(result)}\n`);
   if (!values['no-doc']) {
@@ -297,7 +332,7 @@ async function waitForSettled(stats: () => StatsView | null, count: () => number
 type Result = {
   minutes: number; machine: string; settled: boolean; frames: number; errors: number; labelsProduced: number; delivered: number; duplicates: number; lost: number;
   droppedInAgent: number; brokerRestarts: number; commands: { sent: number; ok: number; failed: number };
-  rssMiB: { baseline: number; end: number; growth: number; max: number; final: number }; fds: { min: number; max: number }; threads: { min: number; max: number };
+  launch: string; rssMiB: { baseline: number; end: number; growth: number; max: number; final: number; trendPerHour: number }; fds: { min: number; max: number }; threads: { min: number; max: number };
   sigterm: { exitCode: number | null; ms: number }; agentWarnings: number; samples: Sample[];
 };
 
@@ -309,11 +344,11 @@ function report(r: Result): string {
     r.samples.filter((_, i) => i % every === 0 || i === r.samples.length - 1).map((s) => [f(s.t, 0), f(s.rssMiB), String(s.fds), String(s.threads), String(s.delivered), String(s.dropped), String(s.queueDepth), s.brokerUp ? 'up' : 'down']),
   );
   return [
-    `\`${['node --import tsx scripts/soak.ts', ...process.argv.slice(2).filter((a) => a !== '--no-doc' && a !== '--json')].join(' ')}\`: ${r.minutes} min, ${r.machine}.`,
+    `\`${['node --import tsx scripts/soak.ts', ...process.argv.slice(2).filter((a) => a !== '--no-doc' && a !== '--json')].join(' ')}\`: ${r.minutes} min, agent started ${r.launch === 'unit' ? 'from the build as edgeloom-agent.service starts it' : 'through bin/edgeloom.js in the checkout'}, ${r.machine}.`,
     '',
     `- Frames read ${r.frames}, bad frames counted ${r.errors}, labels produced ${r.labelsProduced}, delivered ${r.delivered} (distinct frame numbers; ${r.duplicates} QoS 1 duplicates), **lost ${r.lost}**; dropped by the agent ${r.droppedInAgent}.`,
     `- Broker restarts ${r.brokerRestarts}; commands sent ${r.commands.sent} (ok ${r.commands.ok}, refused ${r.commands.failed}); agent warning/error log lines ${r.agentWarnings}.`,
-    `- RSS ${f(r.rssMiB.baseline)} MiB after warm-up, ${f(r.rssMiB.end)} MiB at the end: **growth ${f(r.rssMiB.growth)} MiB** (max ${f(r.rssMiB.max)}); fds ${r.fds.min}-${r.fds.max}; threads ${r.threads.min}-${r.threads.max}.`,
+    `- RSS ${f(r.rssMiB.baseline)} MiB after warm-up, ${f(r.rssMiB.end)} MiB at the end: **growth ${f(r.rssMiB.growth)} MiB** (least-squares trend over the samples after warm-up ${f(r.rssMiB.trendPerHour)} MiB/h; max ${f(r.rssMiB.max)}); fds ${r.fds.min}-${r.fds.max}; threads ${r.threads.min}-${r.threads.max}.`,
     `- Counts settled before the stop: ${r.settled ? 'yes' : 'NO (figures incomplete)'}; SIGTERM: exit code ${r.sigterm.exitCode} after ${r.sigterm.ms} ms.`,
     '',
     series,

@@ -140,6 +140,21 @@ export function inferenceTable(rows: readonly InferenceRow[]): string {
   );
 }
 
+/**
+ * int8 over fp32 of the same model, runtime and threads, measured in the same run (issue #14's
+ * target: >= 2x at batch 1 on one thread): a ratio survives a machine that is not idle better than
+ * either latency does.
+ */
+export function speedupTable(rows: readonly InferenceRow[]): string {
+  const key = (r: InferenceRow) => `${r.model}\u0000${r.runtime}\u0000${r.threads}`;
+  const fp32 = new Map(rows.filter((r) => r.precision === 'fp32').map((r) => [key(r), r]));
+  const pairs = sortRows(rows.filter((r) => r.precision === 'int8' && fp32.has(key(r)))).map((int8) => ({ int8, fp32: fp32.get(key(int8))! }));
+  return markdownTable(
+    [{ header: 'model' }, { header: 'runtime' }, { header: 'threads', align: 'right' }, { header: 'batch 1 p50: fp32 / int8', align: 'right' }, { header: `batch ${THROUGHPUT_BATCH} images/s: int8 / fp32`, align: 'right' }],
+    pairs.map(({ int8, fp32: f }) => [int8.model, int8.runtime, String(int8.threads), `${(f.p50Ms / int8.p50Ms).toFixed(2)}x`, `${(int8.imagesPerSecond / f.imagesPerSecond).toFixed(2)}x`]),
+  );
+}
+
 async function modelList(pairs: readonly ModelPair[]): Promise<string[]> {
   const lines: string[] = [];
   for (const p of pairs) {
@@ -205,6 +220,10 @@ async function main(): Promise<void> {
     ...await modelList(pairs),
     '',
     inferenceTable(rows),
+    '',
+    'int8 speed-up over the fp32 parent, from the rows above:',
+    '',
+    speedupTable(rows),
   ].join('\n');
   if (values.json) process.stdout.write(`${JSON.stringify({ plan, pairs, rows }, null, 2)}\n`);
   else process.stdout.write(`${body}\n`);

@@ -14,6 +14,17 @@ export function isValidTopicId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
+/**
+ * Topic levels right under `<prefix>/<device>/` that the device's own topics use: a camera with one
+ * of these ids would publish its labels under the command subtree (`cmd/label` matches the
+ * agent's own `cmd/+` subscription) or beside `status`/`info`/`stats` where subscribers to
+ * `<device>/+/...` expect cameras.
+ */
+export const RESERVED_CAMERA_IDS = ['cmd', 'status', 'info', 'stats'] as const;
+export function isReservedCameraId(id: string): boolean {
+  return (RESERVED_CAMERA_IDS as readonly string[]).includes(id);
+}
+
 /** Home Assistant's device-discovery topic; the prefix is Home Assistant's `discovery_prefix`. */
 export function homeAssistantConfigTopic(deviceId: string, discoveryPrefix = HOME_ASSISTANT_PREFIX): string {
   return `${discoveryPrefix}/device/${deviceId}/config`;

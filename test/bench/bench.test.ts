@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { describeMachine, formatMs, markdownTable, percentile, replaceDocSection, summarize, type MachineInfo } from '../../scripts/bench/common.ts';
 import { findModelPairs, pairModels, type ModelEntry } from '../../scripts/bench/models.ts';
-import { inferenceTable, sortRows, targetsOf, type InferenceRow } from '../../scripts/bench/inference.ts';
+import { inferenceTable, sortRows, speedupTable, targetsOf, type InferenceRow } from '../../scripts/bench/inference.ts';
 import { benchCommand, selectBenches } from '../../scripts/bench/run.ts';
 import { replaceSection } from '../../scripts/bench/train-speed.ts';
 import { buildTinyModel } from '../device/tiny-model.ts';
@@ -165,6 +165,19 @@ describe('inference table', () => {
     const lines = inferenceTable([row('a', 'fp32', 'onnxruntime-node', 1)]).split('\n');
     assert.equal(lines[0], '| model | precision | runtime | threads | batch 1 p50 ms | batch 1 p95 ms | batch 32 images/s |');
     assert.equal(lines[2], '| a | fp32 | onnxruntime-node | 1 | 0.50 | 1.25 | 12,346 |');
+  });
+
+  test('the int8 speed-up pairs each int8 row with the fp32 row of the same model, runtime and threads', () => {
+    const r = (model: string, precision: 'fp32' | 'int8', runtime: InferenceRow['runtime'], threads: number, p50Ms: number, imagesPerSecond: number): InferenceRow =>
+      ({ ...row(model, precision, runtime, threads), p50Ms, imagesPerSecond });
+    const table = speedupTable([
+      r('a', 'fp32', 'onnxruntime-node', 1, 0.3, 1000), r('a', 'int8', 'onnxruntime-node', 1, 0.12, 2600),
+      r('a', 'fp32', 'onnxruntime-node', 2, 0.2, 1500), r('a', 'int8', 'onnxruntime-node', 2, 0.1, 3000),
+      r('a', 'int8', 'onnxruntime-web (wasm)', 1, 1, 10), // no fp32 partner: left out
+    ]).split('\n');
+    assert.equal(table.length, 4);
+    assert.equal(table[2], '| a | onnxruntime-node | 1 | 2.50x | 2.60x |');
+    assert.equal(table[3], '| a | onnxruntime-node | 2 | 2.00x | 2.00x |');
   });
 });
 

@@ -76,8 +76,9 @@ describe('npm run bench -- --only memory', () => {
   test('starts the agent as the systemd unit does: node flags from ExecStart, environment without EDGELOOM_*', async () => {
     const unit = await readFile(join(REPO, 'scripts', 'edgeloom-agent.service'), 'utf8');
     const launch = unitLaunch(unit);
-    assert.deepEqual(launch.nodeArgs, ['--max-semi-space-size=2']);
+    assert.deepEqual(launch.nodeArgs, ['--max-semi-space-size=1', '--max-old-space-size=256']);
     assert.equal(launch.env.MALLOC_ARENA_MAX, '2');
+    assert.equal(launch.env.MALLOC_MMAP_THRESHOLD_, '65536');
     assert.deepEqual(Object.keys(launch.env).filter((k) => k.startsWith('EDGELOOM_')), []);
     assert.throws(() => unitLaunch('[Service]\nExecStart=/usr/bin/python3 agent.py\n'), /expected ExecStart=\.\.\. node \[flags\] \.\.\.\/edgeloom\.js agent/);
   });

@@ -155,3 +155,16 @@ test('a discovery prefix with wildcards or slashes at the ends is refused by nam
     await assert.rejects(resolveAgentConfig({ config: file }, {}), /homeAssistant\.discoveryPrefix: a topic prefix without MQTT wildcards/);
   }
 });
+
+test('camera ids that are levels of the device own topics (cmd, status, info, stats) are refused by name', async () => {
+  const { resolveAgentConfig } = await import('../../device/config.ts');
+  const { writeFile } = await import('node:fs/promises');
+  const file = join(ws.dir, 'cams.json');
+  for (const id of ['cmd', 'status', 'info', 'stats']) {
+    await writeFile(file, JSON.stringify({ deviceId: 'x', mqtt: { url: 'mqtt://h' }, cameras: [{ id, source: 'dir:/x' }] }));
+    await assert.rejects(resolveAgentConfig({ config: file }, {}), /cameras\.0\.id: reserved for the device's own topics \(cmd, status, info, stats\)/);
+  }
+  await assert.rejects(resolveAgentConfig({ source: 'dir:/x', cameraId: 'cmd', mqttUrl: 'mqtt://h', deviceId: 'x' }, {}), /reserved for the device's own topics/);
+  await writeFile(file, JSON.stringify({ deviceId: 'x', mqtt: { url: 'mqtt://h' }, cameras: [{ id: 'cmd2', source: 'dir:/x' }, { id: 'Status', source: 'dir:/y' }] }));
+  assert.deepEqual((await resolveAgentConfig({ config: file }, {})).cameras.map((c) => c.id), ['cmd2', 'Status']);
+});
