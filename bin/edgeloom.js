@@ -41,5 +41,5 @@ if (build?.cli) {
     process.exit(1);
   }
   register();
-  await import('../src/cli/index.ts');
+  await import('../cli/index.ts');
 }

@@ -39,7 +39,8 @@ const SECURITY_HEADERS = {
   // The broker may be any host: connect-src allows WebSockets anywhere, everything else is this server.
   // mqtt.js runs its keepalive timer in a blob: worker (background tabs throttle timers).
   // 'wasm-unsafe-eval' lets onnxruntime-web compile its WebAssembly (Try the model); it allows no JS eval.
-  'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ws: wss:; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ws: wss:; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' " +
+    "'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
@@ -92,7 +93,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardS
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`dashboard --port ${opts.port ?? DASHBOARD_DEFAULTS.port} on ${host}: ${err.code === 'EADDRINUSE' ? 'port already in use (pass --port N)' : err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`dashboard --port ${opts.port ?? DASHBOARD_DEFAULTS.port} on ${host}: ${err.code === 'EADDRINUSE' ? 'port already in ' +
+      'use (pass --port N)' : err.message}`)));
     server.listen(opts.port ?? DASHBOARD_DEFAULTS.port, host, () => resolve((server.address() as AddressInfo).port));
   });
   const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;

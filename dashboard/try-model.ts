@@ -1,3 +1,4 @@
+import { firstLine } from '../src/errors.ts';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -5,6 +6,7 @@ import { basename, join } from 'node:path';
 import { validateModelContract } from '../src/onnx/contract.ts';
 import { loadTestImages } from '../device/sources/fashion-mnist.ts';
 import { IMAGE_PIXELS } from '../src/classes.ts';
+import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
 
 /**
  * What the page's "Try the model" needs from the server, all from fixed paths chosen here (nothing
@@ -12,7 +14,7 @@ import { IMAGE_PIXELS } from '../src/classes.ts';
  * pick from, and onnxruntime-web's WebAssembly build from node_modules (no CDN: dashboards run on
  * factory networks without Internet access).
  */
-export const TRY_MODEL_FILE = join(import.meta.dirname, '..', 'models', 'default.onnx');
+export const TRY_MODEL_FILE = join(import.meta.dirname, '..', DEFAULT_MODEL_PATH);
 /** Test images offered as samples: the test set is class-interleaved, so 20 gives two per class. */
 export const SAMPLE_COUNT = 20;
 /** onnxruntime-web's wasm-only build (`onnxruntime-web/wasm`) with its loader bundled in needs this one file. */
@@ -70,7 +72,7 @@ export async function loadTryModelAssets(modelFile = TRY_MODEL_FILE): Promise<Tr
       samples: await samples(),
     };
   } catch (err) {
-    return unavailable((err as Error).message.split('\n')[0]);
+    return unavailable(firstLine(err));
   }
   files.set('/try/model.onnx', ['application/octet-stream', model]);
   files.set('/try/model.json', ['application/json', Buffer.from(JSON.stringify(info))]);

@@ -78,7 +78,8 @@ function checkOptions(o: typeof BROKER_DEFAULTS): void {
   }
   if ((o.tlsCert === null) !== (o.tlsKey === null)) throw new BrokerError('EBROKER_TLS', 'TLS needs both --tls-cert FILE and --tls-key FILE');
   if (o.users === null && !o.allowAnonymous && !isLoopbackHost(o.host)) {
-    throw new BrokerError('EBROKER_ANONYMOUS', `--host ${o.host}: anyone on the network could publish commands to every agent; add --users FILE (create it with: edgeloom broker passwd FILE USER), or pass --allow-anonymous to accept that`);
+    throw new BrokerError('EBROKER_ANONYMOUS', `--host ${o.host}: anyone on the network could publish commands to every agent; add --users FILE (create it with: edgeloom broker passwd FILE USER), ` +
+      `or pass --allow-anonymous to accept that`);
   }
 }
 
@@ -180,7 +181,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<EmbeddedBro
   const handle: Handle = (conn, transport, socket, req) => {
     const remote = describeRemote(socket);
     const guarded = guardConnection(conn, o.maxPacketBytes, (verdict) => {
-      refuse({ reason: verdict.reason, transport, remote, bytesRead: socket.bytesRead, detail: verdict.reason === 'packet-too-large' ? `${verdict.declaredBytes} bytes declared, --max-packet-bytes ${o.maxPacketBytes}` : undefined });
+      refuse({ reason: verdict.reason, transport, remote, bytesRead: socket.bytesRead, detail: verdict.reason === 'packet-too-large' ? `${verdict.declaredBytes} bytes declared, --max-packet-bytes ` +
+        `${o.maxPacketBytes}` : undefined });
     });
     peers.set(guarded, { transport, remote });
     aedes.handle(guarded as never, req as never);
@@ -221,7 +223,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<EmbeddedBro
   }
   const scheme = tls ? ['mqtts', 'wss'] : ['mqtt', 'ws'];
   const show = (a: AddressInfo) => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
-  log.info(`MQTT broker listening on ${scheme[0]}://${show(tcpAddress)}${wsAddress ? ` and ${scheme[1]}://${show(wsAddress)}` : ''}; ${auth ? `users from ${o.users}` : 'no authentication'}, packets up to ${o.maxPacketBytes} bytes`);
+  log.info(`MQTT broker listening on ${scheme[0]}://${show(tcpAddress)}${wsAddress ? ` and ${scheme[1]}://${show(wsAddress)}` : ''}; ${auth ? `users from ` +
+    `${o.users}` : 'no authentication'}, packets up to ${o.maxPacketBytes} bytes`);
   if (!auth && !isLoopbackHost(o.host)) log.warn(`--allow-anonymous on ${o.host}: any client on the network can connect, publish and subscribe`);
 
   return {

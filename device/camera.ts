@@ -1,5 +1,5 @@
-import { preprocessImage, toModelInput, unusableReason, type PreprocessResult } from '../src/preprocess.ts';
-import { UserError } from '../src/errors.ts';
+import { frameErrorReason, preprocessImage, toModelInput, type PreprocessResult } from '../src/preprocess.ts';
+import { firstLine, UserError } from '../src/errors.ts';
 import type { LabelPayload } from '../src/mqtt/payloads.ts';
 import type { CameraConfig } from './config.ts';
 import type { AgentContext } from './context.ts';
@@ -9,15 +9,9 @@ import { createFrameSource, isLiveSource, parseSourceSpec } from './sources/spec
 import type { Frame, FrameSource } from './sources/types.ts';
 import { round } from './stats.ts';
 
-/** Why a frame failed, as counted in stats (short, stable keys). */
+/** Why a frame failed, as counted in stats (short, stable keys): the decoder's and converter's codes, else `processing`. */
 export function classifyFrameError(err: unknown): string {
-  const unusable = unusableReason(err);
-  if (unusable) return unusable;
-  const msg = err instanceof Error ? err.message : String(err);
-  if (/extract_area|bad extract area/i.test(msg)) return 'roi-outside-frame';
-  if (/too large|pixel limit/i.test(msg)) return 'frame-too-large';
-  if (/unsupported image format|corrupt|premature end|VipsJpeg|Input buffer|vips/i.test(msg)) return 'undecodable';
-  return 'processing';
+  return frameErrorReason(err) ?? 'processing';
 }
 
 /**
@@ -219,14 +213,15 @@ export class CameraRunner {
       if (pre.quality.issues.length > 0) {
         this.ctx.stats.qualityWarning(this.id, pre.quality.issues);
         const issues = pre.quality.issues.join(', ');
-        this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the image)`);
+        this.warnings.warn(`quality ${issues}`, `camera ${this.id}: frame ${frameNo} labelled with a quality warning (${issues}; the garment fills ${Math.round(pre.quality.fill * 100)}% of the ` +
+          `image)`);
       }
       for (const observe of this.ctx.frameObservers) observe({ camera: this.id, frameNo, pixels: pre.pixels, logits: out.logits, embedding: out.embedding, model, frame, label: payload });
       await this.ctx.publisher.send(this.ctx.topics.label(this.id), JSON.stringify(payload), { qos: this.ctx.config.mqtt.qos.labels });
     } catch (err) {
       const reason = err instanceof FrameError ? err.reason : classifyFrameError(err);
       this.ctx.stats.error(this.id, reason);
-      this.warnings.warn(reason, `camera ${this.id}: frame ${frameNo} skipped (${reason}: ${(err as Error).message.split('\n')[0]})`);
+      this.warnings.warn(reason, `camera ${this.id}: frame ${frameNo} skipped (${reason}: ${firstLine(err)})`);
     }
   }
 

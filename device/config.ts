@@ -3,10 +3,10 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { UserError } from '../src/errors.ts';
-import { EXECUTION_PROVIDERS } from '../src/onnx/session.ts';
+import { firstLine, UserError } from '../src/errors.ts';
+import { EXECUTION_PROVIDERS } from '../src/onnx/providers.ts';
 import { DEFAULT_TOPIC_PREFIX, HOME_ASSISTANT_PREFIX, isReservedCameraId, isValidTopicId, RESERVED_CAMERA_IDS } from '../src/mqtt/topics.ts';
-import { DEFAULT_MODEL_PATH } from './model.ts';
+import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
 import { MODEL_STORE_DEFAULTS } from './model-store.ts';
 import { COMMAND_DEFAULTS, OPT_IN_COMMANDS } from './features/command-queue.ts';
 import { COMMAND_NAMES } from '../src/mqtt/topics.ts';
@@ -64,7 +64,8 @@ export const agentConfigSchema = z.object({
     reconnectMaxMs: z.number().int().positive().default(MQTT.reconnectMaxMs),
     reconnectJitter: z.number().min(0).max(1).default(MQTT.reconnectJitter),
     connectTimeoutMs: z.number().int().positive().default(MQTT.connectTimeoutMs),
-    qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1, status: 1, commands: 1 }),
+    qos: z.object({ labels: qos.default(1), stats: qos.default(0), info: qos.default(1), status: qos.default(1), commands: qos.default(1) }).strict().default({ labels: 1, stats: 0, info: 1,
+      status: 1, commands: 1 }),
   }).strict(),
   homeAssistant: z.object({
     enabled: z.boolean().default(HOME_ASSISTANT_DEFAULTS.enabled),
@@ -169,7 +170,7 @@ async function readConfigFile(path: string): Promise<Raw> {
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a mapping at the top level');
     return parsed as Raw;
   } catch (err) {
-    throw new UserError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${firstLine(err)})`);
   }
 }
 

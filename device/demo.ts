@@ -61,7 +61,8 @@ export type DemoCompanion = (broker: EmbeddedBroker) => Promise<{ lines: string[
 /** `edgeloom demo` (`npm start`): runs until Ctrl-C/SIGTERM or --max-frames, then stops cleanly. */
 export async function runDemoCommand(opts: DemoOptions, companion?: DemoCompanion): Promise<void> {
   if (!existsSync(opts.model)) {
-    throw new UserError(`${opts.model} not found: the demo needs a model; train one and export it (edgeloom train --arch edgenet --out runs/edgenet && edgeloom export --model runs/edgenet --out models/edgenet.onnx && edgeloom quantize --model models/edgenet.onnx --out models/default.onnx) or pass --model FILE`);
+    throw new UserError(`${opts.model} not found: the demo needs a model; train one and export it (edgeloom train --arch edgenet --out runs/edgenet && edgeloom export --model runs/edgenet --out ` +
+      `models/edgenet.onnx && edgeloom quantize --model models/edgenet.onnx --out models/default.onnx) or pass --model FILE`);
   }
   const demo = await runDemo({
     model: opts.model,

@@ -1,10 +1,10 @@
-import { UserError } from '../src/errors.ts';
+import { firstLine, UserError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
 import { preprocessImage, toModelInput } from '../src/preprocess.ts';
 import { DriftMonitor, observeFrame, type WindowMode, type WindowReport } from '../src/drift/monitor.ts';
 import { loadDriftReference } from './features/drift.ts';
 import { loadModel } from './model.ts';
-import { createFrameSource, parseSourceSpec } from './sources/spec.ts';
+import { createFrameSource, FINITE_SOURCE_SPEC_HELP, parseSourceSpec } from './sources/spec.ts';
 
 export interface DriftReplayOptions {
   model: string;
@@ -33,7 +33,7 @@ export interface DriftReplayResult {
 export async function runDriftReplay(opts: DriftReplayOptions): Promise<DriftReplayResult> {
   const log = createLogger('drift');
   const spec = parseSourceSpec(opts.source);
-  if (spec.kind === 'webcam' || spec.kind === 'mjpeg' || spec.kind === 'rtsp') throw new UserError(`--source ${opts.source}: drift replays finite sources (dir:PATH, file:PATH, fashion-mnist:test, command:CMD)`);
+  if (spec.kind === 'webcam' || spec.kind === 'mjpeg' || spec.kind === 'rtsp') throw new UserError(`--source ${opts.source}: drift replays finite sources (${FINITE_SOURCE_SPEC_HELP})`);
   const model = await loadModel(opts.model);
   try {
     const { ref, from } = await loadDriftReference(model);
@@ -60,7 +60,7 @@ export async function runDriftReplay(opts: DriftReplayOptions): Promise<DriftRep
           if (report) windows.push(report);
         } catch (err) {
           skipped++;
-          log.warn(`frame ${frames} skipped: ${(err as Error).message.split('\n')[0]}`);
+          log.warn(`frame ${frames} skipped: ${firstLine(err)}`);
         }
       }
     } finally {
@@ -82,7 +82,9 @@ export function formatDriftReplay(r: DriftReplayResult): string {
   if (r.windows.length === 0) return lines.join('\n');
   lines.push('', 'window  frames        status  est.acc  OOD     reasons');
   for (const w of r.windows) {
-    lines.push(`${String(w.window.index).padEnd(7)} ${`${w.window.first}-${w.window.last}`.padEnd(13)} ${w.status.padEnd(7)} ${pct(w.estimatedAccuracy).padEnd(8)} ${pct(w.oodRate).padEnd(7)} ${w.reasons.slice(0, 3).join('; ') || '-'}`);
+    const frames = `${w.window.first}-${w.window.last}`;
+    const scores = `${pct(w.estimatedAccuracy).padEnd(8)} ${pct(w.oodRate).padEnd(7)}`;
+    lines.push(`${String(w.window.index).padEnd(7)} ${frames.padEnd(13)} ${w.status.padEnd(7)} ${scores} ${w.reasons.slice(0, 3).join('; ') || '-'}`);
   }
   return lines.join('\n');
 }

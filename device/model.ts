@@ -1,16 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { UserError } from '../src/errors.ts';
-import { createOnnxSession, type ExecutionProviderChoice, type OnnxModelSession } from '../src/onnx/session.ts';
+import { IMAGE_PIXELS } from '../src/classes.ts';
+import { firstLine, UserError } from '../src/errors.ts';
+import { createOnnxSession, type OnnxModelSession } from '../src/onnx/session.ts';
+import type { ExecutionProviderChoice } from '../src/onnx/providers.ts';
 import type { ModelRef } from '../src/mqtt/payloads.ts';
 import { validateModelContract } from '../src/onnx/contract.ts';
 import { DataType, decodeModel, tensorFloats } from '../src/onnx/proto.ts';
 import type { PreprocessingSpec } from '../src/onnx/metadata.ts';
 import type { TrustedKey } from '../src/signing.ts';
 import { MODEL_STORE_DEFAULTS, ModelRefusedError, ModelStore, type ModelFile } from './model-store.ts';
-
-/** Loads a contract-following model for the agent (validated statically, then on a test batch). */
-export const DEFAULT_MODEL_PATH = 'models/default.onnx';
 
 export interface ModelMetadata {
   classes: string[];
@@ -60,7 +59,7 @@ export function readContract(bytes: Uint8Array, path: string): ModelMetadata {
 async function checkSession(session: OnnxModelSession, path: string, classes: number): Promise<void> {
   if (!session.inputNames.includes('input')) throw new UserError(`${path}: model input must be named "input" (found ${session.inputNames.join(', ')})`);
   if (!session.outputNames.includes('logits')) throw new UserError(`${path}: model must have a "logits" output (found ${session.outputNames.join(', ')})`);
-  const out = await session.run(new Float32Array(2 * 784), 2);
+  const out = await session.run(new Float32Array(2 * IMAGE_PIXELS), 2);
   if (out.logits.length !== 2 * classes) throw new UserError(`${path}: logits have ${out.logits.length / 2} values per image, metadata lists ${classes} classes`);
 }
 
@@ -96,14 +95,14 @@ export async function sessionFor(file: ModelFile, origin: ModelOrigin, path: str
     session = await createOnnxSession(file.bytes, { ep: opts.ep, intraOpThreads: opts.threads });
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(`${label}: onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: onnxruntime cannot load the model (${firstLine(err)})`);
   }
   try {
     await checkSession(session, label, metadata.classes.length);
   } catch (err) {
     await session.close();
     if (err instanceof UserError) throw err;
-    throw new UserError(`${label}: the model fails on a test batch (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${label}: the model fails on a test batch (${firstLine(err)})`);
   }
   const id = `${basename(path).replace(/\.onnx$/i, '')}-${file.sha256.slice(0, 12)}`;
   return { path, origin, ref: { id, sha256: file.sha256 }, metadata, session, provider: session.provider, sizeBytes: file.bytes.length, signedBy: file.signedBy };

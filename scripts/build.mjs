@@ -7,7 +7,7 @@
 //
 // One bundle with code splitting: every command's module stays a lazily imported chunk, so
 // `edgeloom agent` loads what it did from the sources. training/ and dashboard/ are left out (kept as
-// imports of their TypeScript sources, loaded through tsx on a workstation, see src/cli/training.ts):
+// imports of their TypeScript sources, loaded through tsx on a workstation, see cli/training.ts):
 // they read files next to their sources (worker threads, the page and its bundle) and need the
 // workstation install anyway.
 //   node scripts/build.mjs [--outdir DIR]   (DIR must sit directly under the repository, default dist)
@@ -46,7 +46,7 @@ await rm(tmp, { recursive: true, force: true });
 await mkdir(tmp, { recursive: true });
 const result = await build({
   absWorkingDir: ROOT,
-  entryPoints: { cli: 'src/cli/index.ts' },
+  entryPoints: { cli: 'cli/index.ts' },
   outdir: tmp,
   bundle: true,
   splitting: true,

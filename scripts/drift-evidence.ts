@@ -32,7 +32,8 @@ if (values.json) {
 } else {
   console.log(`model ${model}; reference: ${ref.source.note} (${ref.source.count} images); ${replays} shuffled replays of the 10,000 test images\n`);
   console.log('| windows | count | left ok | alert | windows with a failing metric |\n|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.mode} | ${r.windows} | ${r.leftOk} (${((100 * r.leftOk) / r.windows).toFixed(2)}%) | ${r.alerts} (${((100 * r.alerts) / r.windows).toFixed(2)}%) | ${r.failing} |`);
+  const share = (n: number, of: number) => `${n} (${((100 * n) / of).toFixed(2)}%)`;
+  for (const r of rows) console.log(`| ${r.mode} | ${r.windows} | ${share(r.leftOk, r.windows)} | ${share(r.alerts, r.windows)} | ${r.failing} |`);
   console.log('\n| stream | window | first non-ok window | alert at window | top reasons at alert |\n|---|---|---|---|---|');
   for (const d of detections) console.log(`| ${d.stream} | ${d.windowSize} | ${d.firstNonOkWindow ?? 'never'} | ${d.alertWindow ?? 'never'} | ${d.reasons.slice(0, 3).join('; ')} |`);
 }

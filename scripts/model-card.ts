@@ -17,7 +17,7 @@ import { readModelMetadata } from '../src/onnx/metadata.ts';
 import { writeFileAtomic } from '../src/fs-atomic.ts';
 import { runEvaluate } from '../training/eval/evaluate.ts';
 import { runCompare } from '../training/eval/compare.ts';
-import type { TrainReport } from '../training/eval/report.ts';
+import type { TrainReport } from '../training/trainer/report.ts';
 import { runRobustness } from '../training/robustness/run.ts';
 
 const { values } = parseArgs({

@@ -234,7 +234,8 @@ async function main(): Promise<void> {
     void procSample(pid).then((p) => {
       const s: Sample = { t: (Date.now() - t0) / 1000, ...p, delivered: delivered.size, dropped: lastStats?.dropped ?? 0, queueDepth: lastStats?.queueDepth ?? 0, brokerUp: broker !== null };
       samples.push(s);
-      log(`t=${s.t.toFixed(0)}s rss=${s.rssMiB.toFixed(1)}MiB fds=${s.fds} threads=${s.threads} delivered=${s.delivered} dup=${duplicates} dropped=${s.dropped} queue=${s.queueDepth}${s.brokerUp ? '' : ' (broker down)'}`);
+      log(`t=${s.t.toFixed(0)}s rss=${s.rssMiB.toFixed(1)}MiB fds=${s.fds} threads=${s.threads} delivered=${s.delivered} dup=${duplicates} dropped=${s.dropped} ` +
+        `queue=${s.queueDepth}${s.brokerUp ? '' : ' (broker down)'}`);
     }).catch(() => undefined);
   }, sampleMs);
   const cycle: [Parameters<typeof topics.command>[0], object][] = [['pause', {}], ['resume', {}], ['set-fps', { fps: 60 }], ['set-fps', { fps: 120 }]];
@@ -340,15 +341,20 @@ function report(r: Result): string {
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   const every = Math.max(1, Math.ceil(r.samples.length / 24));
   const series = markdownTable(
-    [{ header: 't (s)', align: 'right' }, { header: 'RSS (MiB)', align: 'right' }, { header: 'fds', align: 'right' }, { header: 'threads', align: 'right' }, { header: 'delivered', align: 'right' }, { header: 'dropped', align: 'right' }, { header: 'queue', align: 'right' }, { header: 'broker', align: 'left' }],
-    r.samples.filter((_, i) => i % every === 0 || i === r.samples.length - 1).map((s) => [f(s.t, 0), f(s.rssMiB), String(s.fds), String(s.threads), String(s.delivered), String(s.dropped), String(s.queueDepth), s.brokerUp ? 'up' : 'down']),
+    [{ header: 't (s)', align: 'right' }, { header: 'RSS (MiB)', align: 'right' }, { header: 'fds', align: 'right' }, { header: 'threads', align: 'right' }, { header: 'delivered', align: 'right' },
+      { header: 'dropped', align: 'right' }, { header: 'queue', align: 'right' }, { header: 'broker', align: 'left' }],
+    r.samples.filter((_, i) => i % every === 0 || i === r.samples.length - 1).map((s) => [f(s.t, 0), f(s.rssMiB), String(s.fds), String(s.threads), String(s.delivered), String(s.dropped),
+      String(s.queueDepth), s.brokerUp ? 'up' : 'down']),
   );
   return [
-    `\`${['node --import tsx scripts/soak.ts', ...process.argv.slice(2).filter((a) => a !== '--no-doc' && a !== '--json')].join(' ')}\`: ${r.minutes} min, agent started ${r.launch === 'unit' ? 'from the build as edgeloom-agent.service starts it' : 'through bin/edgeloom.js in the checkout'}, ${r.machine}.`,
+    `\`${['node --import tsx scripts/soak.ts', ...process.argv.slice(2).filter((a) => a !== '--no-doc' && a !== '--json')].join(' ')}\`: ${r.minutes} min, agent started ` +
+      `${r.launch === 'unit' ? 'from the build as edgeloom-agent.service starts it' : 'through bin/edgeloom.js in the checkout'}, ${r.machine}.`,
     '',
-    `- Frames read ${r.frames}, bad frames counted ${r.errors}, labels produced ${r.labelsProduced}, delivered ${r.delivered} (distinct frame numbers; ${r.duplicates} QoS 1 duplicates), **lost ${r.lost}**; dropped by the agent ${r.droppedInAgent}.`,
+    `- Frames read ${r.frames}, bad frames counted ${r.errors}, labels produced ${r.labelsProduced}, delivered ${r.delivered} (distinct frame numbers; ${r.duplicates} QoS 1 duplicates), **lost ` +
+      `${r.lost}**; dropped by the agent ${r.droppedInAgent}.`,
     `- Broker restarts ${r.brokerRestarts}; commands sent ${r.commands.sent} (ok ${r.commands.ok}, refused ${r.commands.failed}); agent warning/error log lines ${r.agentWarnings}.`,
-    `- RSS ${f(r.rssMiB.baseline)} MiB after warm-up, ${f(r.rssMiB.end)} MiB at the end: **growth ${f(r.rssMiB.growth)} MiB** (least-squares trend over the samples after warm-up ${f(r.rssMiB.trendPerHour)} MiB/h; max ${f(r.rssMiB.max)}); fds ${r.fds.min}-${r.fds.max}; threads ${r.threads.min}-${r.threads.max}.`,
+    `- RSS ${f(r.rssMiB.baseline)} MiB after warm-up, ${f(r.rssMiB.end)} MiB at the end: **growth ${f(r.rssMiB.growth)} MiB** (least-squares trend over the samples after warm-up ` +
+      `${f(r.rssMiB.trendPerHour)} MiB/h; max ${f(r.rssMiB.max)}); fds ${r.fds.min}-${r.fds.max}; threads ${r.threads.min}-${r.threads.max}.`,
     `- Counts settled before the stop: ${r.settled ? 'yes' : 'NO (figures incomplete)'}; SIGTERM: exit code ${r.sigterm.exitCode} after ${r.sigterm.ms} ms.`,
     '',
     series,

@@ -8,3 +8,11 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/**
+ * The first line of an error's message: libvips, onnxruntime and YAML parsers append detail lines
+ * (a code frame, a stack of their own) that do not belong in a one-line log or UserError.
+ */
+export function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+}

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { firstLine } from './errors.ts';
 import { DECODE_LIMIT } from './preprocess/model-input.ts';
 import { convertFrame, UnusableFrameError, type FrameQuality, type InvertMode, type RawFrame } from './preprocess/convert.ts';
 
@@ -54,10 +55,10 @@ export async function preprocessImage(input: Uint8Array, opts: Partial<Preproces
  * (JPEG on load), 8-bit sRGB (16-bit, grey, palette and CMYK images included; alpha kept).
  */
 export async function decodeFrame(input: Uint8Array, roi?: RegionOfInterest): Promise<RawFrame> {
-  if (input.length === 0) throw new Error('cannot decode image: input is empty (0 bytes)');
+  if (input.length === 0) throw new FrameDecodeError('empty-frame', 'cannot decode image: input is empty (0 bytes)');
   try {
     // autoOrient: phone photos store pixels sideways plus an EXIF flag; garments must be upright.
-    let img = sharp(input, { failOn: 'error', autoOrient: true });
+    let img = sharp(input, { failOn: 'error', autoOrient: true, limitInputPixels: MAX_INPUT_PIXELS });
     if (roi) img = img.extract(roi);
     const { data, info } = await img
       .resize(DECODE_LIMIT, DECODE_LIMIT, { fit: 'inside', withoutEnlargement: true })
@@ -68,13 +69,48 @@ export async function decodeFrame(input: Uint8Array, roi?: RegionOfInterest): Pr
       .toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height, channels: info.channels as RawFrame['channels'] };
   } catch (err) {
-    const reason = String((err as Error).message ?? err).split('\n')[0];
     const where = roi ? ` (roi ${roi.left},${roi.top} ${roi.width}x${roi.height})` : '';
-    throw new Error(`cannot decode image${where}: ${reason}`);
+    throw new FrameDecodeError(await decodeFailure(input, roi), `cannot decode image${where}: ${firstLine(err)}`);
   }
+}
+
+/** Larger images are refused before decoding (sharp's own default limit, 0x3FFF squared, stated here so the two agree). */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+/** Why decodeFrame failed, as the agent counts it in stats. */
+export type FrameDecodeReason = 'empty-frame' | 'undecodable' | 'frame-too-large' | 'roi-outside-frame';
+
+/**
+ * decodeFrame's failure, with its reason in `code`. The name stays `Error`: the message is what
+ * people read (`cannot decode image: ...`), the code is what stats count.
+ */
+export class FrameDecodeError extends Error {
+  constructor(readonly code: FrameDecodeReason, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The reason of a failed decode, from the image header (read again, only on failure) rather than
+ * from libvips' message text: an oversized image or an ROI outside the upright frame, else the
+ * data itself does not decode.
+ */
+async function decodeFailure(input: Uint8Array, roi: RegionOfInterest | undefined): Promise<FrameDecodeReason> {
+  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch(() => null);
+  if (!meta || !(meta.width > 0 && meta.height > 0)) return 'undecodable';
+  if (meta.width * meta.height > MAX_INPUT_PIXELS) return 'frame-too-large';
+  const width = meta.autoOrient?.width ?? meta.width;
+  const height = meta.autoOrient?.height ?? meta.height;
+  if (roi && (roi.left < 0 || roi.top < 0 || roi.left + roi.width > width || roi.top + roi.height > height)) return 'roi-outside-frame';
+  return 'undecodable';
 }
 
 /** The stats reason for a frame preprocessImage refused as unusable, or null for other errors. */
 export function unusableReason(err: unknown): string | null {
   return err instanceof UnusableFrameError ? err.code : null;
+}
+
+/** The stats reason for a frame preprocessImage could not decode or refused, or null for other errors. */
+export function frameErrorReason(err: unknown): string | null {
+  return err instanceof FrameDecodeError ? err.code : unusableReason(err);
 }

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
-import { UserError } from './errors.ts';
+import { firstLine, UserError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 
 /**
@@ -65,7 +65,7 @@ export function parsePrivateKey(pem: string, where: string): KeyObject {
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch (err) {
-    throw new UserError(`${where}: not a readable PEM private key (${(err as Error).message.split('\n')[0]})`);
+    throw new UserError(`${where}: not a readable PEM private key (${firstLine(err)})`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new UserError(`${where}: an ${key.asymmetricKeyType} key; expected ed25519 (make one with \`edgeloom keygen\`)`);
   return key;
@@ -109,7 +109,8 @@ function parseSignatureFile(text: string, where: string): SignatureFile {
  */
 export function verifySignature(text: string, sha256: string, trusted: readonly TrustedKey[], where: string): string {
   const sig = parseSignatureFile(text, where);
-  if (sig.sha256 !== sha256) throw new SignatureError('signature-mismatch', `${where}: signs another file (sha256 ${sig.sha256.slice(0, 12)}..., the model has ${sha256.slice(0, 12)}...); sign the model again`);
+  if (sig.sha256 !== sha256) throw new SignatureError('signature-mismatch', `${where}: signs another file (sha256 ${sig.sha256.slice(0, 12)}..., the model has ${sha256.slice(0, 12)}...); sign the ` +
+    `model again`);
   const bytes = Buffer.from(sig.signature, 'base64');
   for (const k of trusted) {
     if (bytes.length === 64 && verify(null, signedMessage(sha256), k.key, bytes)) return k.id;

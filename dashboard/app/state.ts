@@ -163,7 +163,8 @@ export class FleetState {
     let c = d.cameras.get(id);
     if (!c) {
       if (d.cameras.size >= LIMITS.camerasPerDevice) return null;
-      c = { id, lastLabel: null, lastLabelAt: null, recent: [], classCounts: new Map(), samples: [], series: { t: [], fps: [], p50: [], p95: [] }, drift: null, driftHistory: [], driftChangedAt: null };
+      c = { id, lastLabel: null, lastLabelAt: null, recent: [], classCounts: new Map(), samples: [], series: { t: [], fps: [], p50: [], p95: [] }, drift: null, driftHistory: [],
+        driftChangedAt: null };
       d.cameras.set(id, c);
     }
     return c;
@@ -280,7 +281,8 @@ export class FleetState {
           const fps = this.fpsTarget(d, c.id);
           const limitMs = Math.max(STALLED_AFTER_S, fps ? 5 / fps : 0) * 1000;
           const since = c.lastLabelAt ?? d.statusChangedAt;
-          if (since !== null && now - since > limitMs) out.push({ device: d.id, camera: c.id, kind: 'stalled', severity: 2, text: `${d.id}/${c.id}: no label for ${Math.round((now - since) / 1000)} s`, since });
+          if (since !== null && now - since > limitMs) out.push({ device: d.id, camera: c.id, kind: 'stalled', severity: 2, text: `${d.id}/${c.id}: no label for ` +
+            `${Math.round((now - since) / 1000)} s`, since });
         }
         if (c.drift && c.drift.status !== 'ok') {
           const reason = Array.isArray(c.drift.reasons) && typeof c.drift.reasons[0] === 'string' ? `: ${c.drift.reasons[0]}` : '';

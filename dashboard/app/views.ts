@@ -79,7 +79,9 @@ class CameraView {
     }
     // The label's own time (the agent's clock): a retained last label may be hours old.
     const labelTime = l ? Date.parse(l.ts) : Number.NaN;
-    setText(this.numbers, `${fmt(rates.fps)} fps${target ? ` (max ${target})` : ''} · inference p50 ${fmt(rates.p50, 2)} ms, p95 ${fmt(rates.p95, 2)} ms${paused ? ' · paused' : ''} · last label ${ago(Number.isFinite(labelTime) ? Math.min(labelTime, now) : null, now)}`);
+    setText(this.numbers,
+      `${fmt(rates.fps)} fps${target ? ` (max ${target})` : ''} · inference p50 ${fmt(rates.p50, 2)} ms, p95 ${fmt(rates.p95, 2)} ms${paused ? ' · paused' : ''} · last label ` +
+        `${ago(Number.isFinite(labelTime) ? Math.min(labelTime, now) : null, now)}`);
     const byReason = Object.entries(stats?.errorsByReason ?? {});
     setText(this.errors, byReason.length ? `errors: ${byReason.map(([k, v]) => `${k} ${String(v)}`).join(', ')}` : `errors: ${stats ? 'none' : '–'}`);
     const counts = [...c.classCounts].sort((a, b) => b[1] - a[1]);
@@ -93,7 +95,9 @@ class CameraView {
     const status = c.drift?.status ?? null;
     setText(this.driftBadge, status ? `drift ${status}` : 'drift –');
     this.driftBadge.className = `badge drift-${status ?? 'none'}`;
-    fill(this.reasons, status && status !== 'ok' ? (c.drift?.reasons ?? []).slice(0, 5).map((r) => h('li', {}, String(r))) : [h('li', { class: 'muted' }, c.drift ? `last window ok (frames ${c.drift.window?.first}–${c.drift.window?.last})` : 'no drift window yet')]);
+    fill(this.reasons,
+      status && status !== 'ok' ? (c.drift?.reasons ?? []).slice(0, 5).map((r) => h('li', {}, String(r))) : [h('li', { class: 'muted' },
+        c.drift ? `last window ok (frames ${c.drift.window?.first}–${c.drift.window?.last})` : 'no drift window yet')]);
     this.live.update([c.series.t, c.series.fps, c.series.p50, c.series.p95]);
     this.drift.update([c.driftHistory.map((p) => p.t / 1000), c.driftHistory.map((p) => p.estimatedAccuracy * 100), c.driftHistory.map((p) => p.worst)]);
   }
@@ -138,7 +142,8 @@ class DeviceView {
     const accuracy = Number((info?.model.metrics as { accuracy?: unknown } | null | undefined)?.accuracy);
     const since = d.status === 'online' ? (d.statusChangedAt ?? (info ? Date.parse(info.startedAt) : null)) : d.statusChangedAt ?? d.lastSeenAt;
     setText(this.meta, info
-      ? `${d.status} ${since === null ? 'since before this page opened' : `since ${ago(since, now)}`} · model ${info.model.id}${Number.isFinite(accuracy) ? ` (${fmt(accuracy * 100, 2)} % test accuracy)` : ''} · ${info.provider} · edgeloom ${info.version}`
+      ? `${d.status} ${since === null ? 'since before this page opened' : `since ${ago(since, now)}`} · model ` +
+        `${info.model.id}${Number.isFinite(accuracy) ? ` (${fmt(accuracy * 100, 2)} % test accuracy)` : ''} · ${info.provider} · edgeloom ${info.version}`
       : `${d.status} · waiting for info`);
     const files = Array.isArray(info?.availableModels) ? info.availableModels.filter((f): f is string => typeof f === 'string') : [];
     const key = files.join('\n');
@@ -178,7 +183,8 @@ export class FleetView {
   render(now: number): void {
     const alerts = this.state.alerts(now);
     fill(this.alerts, alerts.length
-      ? alerts.map((a) => h('li', { class: `alert sev-${a.severity} kind-${a.kind}`, 'data-device': a.device, 'data-kind': a.kind }, a.text, a.since !== null ? h('span', { class: 'muted' }, ` · since ${ago(a.since, now)}`) : null))
+      ? alerts.map((a) => h('li', { class: `alert sev-${a.severity} kind-${a.kind}`, 'data-device': a.device, 'data-kind': a.kind }, a.text,
+        a.since !== null ? h('span', { class: 'muted' }, ` · since ${ago(a.since, now)}`) : null))
       : [h('li', { class: 'muted ok' }, 'No alerts')]);
     const worst = new Map<string, number>();
     for (const a of alerts) worst.set(a.device, Math.max(worst.get(a.device) ?? 0, a.severity));

@@ -10,7 +10,7 @@ import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { readModelMetadata } from '../../src/onnx/metadata.ts';
 import { SOURCE_DEFAULTS } from '../sources/types.ts';
-import { DEFAULT_MODEL_PATH } from '../model.ts';
+import { DEFAULT_MODEL_PATH } from '../../src/defaults.ts';
 import { LABEL_SCRIPT, labelPage } from './label-page.ts';
 
 /** Bounds of the label server: everything a request can make it read or hold. */

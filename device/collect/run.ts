@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { preprocessImage, toModelInput } from '../../src/preprocess.ts';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { redactSecrets } from '../../src/redact.ts';
-import { loadModel, DEFAULT_MODEL_PATH } from '../model.ts';
+import { loadModel } from '../model.ts';
+import { DEFAULT_MODEL_PATH } from '../../src/defaults.ts';
 import { loadDriftReference } from '../features/drift.ts';
 import { createFrameSource, parseSourceSpec, type SourceSpec } from '../sources/spec.ts';
 import { COLLECT_DEFAULTS, COLLECT_WHEN, guessFrame, requireOodProfile, wanted, type CollectWhen } from './policy.ts';
@@ -74,9 +75,11 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
   try {
     const { ref, from } = await loadDriftReference(model);
     requireOodProfile(when, ref, modelPath);
-    if (when === 'low-confidence') log.info(ref ? `low-confidence: calibrated confidence < ${threshold} (temperature from ${from})` : `low-confidence: softmax confidence < ${threshold} (${from}, so not calibrated)`);
+    if (when === 'low-confidence') log.info(ref ? `low-confidence: calibrated confidence < ${threshold} (temperature from ${from})` : `low-confidence: softmax confidence < ` +
+      `${threshold} (${from}, so not calibrated)`);
     const store = await CollectStore.open(resolve(opts.out), bounds);
-    const summary: CollectSummary = { out: store.dir, source: redactSecrets(opts.source), model: model.ref.id, when, framesRead: 0, considered: 0, saved: 0, skipped: {}, files: store.files, bytes: store.bytes, full: store.full };
+    const summary: CollectSummary = { out: store.dir, source: redactSecrets(opts.source), model: model.ref.id, when, framesRead: 0, considered: 0, saved: 0, skipped: {}, files: store.files,
+      bytes: store.bytes, full: store.full };
     const skip = (reason: string) => (summary.skipped[reason] = (summary.skipped[reason] ?? 0) + 1);
     if (store.full) {
       log.warn(`${store.dir} already holds ${store.files} photos / ${store.bytes} bytes (limits ${bounds.maxFiles} / ${bounds.maxBytes}): nothing to do`);
@@ -88,7 +91,7 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
         pixels = (await preprocessImage(bytes)).pixels;
       } catch (err) {
         skip('undecodable');
-        log.warn(`frame ${frameNo}: skipped (${(err as Error).message.split('\n')[0]})`);
+        log.warn(`frame ${frameNo}: skipped (${firstLine(err)})`);
         return 'skipped';
       }
       const out = await model.session.run(toModelInput(pixels), 1);
@@ -122,7 +125,7 @@ export async function runCollect(opts: CollectOptions, signal?: AbortSignal): Pr
           // A source unusable from the start (no such folder, ffmpeg missing) is the user's to fix.
           if (err instanceof UserError && summary.framesRead === 0) throw err;
           skip('source');
-          log.warn(`source: ${err.message.split('\n')[0]}`);
+          log.warn(`source: ${firstLine(err)}`);
           return undefined;
         });
         if (frame === null || signal?.aborted) break;

@@ -1,3 +1,4 @@
+import { firstLine } from '../../src/errors.ts';
 import type { DriftReference } from '../../src/drift/profile.ts';
 import type { CollectStats } from '../../src/mqtt/payloads.ts';
 import type { AgentContext, Feature, FeatureDefinition, FrameResult } from '../context.ts';
@@ -59,7 +60,7 @@ class CollectFeature implements Feature {
       this.ref = ref;
       if (when === 'ood' && !ref?.ood) this.ctx.log.warn(`collect: when: ood needs a drift profile with OOD statistics (${from}); nothing is collected for ${model.ref.id}`);
     } catch (err) {
-      this.ctx.log.warn(`collect: ${(err as Error).message.split('\n')[0]}; ${when === 'all' ? 'sidecars carry no calibrated confidence' : 'confidence is not calibrated'} for this model`);
+      this.ctx.log.warn(`collect: ${firstLine(err)}; ${when === 'all' ? 'sidecars carry no calibrated confidence' : 'confidence is not calibrated'} for this model`);
     }
   }
 
@@ -101,7 +102,7 @@ class CollectFeature implements Feature {
         })
         .catch((err: Error) => {
           this.skip('error');
-          this.ctx.log.warn(`collect: ${err.message.split('\n')[0]}`);
+          this.ctx.log.warn(`collect: ${firstLine(err)}`);
         })
         .finally(() => {
           this.pending--;
@@ -110,7 +111,7 @@ class CollectFeature implements Feature {
         });
     } catch (err) {
       this.skip('error');
-      this.ctx.log.warn(`collect: ${(err as Error).message.split('\n')[0]}`);
+      this.ctx.log.warn(`collect: ${firstLine(err)}`);
     }
   }
 

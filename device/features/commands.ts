@@ -1,3 +1,4 @@
+import { firstLine } from '../../src/errors.ts';
 import { z } from 'zod';
 import { COMMAND_NAMES, type CommandName } from '../../src/mqtt/topics.ts';
 import type { CommandRequests, CommandResult } from '../../src/mqtt/payloads.ts';
@@ -130,7 +131,7 @@ class CommandsFeature implements Feature {
     } catch (err) {
       result.ok = false;
       result.code = err instanceof CommandError || err instanceof ModelRefusedError ? err.code : 'failed';
-      result.error = (err as Error).message.split('\n')[0];
+      result.error = firstLine(err);
     }
     await this.answer(result);
   }

@@ -1,7 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { parseDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import { DriftMonitor, observeFrame, type WindowReport } from '../../src/drift/monitor.ts';
@@ -76,7 +76,7 @@ class DriftFeature implements Feature {
       else if (cfg.enabled === true) this.ctx.log.warn(`drift: ${from}; drift monitoring off for this model`);
       else this.ctx.log.info(`drift: ${from}; drift monitoring off for this model`);
     } catch (err) {
-      this.ctx.log.warn(`drift: ${(err as Error).message.split('\n')[0]}; drift monitoring off for this model`);
+      this.ctx.log.warn(`drift: ${firstLine(err)}; drift monitoring off for this model`);
     }
   }
 
@@ -86,7 +86,7 @@ class DriftFeature implements Feature {
       this.observe(f);
     } catch (err) {
       this.ref = null;
-      this.ctx.log.warn(`drift: ${(err as Error).message.split('\n')[0]}; drift monitoring off for this model`);
+      this.ctx.log.warn(`drift: ${firstLine(err)}; drift monitoring off for this model`);
     }
   }
 
@@ -113,7 +113,8 @@ class DriftFeature implements Feature {
       this.ctx.stats.drift[f.camera] = { status: report.status, since: report.ts, reasons: report.reasons };
     }
     if (report.status !== report.previousStatus) {
-      const text = `drift: camera ${f.camera} ${report.previousStatus} -> ${report.status} at frames ${report.window.first}-${report.window.last}${report.reasons.length ? `: ${report.reasons.slice(0, 3).join('; ')}` : ''}`;
+      const text = `drift: camera ${f.camera} ${report.previousStatus} -> ${report.status} at frames ` +
+        `${report.window.first}-${report.window.last}${report.reasons.length ? `: ${report.reasons.slice(0, 3).join('; ')}` : ''}`;
       if (report.status === 'ok') this.ctx.log.info(text);
       else this.ctx.log.warn(text);
     }

@@ -62,12 +62,14 @@ class HttpFeature implements HttpFeatureHandle {
     const server = this.server;
     this.health.start();
     const bound = await new Promise<AddressInfo>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
+      server.once('error',
+        (err: NodeJS.ErrnoException) => reject(new UserError(`--http-port ${http.port} --http-host ${http.host}: ${err.code === 'EADDRINUSE' ? 'port already in use' : err.message}`)));
       server.listen(http.port, http.host, () => resolve(server.address() as AddressInfo));
     });
     this.port = bound.port;
     this.address = bound.address;
-    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere scrape it)' : ''}`);
+    ctx.log.info(`health and metrics on http://${http.host}:${this.port}/healthz and /metrics${http.host === '127.0.0.1' ? ' (this machine only; --http-host 0.0.0.0 to let a Prometheus elsewhere ' +
+      'scrape it)' : ''}`);
   }
 
   async stop(): Promise<void> {

@@ -66,12 +66,14 @@ export class AgentMetrics {
       this.reset();
       for (const [camera, c] of s.cameras) this.inc({ camera }, c.labels);
     } });
-    new Counter({ name: METRIC_NAMES.errors, help: 'Frames that failed, per camera and reason (source, undecodable, empty-frame, frame-too-large, roi-outside-frame, processing)', labelNames: ['camera', 'reason'], registers, collect() {
+    new Counter({ name: METRIC_NAMES.errors, help: 'Frames that failed, per camera and reason (source, undecodable, empty-frame, frame-too-large, roi-outside-frame, processing)',
+      labelNames: ['camera', 'reason'], registers, collect() {
       this.reset();
       for (const [camera, c] of s.cameras) for (const [reason, n] of Object.entries(c.errorsByReason)) this.inc({ camera, reason }, n);
     } });
     this.inference = new Histogram({ name: METRIC_NAMES.inference, help: 'Model inference time per frame, per camera', labelNames: ['camera'], buckets: LATENCY_BUCKETS_S, registers });
-    this.frameLatency = new Histogram({ name: METRIC_NAMES.frameLatency, help: 'Time from a frame being read to its label being ready (decode, preprocess, inference), per camera', labelNames: ['camera'], buckets: LATENCY_BUCKETS_S, registers });
+    this.frameLatency = new Histogram({ name: METRIC_NAMES.frameLatency, help: 'Time from a frame being read to its label being ready (decode, preprocess, inference), per camera',
+      labelNames: ['camera'], buckets: LATENCY_BUCKETS_S, registers });
     new Gauge({ name: METRIC_NAMES.queueDepth, help: 'Labels waiting in the store-and-forward queue for the broker', registers, collect() {
       this.set(ctx.queue.depth);
     } });
@@ -90,7 +92,8 @@ export class AgentMetrics {
       this.reset();
       for (const [camera, c] of ctx.cameras) this.set({ camera }, c.fps);
     } });
-    new Gauge({ name: METRIC_NAMES.drift, help: 'Drift status per camera: 1 for the current status (ok, warn, alert), 0 for the others; absent before the first drift window', labelNames: ['camera', 'status'], registers, collect() {
+    new Gauge({ name: METRIC_NAMES.drift, help: 'Drift status per camera: 1 for the current status (ok, warn, alert), 0 for the others; absent before the first drift window',
+      labelNames: ['camera', 'status'], registers, collect() {
       this.reset();
       for (const [camera, d] of Object.entries(s.drift)) for (const status of DRIFT_STATUSES) this.set({ camera, status }, d.status === status ? 1 : 0);
     } });

@@ -287,7 +287,8 @@ export class DiskQueue extends MemoryQueue {
         if (this.commitFailing) this.log.info(`queue ${this.opts.dir}: ${COMMIT_FILE} written again`);
         this.commitFailing = false;
       } catch (err) {
-        if (!this.commitFailing) this.log.warn(`queue ${this.opts.dir}: cannot write ${COMMIT_FILE} (${(err as ErrnoError).code ?? (err as Error).message}); retrying, a restart meanwhile sends some labels twice`);
+        if (!this.commitFailing) this.log.warn(`queue ${this.opts.dir}: cannot write ${COMMIT_FILE} (${(err as ErrnoError).code ?? (err as Error).message}); retrying, a restart meanwhile sends ` +
+          `some labels twice`);
         this.commitFailing = true;
         this.scheduleCommit();
       }

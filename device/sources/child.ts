@@ -1,3 +1,4 @@
+import { firstLine } from '../../src/errors.ts';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
@@ -29,5 +30,5 @@ export function keepHead(stream: Readable, max: number): () => string {
     if (text.length < max) text += c.toString('utf8', 0, Math.min(c.length, max - text.length));
   });
   stream.on('error', () => undefined);
-  return () => text.trim().split('\n')[0] ?? '';
+  return () => firstLine(text.trim());
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
+import { fashionMnistCacheDir } from '../../src/cache.ts';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
@@ -24,11 +24,6 @@ export interface TestImages {
   labels: Uint8Array;
   count: number;
   origin: string;
-}
-
-export function fashionMnistCacheDir(): string {
-  if (process.env.EDGELOOM_CACHE) return join(process.env.EDGELOOM_CACHE, 'fashion-mnist-v1');
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'edgeloom', 'fashion-mnist-v1');
 }
 
 /** Reads an unsigned-byte IDX file's payload after checking its header (just enough for this source). */

@@ -12,6 +12,8 @@ export type SourceSpec =
   | { kind: 'fashion-mnist'; split: 'test' };
 
 export const SOURCE_SPEC_HELP = 'webcam[:DEVICE] | command:CMD | http(s)://URL | mjpeg:URL | rtsp://URL | dir:PATH | file:PATH | fashion-mnist:test';
+/** The sources that end (what `edgeloom drift` replays). */
+export const FINITE_SOURCE_SPEC_HELP = 'dir:PATH | file:PATH | fashion-mnist:test | command:CMD';
 
 /** Parses a `--source` string. Pure: nothing is opened or checked on disk here. */
 export function parseSourceSpec(spec: string): SourceSpec {

@@ -247,12 +247,20 @@ async function main(): Promise<void> {
   const results: AgentBenchResult[] = [];
   for (const format of formats) {
     const r = await runChild(format, frames, values.model);
-    process.stderr.write(`${format}: frame p50 ${formatMs(r.stages.frame.p50)} ms = ${r.ratio.toFixed(2)}x a bare grey decode (${formatMs(r.bareDecode.p50)} ms); ${r.labels} labels, end to end p50 ${formatMs(r.stages.endToEnd.p50)} ms, p95 ${formatMs(r.stages.endToEnd.p95)} ms, ${formatRate(r.framesPerSecond)} frames/s, RSS ${r.rssEndMiB.toFixed(0)} MiB\n`);
+    process.stderr.write(`${format}: frame p50 ${formatMs(r.stages.frame.p50)} ms = ${r.ratio.toFixed(2)}x a bare grey decode (${formatMs(r.bareDecode.p50)} ms); ${r.labels} labels, end to end ` +
+      `p50 ${formatMs(r.stages.endToEnd.p50)} ms, p95 ${formatMs(r.stages.endToEnd.p95)} ms, ${formatRate(r.framesPerSecond)} frames/s, RSS ${r.rssEndMiB.toFixed(0)} MiB\n`);
     results.push(r);
   }
   const errors = results.reduce((a, r) => a + r.errors, 0);
   const body = [
-    `Measured by \`npm run bench -- --only agent\` (\`scripts/bench/agent.ts\`): the real agent (\`startAgent\`) on \`${path.relative(REPO_ROOT, path.resolve(values.model))}\` with onnxruntime at 1 intra-op thread and sharp/libvips at concurrency 1, fed ${DISTINCT_FRAMES} distinct frames in a loop, unthrottled, through a \`MemorySource\`, publishing QoS 1 labels to an in-process aedes broker with an in-process subscriber. Decode, preprocess and inference are the label's own \`latencyMs\` fields, and frame is their sum per frame (the agent decodes the next frame while the current one is in inference, so frames/s is higher than 1000 / frame ms); bare decode is \`sharp(frame).grayscale().raw()\` of the same frames in the same process, timed before and after the agent run, and the ratio is frame p50 / bare decode p50 (the issue #13 target is <= 2x); publish is from the label being built to the subscriber receiving it; end to end is from the frame being read to the subscriber receiving its label (unthrottled, the agent labels faster than the broker in the same process delivers QoS 1 messages, so these two include the time labels wait in the publish backlog: they measure throughput limits, not the latency of a camera at its frame rate). Cells are p50 / p95 over all frames after the first ${results[0]?.warmupFrames ?? 0} (warm-up). RSS is the whole process (agent, broker and subscriber); each frame type runs in its own process.`,
+    `Measured by \`npm run bench -- --only agent\` (\`scripts/bench/agent.ts\`): the real agent (\`startAgent\`) on \`${path.relative(REPO_ROOT, path.resolve(values.model))}\` with onnxruntime at ` +
+      `1 intra-op thread and sharp/libvips at concurrency 1, fed ${DISTINCT_FRAMES} distinct frames in a loop, unthrottled, through a \`MemorySource\`, publishing QoS 1 labels to an in-process ` +
+        `aedes broker with an in-process subscriber. Decode, preprocess and inference are the label's own \`latencyMs\` fields, and frame is their sum per frame (the agent decodes the next frame ` +
+          `while the current one is in inference, so frames/s is higher than 1000 / frame ms); bare decode is \`sharp(frame).grayscale().raw()\` of the same frames in the same process, timed ` +
+            `before and after the agent run, and the ratio is frame p50 / bare decode p50 (the issue #13 target is <= 2x); publish is from the label being built to the subscriber receiving it; ` +
+              `end to end is from the frame being read to the subscriber receiving its label (unthrottled, the agent labels faster than the broker in the same process delivers QoS 1 messages, so ` +
+                `these two include the time labels wait in the publish backlog: they measure throughput limits, not the latency of a camera at its frame rate). Cells are p50 / p95 over all frames ` +
+                  `after the first ${results[0]?.warmupFrames ?? 0} (warm-up). RSS is the whole process (agent, broker and subscriber); each frame type runs in its own process.`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -6,6 +6,7 @@
  * onnxruntime-web fixes its wasm thread count when it first initialises, so each web thread count
  * runs in a child process of this script (`--web-child`), in the same run.
  */
+import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -44,8 +45,8 @@ type RunFn = (input: Float32Array, batch: number) => Promise<unknown>;
 /** Times one session: `warmup` untimed runs, then batch-1 latencies and batch-32 throughput. */
 export async function measureSession(run: RunFn, plan: Plan, seed = 1): Promise<{ p50Ms: number; p95Ms: number; imagesPerSecond: number }> {
   const rng = createRng(seed);
-  const one = Float32Array.from({ length: 784 }, () => rng());
-  const many = Float32Array.from({ length: THROUGHPUT_BATCH * 784 }, () => rng());
+  const one = Float32Array.from({ length: IMAGE_PIXELS }, () => rng());
+  const many = Float32Array.from({ length: THROUGHPUT_BATCH * IMAGE_PIXELS }, () => rng());
   for (let i = 0; i < plan.warmup; i++) await run(one, 1);
   for (let i = 0; i < Math.max(1, Math.ceil(plan.warmup / 10)); i++) await run(many, THROUGHPUT_BATCH);
   const latencies: number[] = [];
@@ -150,7 +151,8 @@ export function speedupTable(rows: readonly InferenceRow[]): string {
   const fp32 = new Map(rows.filter((r) => r.precision === 'fp32').map((r) => [key(r), r]));
   const pairs = sortRows(rows.filter((r) => r.precision === 'int8' && fp32.has(key(r)))).map((int8) => ({ int8, fp32: fp32.get(key(int8))! }));
   return markdownTable(
-    [{ header: 'model' }, { header: 'runtime' }, { header: 'threads', align: 'right' }, { header: 'batch 1 p50: fp32 / int8', align: 'right' }, { header: `batch ${THROUGHPUT_BATCH} images/s: int8 / fp32`, align: 'right' }],
+    [{ header: 'model' }, { header: 'runtime' }, { header: 'threads', align: 'right' }, { header: 'batch 1 p50: fp32 / int8', align: 'right' }, { header: `batch ${THROUGHPUT_BATCH} images/s: int8 ` +
+      `/ fp32`, align: 'right' }],
     pairs.map(({ int8, fp32: f }) => [int8.model, int8.runtime, String(int8.threads), `${(f.p50Ms / int8.p50Ms).toFixed(2)}x`, `${(int8.imagesPerSecond / f.imagesPerSecond).toFixed(2)}x`]),
   );
 }
@@ -212,7 +214,10 @@ async function main(): Promise<void> {
     rows.push(...await runWebChild(targets, threads, plan));
   }
   const body = [
-    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with \`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node as the agent's \`--ep wasm\` does (\`createOnnxSession\`, \`env.wasm.numThreads\`; one child process per thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
+    `Measured by \`npm run bench -- --only inference\` (\`scripts/bench/inference.ts\`): per model file, ${plan.warmup} warm-up runs, then ${plan.iterations} timed runs at batch 1 (latency ` +
+      `percentiles) and ${plan.batchIterations} at batch ${THROUGHPUT_BATCH} (throughput), on seeded random 1x28x28 inputs. onnxruntime-node uses the cpu execution provider with ` +
+        `\`intraOpNumThreads\`; onnxruntime-web runs its wasm (SIMD) back end in Node as the agent's \`--ep wasm\` does (\`createOnnxSession\`, \`env.wasm.numThreads\`; one child process per ` +
+          `thread count, since the wasm runtime fixes it at start-up). Threads: 1 and all ${all} cores.`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

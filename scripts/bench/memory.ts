@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
-import type { ExecutionProviderChoice, SessionTuning } from '../../src/onnx/session.ts';
+import type { SessionTuning } from '../../src/onnx/session.ts';
+import type { ExecutionProviderChoice } from '../../src/onnx/providers.ts';
 import { describeMachine, formatMs, isMain, machineInfo, markdownTable, REPO_ROOT, summarize, updateBenchDoc } from './common.ts';
 
 export const SECTION = '## Agent memory';
@@ -134,9 +135,10 @@ export function unitLaunch(unit: string): { nodeArgs: string[]; env: Record<stri
 }
 
 /** The real agent as its own process; RSS sampled every 100 ms; steady = median of the second half. */
-async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string, buildDir: string): Promise<AgentRow> {
+async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string,
+  buildDir: string): Promise<AgentRow> {
   const unit = unitLaunch(readFileSync(UNIT_FILE, 'utf8'));
-  const cli = entry === 'tsx' ? ['--import', 'tsx', 'src/cli/index.ts'] : [...(entry === 'unit' ? unit.nodeArgs : []), path.join(buildDir, 'cli.js')];
+  const cli = entry === 'tsx' ? ['--import', 'tsx', 'cli/index.ts'] : [...(entry === 'unit' ? unit.nodeArgs : []), path.join(buildDir, 'cli.js')];
   const id = `mem-${entry}-${ep}-${path.basename(frames.dir)}`;
   const child = spawn(process.execPath, [...cli, 'agent', '--source', `dir:${frames.dir}`, '--loop', '--max-frames', String(count), '--fps', '120',
     '--mqtt-url', brokerUrl, '--device-id', id, '--queue-dir', path.join(work, `q-${id}`), '--model', MODEL, '--ep', ep, '--threads', '1'], {
@@ -199,24 +201,29 @@ function formatMiB(v: number): string {
 
 export function memoryDoc(sessions: readonly SessionRow[], runs: number, agents: readonly AgentRow[], machine: string): string {
   const sessionTable = markdownTable(
-    [{ header: 'session settings' }, { header: 'RSS before' , align: 'right' }, { header: 'after create', align: 'right' }, { header: `after ${runs.toLocaleString('en-US')} runs`, align: 'right' }, { header: 'runtime + session', align: 'right' }, { header: 'batch 1 p50 / p95 ms', align: 'right' }],
+    [{ header: 'session settings' }, { header: 'RSS before' , align: 'right' }, { header: 'after create', align: 'right' }, { header: `after ${runs.toLocaleString('en-US')} runs`, align: 'right' },
+      { header: 'runtime + session', align: 'right' }, { header: 'batch 1 p50 / p95 ms', align: 'right' }],
     sessions.map((r) => [r.config, formatMiB(r.startMiB), formatMiB(r.createdMiB), formatMiB(r.afterRunsMiB), formatMiB(r.afterRunsMiB - r.startMiB), `${formatMs(r.p50Ms)} / ${formatMs(r.p95Ms)}`]),
   );
   const agentTable = markdownTable(
-    [{ header: 'agent started from' }, { header: '--ep' }, { header: 'frames' }, { header: 'count', align: 'right' }, { header: 'RSS, steady', align: 'right' }, { header: 'RSS, peak', align: 'right' }],
+    [{ header: 'agent started ' +
+      'from' }, { header: '--ep' }, { header: 'frames' }, { header: 'count', align: 'right' }, { header: 'RSS, steady', align: 'right' }, { header: 'RSS, peak', align: 'right' }],
     agents.map((r) => [AGENT_ENTRIES[r.entry], r.ep, r.frames, r.count.toLocaleString('en-US'), formatMiB(r.steadyMiB), formatMiB(r.peakMiB)]),
   );
   const unit = unitLaunch(readFileSync(UNIT_FILE, 'utf8'));
   return [
     'Measured by `node --import tsx scripts/bench/memory.ts` (`npm run bench -- --only memory`).',
     '',
-    `Session settings: \`${MODEL}\`, one process per row (a tsx process: compare the "runtime + session" column), batch-1 runs on synthetic inputs; RSS after the runs and a 1 s pause; latency percentiles over the last three quarters of the runs. The agent uses \`SESSION_DEFAULTS\` in \`src/onnx/session.ts\`.`,
+    `Session settings: \`${MODEL}\`, one process per row (a tsx process: compare the "runtime + session" column), batch-1 runs on synthetic inputs; RSS after the runs and a 1 s pause; latency ` +
+      `percentiles over the last three quarters of the runs. The agent uses \`SESSION_DEFAULTS\` in \`src/onnx/session.ts\`.`,
     '',
     `Machine: ${machine}.`,
     '',
     sessionTable,
     '',
-    `The agent process: \`edgeloom agent --source dir:... --loop --fps 120 --threads 1\` on 100 distinct frames, publishing to an aedes broker in another process; RSS of the agent process alone, sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
+    `The agent process: \`edgeloom agent --source dir:... --loop --fps 120 --threads 1\` on 100 distinct frames, publishing to an aedes broker in another process; RSS of the agent process alone, ` +
+      `sampled every 100 ms from /proc (steady: median of the second half of the run; peak: VmHWM). The systemd unit runs \`node ` +
+        `${unit.nodeArgs.join(' ')}\` with ${Object.entries(unit.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
     '',
     agentTable,
   ].join('\n');

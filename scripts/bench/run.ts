@@ -31,7 +31,9 @@ export function benchCommand(name: BenchName, opts: RunOptions): string[] {
     case 'train':
       // Full: 10 timed steps, fastest of 3 rounds (as the published table). Quick: one model, the
       // wasm back end only, a few steps; still a real measurement.
-      return [script('train-speed.ts'), ...docs, ...(opts.quick ? ['--steps', '3', '--warmup', '1', '--backends', 'wasm', '--models', 'customnet', '--no-parallel'] : ['--steps', '10', '--runs', '3']), ...(opts.pytorch ? ['--pytorch', opts.pytorch] : [])];
+      return [script('train-speed.ts'), ...docs,
+        ...(opts.quick ? ['--steps', '3', '--warmup', '1', '--backends', 'wasm', '--models', 'customnet', '--no-parallel'] : ['--steps', '10', '--runs', '3']),
+          ...(opts.pytorch ? ['--pytorch', opts.pytorch] : [])];
     case 'inference':
       return [script('inference.ts'), ...docs, ...(opts.quick ? ['--quick'] : []), ...(opts.models ? ['--models', opts.models] : [])];
     case 'agent':

@@ -5,6 +5,8 @@
  * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
+import { firstLine } from '../../src/errors.ts';
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
@@ -47,7 +49,7 @@ export async function measurePytorch(python: string, batch: number, warmup: numb
   const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
   const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs)];
   const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {
-    throw new Error(`--pytorch ${python}: ${err.message.split('\n')[0]}`);
+    throw new Error(`--pytorch ${python}: ${firstLine(err)}`);
   });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Row;
 }
@@ -60,7 +62,7 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
   const net = getArchitecture(model).build({ seed: 1 });
   // The architectures end in logits (no softmax).
   net.compile({ optimizer: tf.train.adam(1e-3), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
-  const xs = tf.randomUniform([batch, 28, 28, 1]);
+  const xs = tf.randomUniform([batch, IMAGE_SIZE, IMAGE_SIZE, 1]);
   const ys = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32') as tf.Tensor1D, 10);
   for (let i = 0; i < warmup; i++) await net.trainOnBatch(xs, ys);
   let seconds = Number.POSITIVE_INFINITY;
@@ -83,7 +85,7 @@ async function measureParallel(model: string, batch: number, warmup: number, ste
   const net = getArchitecture(model).build({ seed: 1 });
   const parallel = await DataParallelGradients.start(net, { arch: model, seed: 1, numClasses: 10, labelSmoothing: 0 });
   const optimizer = tf.train.adam(1e-3);
-  const xs = Float32Array.from({ length: batch * 784 }, () => Math.random());
+  const xs = Float32Array.from({ length: batch * IMAGE_PIXELS }, () => Math.random());
   const ys = new Float32Array(batch * 10);
   for (let i = 0; i < batch; i++) ys[i * 10 + (i % 10)] = 1;
   const step = async (): Promise<void> => {
@@ -153,7 +155,8 @@ async function main(): Promise<void> {
     rows.push(row);
   }
   const body = [
-    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 timed step of at most 16).`,
+    `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 ` +
+      `timed step of at most 16).`,
     '',
     `Machine: ${describeMachine(machineInfo())}.`,
     '',

@@ -1,3 +1,5 @@
+import { IMAGE_SIZE } from '../classes.ts';
+
 /**
  * Pure maths of the drift monitor: distribution distances, their null distributions, and the
  * per-frame scores. No I/O, no dependencies, so the device, training and a dashboard share it.
@@ -7,7 +9,8 @@
 
 /** ln Γ(x) (Lanczos, g=7), accurate to ~1e-13 for x > 0. */
 export function logGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+    1.5056327351493116e-7];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const xx = x - 1;
   let a = c[0];
@@ -82,7 +85,8 @@ export function chi2Quantile(p: number, df: number): number {
 export function normalSf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.5 * x);
-  const erfc = t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const poly = 1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))));
+  const erfc = t * Math.exp(-x * x - 1.26551223 + t * poly);
   return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
 
@@ -361,7 +365,7 @@ export type ImageStatName = (typeof IMAGE_STAT_NAMES)[number];
 export const FOREGROUND_LEVEL = 25;
 
 /** Statistics of one 8-bit grayscale image (28×28 after preprocessing). */
-export function imageStats(pixels: Uint8Array, width = 28, height = 28): ImageStats {
+export function imageStats(pixels: Uint8Array, width = IMAGE_SIZE, height = IMAGE_SIZE): ImageStats {
   let s = 0;
   let s2 = 0;
   let fg = 0;

@@ -1,4 +1,5 @@
-import { IMAGE_STAT_NAMES, binomialSf, chi2Quantile, chi2Sf, chiSquareStatistic, confidenceLogit, energyScore, hellinger, histogram, imageStats, kolmogorovSf, ksCriticalCoefficient, ksStatistic, mahalanobisMin, maxSoftmax, normalSf, psi, smoothedProportions, softmaxEntropy, type ImageStats } from './math.ts';
+import { IMAGE_STAT_NAMES, binomialSf, chi2Quantile, chi2Sf, chiSquareStatistic, confidenceLogit, energyScore, hellinger, histogram, imageStats, kolmogorovSf, ksCriticalCoefficient, ksStatistic,
+  mahalanobisMin, maxSoftmax, normalSf, psi, smoothedProportions, softmaxEntropy, type ImageStats } from './math.ts';
 import type { DriftReference } from './profile.ts';
 import { projectionPlan, projectRows, type ProjectionPlan } from './projection.ts';
 

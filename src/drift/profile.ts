@@ -104,7 +104,8 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
   }
   if (!isNumArray(r.predictedClasses, (r.classes as unknown[]).length)) fail(origin, 'predictedClasses', 'one count per class');
   const cal = r.calibration as Record<string, unknown> | undefined;
-  if (!cal || !(typeof cal.temperature === 'number' && cal.temperature > 0) || typeof cal.meanConfidence !== 'number' || typeof cal.stdConfidence !== 'number') fail(origin, 'calibration', '{temperature > 0, meanConfidence, stdConfidence}');
+  if (!cal || !(typeof cal.temperature === 'number' && cal.temperature > 0) || typeof cal.meanConfidence !== 'number' || typeof cal.stdConfidence !== 'number') fail(origin, 'calibration',
+    '{temperature > 0, meanConfidence, stdConfidence}');
   const stored = r.ood as Record<string, unknown> | null | undefined;
   let ood: DriftReference['ood'] = null;
   if (stored !== null) {
@@ -115,7 +116,8 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
       fail(origin, 'ood', '{embeddingSize D, whitening: D(D+1)/2 numbers (base64 float16), whitenedMeans: D numbers per class, threshold}');
     }
     const projection = stored.projection as EmbeddingProjection | undefined;
-    if (projection !== undefined && !(projection?.method === 'sparse-sign' && Number.isInteger(projection.seed) && Number.isInteger(projection.inputSize) && projection.inputSize > d && projection.outputSize === d)) {
+    if (projection !== undefined && !(projection?.method === 'sparse-sign' && Number.isInteger(projection.seed) && Number.isInteger(projection.inputSize)
+      && projection.inputSize > d && projection.outputSize === d)) {
       fail(origin, 'ood.projection', `{method: "sparse-sign", seed, inputSize > ${d}, outputSize: ${d}}`);
     }
     ood = { ...(stored as unknown as NonNullable<DriftReference['ood']>), whitening, whitenedMeans: means };

@@ -1,3 +1,4 @@
+import { IMAGE_SIZE } from '../classes.ts';
 import { basename } from 'node:path';
 import { UserError } from '../errors.ts';
 import { decodeModel, DataType, valueInfoDims, type ModelProto, type ValueInfoProto } from './proto.ts';
@@ -56,14 +57,15 @@ export function validateModelContract(bytes: Uint8Array, path: string, opts: Con
   if (inputs.length !== 1) throw new UserError(`${file}: expected exactly one input \`input\`, found ${inputs.length}`);
   checkFloat(input, 'input', file);
   const inDims = valueInfoDims(input);
-  const inOk = inDims.length === 4 && inDims[1] === 1 && inDims[2] === 28 && inDims[3] === 28;
+  const inOk = inDims.length === 4 && inDims[1] === 1 && inDims[2] === IMAGE_SIZE && inDims[3] === IMAGE_SIZE;
   if (!inOk) throw new UserError(`${file}: input \`input\` has shape ${describe(inDims)}, expected [N,1,28,28] (NCHW)`);
 
   const outputs = graph.output ?? [];
   const logits = outputs.find((o) => o.name === 'logits');
   const embedding = outputs.find((o) => o.name === 'embedding');
   if (!logits) throw new UserError(`${file}: missing output \`logits\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ') || 'none'}); ${ADOPT_HINT}`);
-  if (!embedding && (opts.requireEmbedding ?? true)) throw new UserError(`${file}: missing output \`embedding\` (found ${outputs.map((o) => `\`${o.name}\``).join(', ')}); ${ADOPT_HINT} (--embedding TENSOR names the penultimate layer)`);
+  if (!embedding && (opts.requireEmbedding ?? true)) throw new UserError(`${file}: missing output \`embedding\` (found ` +
+    `${outputs.map((o) => `\`${o.name}\``).join(', ')}); ${ADOPT_HINT} (--embedding TENSOR names the penultimate layer)`);
   checkFloat(logits, 'output', file);
   if (embedding) checkFloat(embedding, 'output', file);
   const lDims = valueInfoDims(logits);
@@ -83,7 +85,7 @@ export function validateModelContract(bytes: Uint8Array, path: string, opts: Con
     throw new UserError(`${file}: metadata edgeloom.classes lists ${classes.length} classes but output \`logits\` has ${numClasses}`);
   }
   const pre = meta.preprocessing;
-  if (pre && (pre.layout !== 'NCHW' || pre.height !== 28 || pre.width !== 28 || pre.channels !== 1)) {
+  if (pre && (pre.layout !== 'NCHW' || pre.height !== IMAGE_SIZE || pre.width !== IMAGE_SIZE || pre.channels !== 1)) {
     throw new UserError(`${file}: metadata edgeloom.preprocessing describes ${pre.layout} ${pre.channels}x${pre.height}x${pre.width}, expected NCHW 1x28x28`);
   }
   return { numClasses, embeddingSize: embedding && typeof eDims[1] === 'number' ? eDims[1] : null, metadata: { ...meta, classes } };

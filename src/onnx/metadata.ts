@@ -1,3 +1,4 @@
+import { IMAGE_SIZE } from '../classes.ts';
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.ts';
 import { decodeModel, encodeModel } from './proto.ts';
@@ -76,7 +77,7 @@ export interface EdgeloomModelMetadata {
 }
 
 export const DEFAULT_PREPROCESSING: PreprocessingSpec = {
-  layout: 'NCHW', height: 28, width: 28, channels: 1, scale: 1 / 255, offset: 0, polarity: 'bright-on-dark',
+  layout: 'NCHW', height: IMAGE_SIZE, width: IMAGE_SIZE, channels: 1, scale: 1 / 255, offset: 0, polarity: 'bright-on-dark',
 };
 
 type Field = keyof typeof METADATA_KEYS;

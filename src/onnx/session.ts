@@ -1,11 +1,13 @@
+import { IMAGE_SIZE } from '../classes.ts';
 import type * as OrtNode from 'onnxruntime-node';
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { UserError } from '../errors.ts';
+import { firstLine, UserError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { AUTO_PROVIDER_ORDER, EXECUTION_PROVIDERS, type ExecutionProviderChoice } from './providers.ts';
 
 /**
  * The one module that imports onnxruntime: onnxruntime-node (native, every provider but wasm) or
@@ -39,12 +41,6 @@ export interface NamedTensor {
   data: Float32Array;
   dims: number[];
 }
-
-export const EXECUTION_PROVIDERS = ['auto', 'tensorrt', 'cuda', 'coreml', 'dml', 'webgpu', 'qnn', 'cpu', 'wasm'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
-
-/** `auto` tries these in order, keeping only the ones this onnxruntime-node build lists; wasm if the binding cannot load. */
-export const AUTO_PROVIDER_ORDER: readonly ExecutionProviderChoice[] = ['tensorrt', 'cuda', 'coreml', 'dml', 'qnn', 'cpu'];
 
 export interface SessionOptions {
   /** Intra-op threads; 0 or undefined lets onnxruntime decide. For wasm, the first session fixes it for the process. */
@@ -188,7 +184,7 @@ export async function createOnnxSession(model: string | Uint8Array, opts: Sessio
   try {
     ort = await loadNodeRuntime();
   } catch (err) {
-    const why = `onnxruntime-node cannot load on ${process.platform}/${process.arch} (${firstLine((err as Error).message)})`;
+    const why = `onnxruntime-node cannot load on ${process.platform}/${process.arch} (${shortReason(err)})`;
     if (choice !== 'auto') throw new UserError(`--ep ${choice}: ${why}; use --ep wasm (or auto)`);
     log.info(`execution provider: wasm (auto; ${why})`);
     return createWebSession(model, opts);
@@ -222,7 +218,7 @@ async function createNodeSession(ort: typeof OrtNode, model: string | Uint8Array
     } catch (err) {
       // A model that cpu cannot load is the model's fault, not the provider's: report it as is.
       if (candidate === 'cpu') throw err;
-      failures.push(`${candidate}: ${firstLine((err as Error).message)}`);
+      failures.push(`${candidate}: ${shortReason(err)}`);
     }
   }
   if (!session) throw new Error('onnxruntime: no execution provider could load the model');
@@ -241,7 +237,7 @@ async function createWebSession(model: string | Uint8Array, opts: SessionOptions
     ort = await loadWebRuntime(opts.intraOpThreads ?? 0);
   } catch (err) {
     webRuntime = null;
-    throw new UserError(`--ep wasm: onnxruntime-web cannot load (${firstLine((err as Error).message)}); install it with npm run install-board or npm ci`);
+    throw new UserError(`--ep wasm: onnxruntime-web cannot load (${shortReason(err)}); install it with npm run install-board or npm ci`);
   }
   const sessionOptions = { ...SESSION_DEFAULTS, ...opts.tuning, executionProviders: ['wasm'] };
   // onnxruntime-web reads a model path with fetch(): hand it the bytes instead.
@@ -256,7 +252,7 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
     inputNames: live.inputNames,
     outputNames: live.outputNames,
     async run(input, batch) {
-      const feeds = { input: new ort.Tensor('float32', input, [batch, 1, 28, 28]) };
+      const feeds = { input: new ort.Tensor('float32', input, [batch, 1, IMAGE_SIZE, IMAGE_SIZE]) };
       const out = await live.run(feeds);
       const logits = out.logits.data as Float32Array;
       const emb = out.embedding;
@@ -281,6 +277,7 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
   };
 }
 
-function firstLine(s: string): string {
-  return s.split('\n')[0].slice(0, 200);
+/** onnxruntime's reasons can run to kilobytes (a whole provider search path): the first line, at most 200 characters. */
+function shortReason(err: unknown): string {
+  return firstLine(err).slice(0, 200);
 }

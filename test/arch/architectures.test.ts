@@ -5,10 +5,10 @@ import { selectBackend } from '../../training/backend/index.ts';
 import { ARCHITECTURES, countMacs, getArchitecture, withEmbedding, layerMacs } from '../../training/arch/index.ts';
 import { loadDataset } from '../../training/data/load.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
-import { stratifiedSample } from '../../training/trainer/split.ts';
+import { stratifiedSample } from '../../training/data/split.ts';
 import { trainStep, runTrainingLoop } from '../../training/trainer/loop.ts';
 import { batchPixels } from '../../training/trainer/augment.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { UserError } from '../../src/errors.ts';
 
 /** Layer classes the ONNX exporter converts. */

@@ -9,7 +9,8 @@ import { createRng } from '../../src/random.ts';
 function build(fused: boolean): tf.LayersModel {
   const input = tf.input({ shape: [6, 6, 2] });
   let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(input) as tf.SymbolicTensor;
-  const args = { axis: -1, momentum: 0.9, epsilon: 1e-3, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 4 }), betaInitializer: tf.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: 5 }) };
+  const args = { axis: -1, momentum: 0.9, epsilon: 1e-3, gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 4 }),
+    betaInitializer: tf.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: 5 }) };
   x = (fused ? new BatchNormalization(args) : tf.layers.batchNormalization(args)).apply(x) as tf.SymbolicTensor;
   x = tf.layers.activation({ activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor;

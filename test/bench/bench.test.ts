@@ -154,7 +154,8 @@ describe('inference table', () => {
     ({ model, precision, runtime, threads, file: 'x', p50Ms: 0.5, p95Ms: 1.25, imagesPerSecond: 12345.6 });
 
   test('rows sit by model, precision, threads, then runtime', () => {
-    const rows = [row('b', 'fp32', 'onnxruntime-node', 1), row('a', 'int8', 'onnxruntime-web (wasm)', 1), row('a', 'int8', 'onnxruntime-node', 2), row('a', 'fp32', 'onnxruntime-web (wasm)', 2), row('a', 'int8', 'onnxruntime-node', 1)];
+    const rows = [row('b', 'fp32', 'onnxruntime-node', 1), row('a', 'int8', 'onnxruntime-web (wasm)', 1), row('a', 'int8', 'onnxruntime-node', 2), row('a', 'fp32', 'onnxruntime-web (wasm)', 2),
+      row('a', 'int8', 'onnxruntime-node', 1)];
     assert.deepEqual(sortRows(rows).map((r) => `${r.model} ${r.precision} ${r.threads} ${r.runtime}`), [
       'a fp32 2 onnxruntime-web (wasm)',
       'a int8 1 onnxruntime-node',

@@ -80,7 +80,7 @@ describe('the agent process loads only what it runs', () => {
   });
 
   test('from the sources through tsx (development): no training, tfjs, data, compiler or broker', async () => {
-    const { modules, labels } = await runAgent('lean-src', ['--import', 'tsx', 'src/cli/index.ts']);
+    const { modules, labels } = await runAgent('lean-src', ['--import', 'tsx', 'cli/index.ts']);
     assert.ok(labels >= FRAMES);
     assertLean(modules);
   });

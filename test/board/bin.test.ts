@@ -21,7 +21,7 @@ before(async () => {
   copy = await mkdtemp(join(tmpdir(), 'edgeloom-bin-'));
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO, encoding: 'utf8' }).split('\0').filter(Boolean);
   for (const f of files) {
-    if (!f.startsWith('src/') && !f.startsWith('device/') && !f.startsWith('bin/') && !f.startsWith('scripts/') && f !== 'package.json') continue;
+    if (!f.startsWith('src/') && !f.startsWith('cli/') && !f.startsWith('device/') && !f.startsWith('bin/') && !f.startsWith('scripts/') && f !== 'package.json') continue;
     if (!existsSync(join(REPO, f))) continue;
     await mkdir(dirname(join(copy, f)), { recursive: true });
     await cp(join(REPO, f), join(copy, f));
@@ -41,7 +41,7 @@ async function whoRan(tag: string): Promise<{ dist: boolean; tsx: boolean; stdou
   const base = pathToFileURL(copy).href;
   return {
     dist: modules.includes(`${base}/dist/cli.js`),
-    tsx: modules.some((u) => u.startsWith(`${base}/src/cli/index.ts`)),
+    tsx: modules.some((u) => u.startsWith(`${base}/cli/index.ts`)),
     stdout: exit.stdout.trim(),
   };
 }
@@ -91,7 +91,8 @@ describe('npm run install-board on Node 18 (Debian bookworm, USE_DISTRO_NODE=1)'
       await mkdir(join(dir, 'scripts'));
       for (const f of ['package.json', 'package-lock.json', '.npmrc', 'scripts/install-board.mjs']) await cp(join(REPO, f), join(dir, f));
       // Node 18 simulated: process.version(s) replaced before the script reads them.
-      const node18 = 'data:text/javascript,' + encodeURIComponent('Object.defineProperty(process, "versions", { value: { ...process.versions, node: "18.19.0" } }); Object.defineProperty(process, "version", { value: "v18.19.0" });');
+      const node18 = 'data:text/javascript,' + encodeURIComponent('Object.defineProperty(process, "versions", { value: { ...process.versions, node: "18.19.0" } }); Object.defineProperty(process, ' +
+        '"version", { value: "v18.19.0" });');
       const exit = await runNode(['--import', node18, 'scripts/install-board.mjs'], { cwd: dir });
       assert.equal(exit.code, 1);
       assert.match(exit.stderr, /^install-board: Node\.js >= 20 is required, this is v18\.19\.0\.\n/);

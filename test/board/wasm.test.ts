@@ -81,7 +81,7 @@ describe('--ep auto where onnxruntime-node cannot load', () => {
   });
 
   const agentArgs = (deviceId: string, ep: string) => [
-    '--import', HIDE_ORT_NODE, '--import', 'tsx', 'src/cli/index.ts', 'agent',
+    '--import', HIDE_ORT_NODE, '--import', 'tsx', 'cli/index.ts', 'agent',
     '--source', `dir:${work.frames}`, '--max-frames', String(FRAMES), '--fps', '50', '--model', MODEL,
     '--mqtt-url', broker.url, '--device-id', deviceId, '--queue-dir', join(work.dir, `queue-${deviceId}`), '--ep', ep,
   ];

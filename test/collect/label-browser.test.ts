@@ -51,7 +51,8 @@ test('in Chromium: a digit moves the shown photo into that class, s skips, u und
   await page.waitForSelector('body[data-ready="true"]');
   const photos = await photosIn(join(out, 'unlabelled'));
   assert.equal(await page.textContent('#name'), photos[0]);
-  assert.equal(await page.evaluate(() => (document.getElementById('photo') as HTMLImageElement).naturalWidth > 0 || new Promise((r) => document.getElementById('photo')!.addEventListener('load', () => r(true)))), true);
+  assert.equal(await page.evaluate(() => (document.getElementById('photo') as HTMLImageElement).naturalWidth > 0 || new Promise((r) => document.getElementById('photo')!.addEventListener('load',
+    () => r(true)))), true);
 
   await page.keyboard.press('2');
   assert.deepEqual(await photosSoon(join(out, 'jeans'), 1), [photos[0]]);

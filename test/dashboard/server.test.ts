@@ -53,13 +53,15 @@ test('a broker URL the browser cannot use, or one with credentials in it, is ref
 
 test('edgeloom dashboard prints its URL and serves until SIGTERM', async () => {
   let url = '';
+  let status: Promise<number> | undefined;
   const run = await runEdgeloom(['dashboard', '--mqtt-url', 'ws://127.0.0.1:8083', '--port', '0'], (text, child) => {
     const m = /edgeloom dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
     if (m && !url) {
       url = m[1];
-      fetch(url).then((r) => assert.equal(r.status, 200)).finally(() => child.kill('SIGTERM'));
+      status = fetch(url).then((r) => r.status).finally(() => child.kill('SIGTERM'));
     }
   });
   assert.equal(run.code, 0, run.stderr);
   assert.ok(url);
+  assert.equal(await status, 200);
 });

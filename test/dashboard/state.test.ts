@@ -8,15 +8,18 @@ import { deviceTopics } from '../../src/mqtt/topics.ts';
 /** The page's fleet state, driven with the messages an agent publishes and with hostile ones. */
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 const t = deviceTopics('pi1', 'plant/a');
-const label = (frame: number, name = 'Bag') => ({ ts: new Date(1000 * frame).toISOString(), frame, label: name, classId: 8, confidence: 0.9, top: [{ label: name, classId: 8, confidence: 0.9 }], latencyMs: { decode: 1, preprocess: 1, inference: 0.5, total: 3 }, model: { id: 'm', sha256: 'x' }, device: 'pi1', camera: 'cam0' });
-const info = { version: '0.1.0', deviceId: 'pi1', startedAt: new Date(0).toISOString(), model: { id: 'm', sha256: 'x', path: 'models/m.onnx', arch: null, metrics: null, classes: [] }, provider: 'cpu', availableModels: ['m.onnx'], cameras: [{ id: 'cam0', source: 'x', fps: 2, roi: null }] };
+const label = (frame: number, name = 'Bag') => ({ ts: new Date(1000 * frame).toISOString(), frame, label: name, classId: 8, confidence: 0.9, top: [{ label: name, classId: 8, confidence: 0.9 }],
+  latencyMs: { decode: 1, preprocess: 1, inference: 0.5, total: 3 }, model: { id: 'm', sha256: 'x' }, device: 'pi1', camera: 'cam0' });
+const info = { version: '0.1.0', deviceId: 'pi1', startedAt: new Date(0).toISOString(), model: { id: 'm', sha256: 'x', path: 'models/m.onnx', arch: null, metrics: null, classes: [] },
+  provider: 'cpu', availableModels: ['m.onnx'], cameras: [{ id: 'cam0', source: 'x', fps: 2, roi: null }] };
 
 test('topics are recognised by the topic module\'s layout, under any prefix; anything else is ignored', () => {
   assert.deepEqual(parseTopic('plant/a', t.status), { kind: 'status', device: 'pi1' });
   assert.deepEqual(parseTopic('plant/a', t.label('cam0')), { kind: 'label', device: 'pi1', camera: 'cam0' });
   assert.deepEqual(parseTopic('plant/a', t.lastLabel('cam0')), { kind: 'last-label', device: 'pi1', camera: 'cam0' });
   assert.deepEqual(parseTopic('plant/a', t.commandResult('set-fps')), { kind: 'result', device: 'pi1', command: 'set-fps' });
-  for (const bad of [t.command('pause'), 'plant/a/pi1/cmd/rm-rf/result', 'plant/a/pi1', 'plant/b/pi1/status', 'plant/a/p i/status', 'plant/a/pi1/cam0/label/extra', `plant/a/${'x'.repeat(65)}/status`]) {
+  for (const bad of [t.command('pause'), 'plant/a/pi1/cmd/rm-rf/result', 'plant/a/pi1', 'plant/b/pi1/status', 'plant/a/p ' +
+    'i/status', 'plant/a/pi1/cam0/label/extra', `plant/a/${'x'.repeat(65)}/status`]) {
     assert.equal(parseTopic('plant/a', bad), null, bad);
   }
   assert.ok(subscriptions('plant/a').includes('plant/a/+/+/last-label'));

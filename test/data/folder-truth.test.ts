@@ -24,7 +24,8 @@ test('every image extension the agent\'s dir: source reads also trains; non-imag
   await writePhotos(root, '', classes, fm.test, 6);
   // The same garment photo re-encoded in every other format the shared list names.
   const jpeg = await photoOf(imageAt(fm.test, 0), 3);
-  const encoders: Record<string, (s: Sharp) => Sharp> = { '.png': (s) => s.png(), '.webp': (s) => s.webp(), '.gif': (s) => s.gif(), '.tif': (s) => s.tiff(), '.tiff': (s) => s.tiff(), '.avif': (s) => s.avif({ effort: 0 }), '.jpeg': (s) => s.jpeg() };
+  const encoders: Record<string, (s: Sharp) => Sharp> = { '.png': (s) => s.png(), '.webp': (s) => s.webp(), '.gif': (s) => s.gif(), '.tif': (s) => s.tiff(), '.tiff': (s) => s.tiff(),
+    '.avif': (s) => s.avif({ effort: 0 }), '.jpeg': (s) => s.jpeg() };
   for (const ext of IMAGE_EXTENSIONS.filter((e) => e !== '.jpg')) {
     await writeFile(join(root, 'shirts', `other${ext.toUpperCase()}`), await encoders[ext](sharp(jpeg)).toBuffer());
   }
@@ -65,7 +66,8 @@ test('train refuses too few photos in a class, or a single class, with a clear e
   await assert.rejects(loadImageFolder(one, { seed: 1, cache: false }).then((ds) => checkTrainable(ds, `folder:${one}`)), /only one class \(shirts\); a classifier needs at least 2 classes/);
   const few = await tempDir('truth');
   await writePhotos(few, '', classes, fm.test, 5);
-  await assert.rejects(loadImageFolder(few, { seed: 1, cache: false }).then((ds) => checkTrainable(ds, `folder:${few}`)), /too few training images \(after the 1\/7 test hold-out\) in shirts \(4\), shoes \(4\)/);
+  await assert.rejects(loadImageFolder(few, { seed: 1, cache: false }).then((ds) => checkTrainable(ds, `folder:${few}`)),
+    /too few training images \(after the 1\/7 test hold-out\) in shirts \(4\), shoes \(4\)/);
   // Folders named after some Fashion-MNIST classes keep all ten labels: the absent ones are fine.
   const fmSubset = await tempDir('truth');
   await writePhotos(fmSubset, '', [{ name: 'trouser', fashionMnistClass: 1 }, { name: 'bag', fashionMnistClass: 8 }], fm.test, 7);

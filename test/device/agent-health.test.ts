@@ -131,7 +131,8 @@ describe('camera status and /healthz', () => {
       const late = await Recorder.connect(broker.url, `edgeloom/${id}/+/status`);
       await late.waitFor('retained statuses', () => late.messages.length >= 2);
       assert.ok(late.messages.every((m) => m.retain));
-      assert.deepEqual(late.messages.map((m) => [m.topic, (JSON.parse(m.text) as CameraStatusPayload).status]).sort(), [[topics.cameraStatus('door'), 'online'], [topics.cameraStatus('shelf'), 'online']]);
+      assert.deepEqual(late.messages.map((m) => [m.topic, (JSON.parse(m.text) as CameraStatusPayload).status]).sort(),
+        [[topics.cameraStatus('door'), 'online'], [topics.cameraStatus('shelf'), 'online']]);
       await late.close();
     } finally {
       await agent.stop({ drainTimeoutMs: 1000 });
@@ -181,7 +182,8 @@ describe('camera status and /healthz', () => {
   });
 
   test('a blocked event loop turns /healthz 503 with the lag, then 200 again', async () => {
-    const agent = await startAgent(fastHealth(await agentConfig(ws, { deviceId: 'hlag', source: 'fashion-mnist:test', loop: true, fps: 5, mqttUrl: broker.url, httpPort: 0 }), { eventLoopLagMs: 600, eventLoopWindowS: 3 }), quiet);
+    const agent = await startAgent(fastHealth(await agentConfig(ws, { deviceId: 'hlag', source: 'fashion-mnist:test', loop: true, fps: 5, mqttUrl: broker.url, httpPort: 0 }),
+      { eventLoopLagMs: 600, eventLoopWindowS: 3 }), quiet);
     try {
       await waitHealth(agent, '200', (h) => h.code === 200);
       // Limit, block and window are far apart so that a loaded CI machine (background lag of a few
@@ -212,7 +214,8 @@ describe('camera status and /healthz', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const agent = await startAgent(fastHealth(await agentConfig(ws, { deviceId: 'hack', source: 'fashion-mnist:test', loop: true, fps: 40, mqttUrl: url, httpPort: 0 }), { ackTimeoutS: 0.5, queueGrowthS: 1 }), quiet);
+    const agent = await startAgent(fastHealth(await agentConfig(ws, { deviceId: 'hack', source: 'fashion-mnist:test', loop: true, fps: 40, mqttUrl: url, httpPort: 0 }),
+      { ackTimeoutS: 0.5, queueGrowthS: 1 }), quiet);
     try {
       await waitHealth(agent, '200', (h) => h.code === 200 && agent.ctx.stats.labelsPublished >= 0 && agent.ctx.stats.camera('cam0').labels > 3);
       hold = true;

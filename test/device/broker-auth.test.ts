@@ -53,7 +53,8 @@ describe('listening address', () => {
   });
 
   test('a non-loopback host without --users refuses to start (EBROKER_ANONYMOUS) unless --allow-anonymous', async () => {
-    await assert.rejects(startBroker({ host: '0.0.0.0', port: 0 }), (err: Error & { code?: string }) => err.code === 'EBROKER_ANONYMOUS' && /--users FILE/.test(err.message) && /--allow-anonymous/.test(err.message));
+    await assert.rejects(startBroker({ host: '0.0.0.0', port: 0 }),
+      (err: Error & { code?: string }) => err.code === 'EBROKER_ANONYMOUS' && /--users FILE/.test(err.message) && /--allow-anonymous/.test(err.message));
     const b = await startBroker({ host: '0.0.0.0', port: 0, allowAnonymous: true });
     assert.equal(b.addresses.tcp, '0.0.0.0');
     await b.close();
@@ -141,7 +142,8 @@ describe('TLS', () => {
 
   test('a key that does not match the certificate is refused at start (EBROKER_TLS), naming both files', async () => {
     const other = await makeSelfSignedCert(await mkdtemp(join(dir, 'other-')));
-    await assert.rejects(startBroker({ port: 0, tlsCert: cert.cert, tlsKey: other.key }), (err: Error & { code?: string }) => err.code === 'EBROKER_TLS' && err.message.includes(cert.cert) && err.message.includes(other.key));
+    await assert.rejects(startBroker({ port: 0, tlsCert: cert.cert, tlsKey: other.key }),
+      (err: Error & { code?: string }) => err.code === 'EBROKER_TLS' && err.message.includes(cert.cert) && err.message.includes(other.key));
     await assert.rejects(startBroker({ port: 0, tlsCert: cert.cert }), (err: Error & { code?: string }) => err.code === 'EBROKER_TLS');
   });
 });
@@ -180,7 +182,8 @@ describe('edgeloom broker passwd (CLI)', () => {
     assert.match(await readFile(file, 'utf8'), /^alice:\$scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}\n$/);
     assert.equal((await cli(['broker', 'passwd', file, 'bob'], '\n')).code, 1, 'an empty password is refused');
 
-    const child = spawn(process.execPath, [CLI, 'broker', '--port', '0', '--ws-port', '0', '--users', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'info' } });
+    const child = spawn(process.execPath, [CLI, 'broker', '--port', '0', '--ws-port', '0', '--users', file],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'info' } });
     let log = '';
     const waitLog = (re: RegExp) => new Promise<RegExpMatchArray>((resolve) => {
       const check = () => {

@@ -45,7 +45,8 @@ after(async () => {
 });
 
 /** An agent on the store directory, a recorder on its topics and a command helper. */
-async function withAgent(id: string, tune: (cfg: AgentConfig) => void, body: (h: { agent: Agent; rec: Recorder; send: (name: CommandName, payload: unknown) => Promise<Result>; labels: () => number }) => Promise<void>, log = quiet) {
+async function withAgent(id: string, tune: (cfg: AgentConfig) => void,
+  body: (h: { agent: Agent; rec: Recorder; send: (name: CommandName, payload: unknown) => Promise<Result>; labels: () => number }) => Promise<void>, log = quiet) {
   const topics = deviceTopics(id);
   const rec = await Recorder.connect(broker.url, `edgeloom/${id}/#`);
   const cfg = await agentConfig(ws, { deviceId: id, source: 'fashion-mnist:test', fps: 20, loop: true, mqttUrl: broker.url, model: join(storeDir, 'tiny.onnx') });
@@ -132,7 +133,8 @@ describe('hostile commands', () => {
   test('signed models: keygen/sign CLI; with --trusted-key, unsigned, untrusted, tampered and forged models are refused, also at start', async () => {
     const dir = join(ws.dir, 'signed');
     await mkdir(dir);
-    for (const [from, to] of [[ws.model, 'tiny.onnx'], [ws.model2, 'tiny2.onnx'], [ws.model2, 'unsigned.onnx'], [ws.model2, 'other-key.onnx'], [ws.model, 'swapped.onnx'], [ws.model2, 'forged.onnx']]) {
+    for (const [from, to] of [[ws.model, 'tiny.onnx'], [ws.model2, 'tiny2.onnx'], [ws.model2, 'unsigned.onnx'], [ws.model2, 'other-key.onnx'], [ws.model, 'swapped.onnx'],
+      [ws.model2, 'forged.onnx']]) {
       await copyFile(from, join(dir, to));
     }
     const key = join(ws.dir, 'keys', 'signing.key');
@@ -205,7 +207,8 @@ describe('hostile commands', () => {
   test('set-fps: 1e-7, NaN, Infinity, huge, zero, negative and strings are refused; the range ends work', async () => {
     await withAgent('hostile-fps', (c) => (c.commands.burst = 1000), async ({ agent, send }) => {
       const cam = agent.ctx.cameras.get('cam0')!;
-      for (const raw of ['{"fps":1e-7}', '{"fps":NaN}', '{"fps":"NaN"}', '{"fps":1e999}', '{"fps":1e308}', '{"fps":0}', '{"fps":-1}', '{"fps":120.5}', '{"fps":"5"}', '{"fps":[5]}', '{}', '[1]', '{"fps":5,"extra":1}', '{"fps":5,"camera":"nope"}']) {
+      for (const raw of ['{"fps":1e-7}', '{"fps":NaN}', '{"fps":"NaN"}', '{"fps":1e999}', '{"fps":1e308}', '{"fps":0}', '{"fps":-1}', '{"fps":120.5}', '{"fps":"5"}', '{"fps":[5]}', '{}', '[1]',
+        '{"fps":5,"extra":1}', '{"fps":5,"camera":"nope"}']) {
         const r = await send('set-fps', raw);
         assert.equal(r.ok, false, raw);
         assert.ok(r.code === 'bad-body' || r.code === 'unknown-camera', `${raw}: ${r.code}`);
@@ -259,7 +262,8 @@ describe('hostile commands', () => {
     const source = 'http://admin:s3cr3t-cam@127.0.0.1:9/snap.jpg?user=admin&pwd=s3cr3t-q';
     const mqttUrl = broker.url.replace('mqtt://', 'mqtt://agent:s3cr3t-mqtt@');
     const child = spawn(process.execPath, [CLI, 'agent', '--source', source, '--fps', '5', '--mqtt-url', mqttUrl, '--device-id', id,
-      '--model', ws.model, '--stats-interval', '0.3', '--queue-dir', join(ws.dir, `queue-${id}`)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'debug', EDGELOOM_MQTT_PASSWORD: 's3cr3t-env' } });
+      '--model', ws.model, '--stats-interval', '0.3', '--queue-dir', join(ws.dir, `queue-${id}`)],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, EDGELOOM_LOG_LEVEL: 'debug', EDGELOOM_MQTT_PASSWORD: 's3cr3t-env' } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {

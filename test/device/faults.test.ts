@@ -118,7 +118,8 @@ describe('fault injection: broker link', () => {
 });
 
 describe('fault injection: full disk', () => {
-  test('queue on a tmpfs filled to ENOSPC, then grown: labels held in memory, nothing lost, SIGTERM within 5 s; a restart after a SIGTERM on a full disk keeps every label on disk', { timeout: 120_000 }, async (t) => {
+  test('queue on a tmpfs filled to ENOSPC, then grown: labels held in memory, nothing lost, SIGTERM within 5 s; a restart after a SIGTERM on a full disk keeps every label on disk',
+    { timeout: 120_000 }, async (t) => {
     const id = 'fault-disk';
     const topic = deviceTopics(id).label('cam0');
     const queueDir = join(ws.dir, `queue-${id}`);

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
 import { resolveAgentConfig } from '../../device/config.ts';
 import { loadModel } from '../../device/model.ts';
 import { softmax, topK } from '../../src/scores.ts';
@@ -11,10 +12,29 @@ import { percentile } from '../../device/stats.ts';
 import { classifyFrameError } from '../../device/camera.ts';
 import { createOnnxSession, providerCandidates, providerInstalled } from '../../src/onnx/session.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
+import { preprocessImage } from '../../src/preprocess.ts';
+import sharp from 'sharp';
 import { buildTinyModel } from './tiny-model.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'edgeloom-units-'));
+
+/** A grey PNG whose header claims width x height (its pixel data is a stub): decoders see the size before any pixel. */
+function pngHeader(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth; colour type 0 (grey), deflate, no filter, no interlace
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
+}
 process.on('exit', () => void rm(dir, { recursive: true, force: true }));
 
 describe('config', () => {
@@ -136,10 +156,28 @@ describe('topics, stats, errors', () => {
     assert.equal(percentile([], 50), 0);
   });
 
-  test('frame error reasons', () => {
-    assert.equal(classifyFrameError(new Error('Input buffer contains unsupported image format')), 'undecodable');
-    assert.equal(classifyFrameError(new Error('extract_area: bad extract area')), 'roi-outside-frame');
-    assert.equal(classifyFrameError(new Error('Input image exceeds pixel limit')), 'frame-too-large');
+  test('frame error reasons: the decoder\'s codes for real sharp failures, not its message text', async () => {
+    const reason = (p: Promise<unknown>) => p.then(() => 'decoded', classifyFrameError);
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#888' } }).png().toBuffer();
+    assert.equal(await reason(preprocessImage(Buffer.from('not an image at all'))), 'undecodable');
+    assert.equal(await reason(preprocessImage(png.subarray(0, png.length >> 1))), 'undecodable');
+    assert.equal(await reason(preprocessImage(png, { roi: { left: 30, top: 0, width: 20, height: 10 } })), 'roi-outside-frame');
+    assert.equal(await reason(preprocessImage(pngHeader(20000, 20000))), 'frame-too-large');
+    assert.equal(await reason(preprocessImage(new Uint8Array(0))), 'empty-frame');
+    // The ROI is checked against the upright frame: a sideways phone photo (EXIF orientation 6) of 40x30 is 30x40.
+    const sideways = await sharp(png).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    assert.equal(await reason(preprocessImage(sideways, { roi: { left: 0, top: 32, width: 30, height: 8 } })), 'decoded');
+    assert.equal(await reason(preprocessImage(sideways, { roi: { left: 32, top: 0, width: 8, height: 8 } })), 'roi-outside-frame');
+    // Other failures (the model, the publisher) are `processing`, whatever their message says.
+    assert.equal(classifyFrameError(new Error('Input image exceeds pixel limit')), 'processing');
+    assert.equal(classifyFrameError('a thrown string'), 'processing');
+  });
+
+  test('firstLine: the first line of an Error or of any thrown value', () => {
+    assert.equal(firstLine(new Error('VipsJpeg: premature end\n  more detail')), 'VipsJpeg: premature end');
+    assert.equal(firstLine('plain\nsecond'), 'plain');
+    assert.equal(firstLine(42), '42');
+    assert.equal(firstLine(new Error('')), '');
   });
 });
 

@@ -58,15 +58,18 @@ test('models/README.md: the int8-vs-fp32 and robust-model sentences quote the ca
   const int8 = card('edgenet.int8.onnx');
   assert.ok(int8.parent, 'edgenet.int8.json names its fp32 parent');
   const source = 'models/edgenet.int8.json parent';
-  assertQuotes(modelsReadme, 'models/README.md', `int8 vs fp32: ${pct(int8.parent.agreement)} agreement, ${int8.parent.accuracyDropPoints > 0 ? '-' : '+'}${Math.abs(int8.parent.accuracyDropPoints).toFixed(2)} points`, source);
+  assertQuotes(modelsReadme, 'models/README.md', `int8 vs fp32: ${pct(int8.parent.agreement)} agreement, ` +
+    `${int8.parent.accuracyDropPoints > 0 ? '-' : '+'}${Math.abs(int8.parent.accuracyDropPoints).toFixed(2)} points`, source);
   assertQuotes(modelsReadme, 'models/README.md', `The int8 file is ${pct(int8.parent.sizeRatio, 1)} of the fp32 file`, source);
 
   const robust = card('edgenet-robust.int8.onnx');
   const plain = card('default.onnx');
   const r3 = robust.robustness.severity3;
-  assertQuotes(modelsReadme, 'models/README.md', `the int8 model keeps ${pct(r3.meanAccuracy)} on average over the six filters (the default: ${pct(plain.robustness.severity3.meanAccuracy)})`, 'robustness.severity3.meanAccuracy');
+  assertQuotes(modelsReadme, 'models/README.md', `the int8 model keeps ${pct(r3.meanAccuracy)} on average over the six filters (the default: ` +
+    `${pct(plain.robustness.severity3.meanAccuracy)})`, 'robustness.severity3.meanAccuracy');
   assertQuotes(modelsReadme, 'models/README.md', `${pct(r3.worstFilter.accuracy)} on the\nworst one (${r3.worstFilter.filter})`, 'robustness.severity3.worstFilter');
-  assertQuotes(modelsReadme, 'models/README.md', `for ${points(plain.test.accuracy - robust.test.accuracy)} points of clean accuracy (${pct(robust.test.accuracy)} against ${pct(plain.test.accuracy)})`, 'test.accuracy');
+  assertQuotes(modelsReadme, 'models/README.md', `for ${points(plain.test.accuracy - robust.test.accuracy)} points of clean accuracy (${pct(robust.test.accuracy)} against ` +
+    `${pct(plain.test.accuracy)})`, 'test.accuracy');
 });
 
 test('README.md: the shipped default and robust models are quoted as their cards say', () => {
@@ -74,13 +77,16 @@ test('README.md: the shipped default and robust models are quoted as their cards
   assert.ok(def.parent, 'default.json names its fp32 parent');
   const parent = card(def.parent.file);
   assertQuotes(readme, 'README.md', `is edgenet, int8: **${pct(def.test.accuracy)}**`, 'models/default.json test.accuracy');
-  assertQuotes(readme, 'README.md', `(fp32 parent \`models/${def.parent.file}\`: ${pct(parent.test.accuracy)}; ${pct(def.parent.agreement)} agreement), ${kib(def.bytes)} (${pct(def.parent.sizeRatio, 1)} of the fp32 file`, 'models/default.json parent, bytes');
+  assertQuotes(readme, 'README.md', `(fp32 parent \`models/${def.parent.file}\`: ${pct(parent.test.accuracy)}; ${pct(def.parent.agreement)} agreement), ` +
+    `${kib(def.bytes)} (${pct(def.parent.sizeRatio, 1)} of the fp32 file`, 'models/default.json parent, bytes');
 
   const robust = card('edgenet-robust.int8.onnx');
   const r3 = robust.robustness.severity3;
   const d3 = def.robustness.severity3;
-  assertQuotes(readme, 'README.md', `${pct(robust.test.accuracy)} on clean test images\n(${points(def.test.accuracy - robust.test.accuracy)} points below the default)`, 'models/edgenet-robust.int8.json test.accuracy');
-  assertQuotes(readme, 'README.md', `${pct(r3.meanAccuracy, 1)} on\naverage and at least ${pct(r3.worstFilter.accuracy, 1)} on each, where the default keeps ${pct(d3.meanAccuracy, 1)} and ${pct(d3.worstFilter.accuracy, 1)} (rotation)`, 'robustness.severity3 of both cards');
+  assertQuotes(readme, 'README.md', `${pct(robust.test.accuracy)} on clean test images\n(${points(def.test.accuracy - robust.test.accuracy)} points below the ` +
+    `default)`, 'models/edgenet-robust.int8.json test.accuracy');
+  assertQuotes(readme, 'README.md', `${pct(r3.meanAccuracy, 1)} on\naverage and at least ${pct(r3.worstFilter.accuracy, 1)} on each, where the default keeps ` +
+    `${pct(d3.meanAccuracy, 1)} and ${pct(d3.worstFilter.accuracy, 1)} (rotation)`, 'robustness.severity3 of both cards');
 });
 
 test('the split sizes README.md and docs/data.md quote are what the data loader builds', async () => {

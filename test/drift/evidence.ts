@@ -19,7 +19,8 @@ export async function observeImages(modelPath: string, images: Uint8Array): Prom
       const out = await session.run(toModelInput(images.subarray(s * 784, (s + b) * 784)), b);
       const k = out.logits.length / b;
       for (let i = 0; i < b; i++) {
-        obs.push(observeFrame(ref, images.subarray((s + i) * 784, (s + i + 1) * 784), out.logits.subarray(i * k, (i + 1) * k), out.embedding ? out.embedding.subarray(i * out.embeddingSize, (i + 1) * out.embeddingSize) : null));
+        obs.push(observeFrame(ref, images.subarray((s + i) * 784, (s + i + 1) * 784), out.logits.subarray(i * k, (i + 1) * k),
+          out.embedding ? out.embedding.subarray(i * out.embeddingSize, (i + 1) * out.embeddingSize) : null));
       }
     }
   } finally {
@@ -78,7 +79,8 @@ export interface DetectionResult {
 }
 
 /** `clean` windows of clean frames, then drifted frames from the onset on; tumbling windows. */
-export function detectionDelay(name: string, ref: DriftReference, cleanObs: readonly FrameObservation[], drifted: readonly FrameObservation[], opts: DriftMonitorOptions, cleanWindows = 3): DetectionResult {
+export function detectionDelay(name: string, ref: DriftReference, cleanObs: readonly FrameObservation[], drifted: readonly FrameObservation[], opts: DriftMonitorOptions,
+  cleanWindows = 3): DetectionResult {
   const size = opts.windowSize ?? 200;
   const prefix = shuffledOrder(cleanObs.length, 7).slice(0, cleanWindows * size).map((i) => cleanObs[i]);
   const reports = replay(ref, [...prefix, ...drifted], { ...opts, mode: 'tumbling' }).slice(cleanWindows);

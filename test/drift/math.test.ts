@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { binIndex, binomialSf, chi2Cdf, chi2Quantile, chi2Sf, chiSquareStatistic, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, hellinger, histogram, imageStats, invertLower, kolmogorovSf, ksCriticalCoefficient, ksStatistic, laplacianVariance, logGamma, mahalanobisMin, maxSoftmax, normalSf, packLower, packedLowerTimes, psi, quantileCdf, smoothedProportions, softmaxEntropy } from '../../src/drift/math.ts';
+import { binIndex, binomialSf, chi2Cdf, chi2Quantile, chi2Sf, chiSquareStatistic, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, hellinger,
+  histogram, imageStats, invertLower, kolmogorovSf, ksCriticalCoefficient, ksStatistic, laplacianVariance, logGamma, mahalanobisMin, maxSoftmax, normalSf, packLower, packedLowerTimes, psi,
+    quantileCdf, smoothedProportions, softmaxEntropy } from '../../src/drift/math.ts';
 import { createRng } from '../../src/random.ts';
 
 const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b} (tol ${tol})`);

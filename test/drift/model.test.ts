@@ -11,7 +11,7 @@ import type { ImageSet } from '../../training/data/dataset.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { parseDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
 import type { FrameObservation } from '../../src/drift/monitor.ts';
-import { registerDriftCommands } from '../../src/cli/drift.ts';
+import { registerDriftCommands } from '../../cli/drift.ts';
 import { driftFixture, shuffledOrder, type DriftFixture } from './fixture.ts';
 import { cleanFalseAlarms, detectionDelay, driftStreams, observeImages } from './evidence.ts';
 import { captureStdout as capture } from '../helpers/capture-stdout.ts';

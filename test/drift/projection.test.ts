@@ -110,7 +110,8 @@ test('a stored projection that does not match the statistics is refused, naming 
     images: Object.fromEntries(['brightness', 'contrast', 'sharpness', 'foreground'].map((k) => [k, { edges: [1], counts: [1, 1] }])),
     outputs: Object.fromEntries(['confidence', 'entropy', 'energy'].map((k) => [k, { quantiles: [0, 1], mean: 0.5 }])),
     predictedClasses: [1, 1], calibration: { temperature: 1, meanConfidence: 0.5, stdConfidence: 0.1, accuracy: 0.5 },
-    ood: { embeddingSize: 2, whitening: [1, 0, 1], whitenedMeans: [[0, 0], [1, 1]], threshold: 3, tpr: 0.95, shrinkage: 0.1, projection: { method: 'sparse-sign', seed: 1, inputSize: 900, outputSize: 3 } },
+    ood: { embeddingSize: 2, whitening: [1, 0, 1], whitenedMeans: [[0, 0], [1, 1]], threshold: 3, tpr: 0.95, shrinkage: 0.1,
+      projection: { method: 'sparse-sign', seed: 1, inputSize: 900, outputSize: 3 } },
   };
   assert.throws(() => parseDriftReference(broken, 'm.onnx'), (err: Error) => err instanceof UserError && /m\.onnx: drift reference ood\.projection/.test(err.message));
   const fine = { ...broken, ood: { ...broken.ood, projection: { ...broken.ood.projection, outputSize: 2 } } };

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { exportToOnnx } from '../../training/onnx/export.ts';
 import { formatEvaluation, loadEvalSet, runEvaluate } from '../../training/eval/evaluate.ts';
 import { loadDataset } from '../../training/data/load.ts';
-import { prepareSplits } from '../../training/trainer/train.ts';
+import { prepareSplits } from '../../training/data/split.ts';
 import { runCompare } from '../../training/eval/compare.ts';
 import { writeModelMetadata } from '../../src/onnx/metadata.ts';
 
@@ -62,7 +62,7 @@ test('evaluate --split val scores the validation split of the model\'s own recip
     assert.ok(r.metrics.perClass.every((p) => p.support === 60));
     assert.match(formatEvaluation(r), /on 600 validation images/);
     const ds = await loadDataset({ data: 'fashion-mnist', seed: 11 });
-    const { val } = prepareSplits(ds.train, { limit: 3000, valSplit: 0.2, seed: 11 } as Parameters<typeof prepareSplits>[1]);
+    const { val } = prepareSplits(ds.train, { limit: 3000, valSplit: 0.2, seed: 11 });
     const held = await loadEvalSet({ recipe }, 'val');
     assert.deepEqual(held.labels, val!.labels);
     assert.ok(Buffer.from(held.images).equals(Buffer.from(val!.images)), 'the same images as the trainer held out');

@@ -61,7 +61,8 @@ test('discovery under a configured prefix: entities, units and classes; their te
     assert.equal(disc.availability_topic, topics.status);
     assert.deepEqual(disc.device.identifiers, [`edgeloom_${id}`]);
     const c = disc.components;
-    assert.deepEqual(Object.keys(c).sort(), ['cam0_confidence', 'cam0_drift', 'cam0_fps', 'cam0_fps_target', 'cam0_label', 'cam0_latency', 'cam0_pause', 'cam0_paused', 'cam0_resume', 'inference_p95', 'model', 'reload_model']);
+    assert.deepEqual(Object.keys(c).sort(),
+      ['cam0_confidence', 'cam0_drift', 'cam0_fps', 'cam0_fps_target', 'cam0_label', 'cam0_latency', 'cam0_pause', 'cam0_paused', 'cam0_resume', 'inference_p95', 'model', 'reload_model']);
     assert.equal(c.cam0_label.expire_after, 60);
     assert.equal(c.cam0_confidence.expire_after, 60);
     assert.equal(c.cam0_confidence.unit_of_measurement, '%');

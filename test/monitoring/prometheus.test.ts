@@ -177,5 +177,6 @@ test('every query of the shipped Grafana dashboard names metrics the agent expos
   }
   // The dashboard shows every edgeloom metric (a new metric needs a panel).
   for (const name of Object.values(METRIC_NAMES)) assert.ok([...used].some((u) => u === name || u.startsWith(`${name}_`)), `${name} has a panel`);
-  assert.deepEqual(metricsInQuery('histogram_quantile(0.95, sum by (le, camera) (rate(edgeloom_inference_seconds_bucket{camera=~"$camera"}[$__rate_interval])))'), ['edgeloom_inference_seconds_bucket']);
+  assert.deepEqual(metricsInQuery('histogram_quantile(0.95, sum by (le, camera) ' +
+    '(rate(edgeloom_inference_seconds_bucket{camera=~"$camera"}[$__rate_interval])))'), ['edgeloom_inference_seconds_bucket']);
 });

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { saveTfjsModel } from '../../training/model/io.ts';
 import { runExport } from '../../training/onnx/export.ts';
 import { runQuantize } from '../../training/quantize/run.ts';
 import { runEvaluate } from '../../training/eval/evaluate.ts';
@@ -18,7 +18,8 @@ test('export -> quantize -> evaluate from a tfjs model directory with report.jso
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-cmd-'));
   try {
     const L = tf.layers;
-    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 5, strides: 2, activation: 'relu' }), L.flatten(), L.dense({ units: 16, activation: 'relu', name: 'embedding' }), L.dense({ units: 10, name: 'logits' })] });
+    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 5, strides: 2, activation: 'relu' }), L.flatten(),
+      L.dense({ units: 16, activation: 'relu', name: 'embedding' }), L.dense({ units: 10, name: 'logits' })] });
     randomizeStats(model, 2);
     const runDir = join(dir, 'run');
     await saveTfjsModel(model, runDir, { arch: 'tiny-cnn', classNames: [...FASHION_MNIST_CLASSES] });

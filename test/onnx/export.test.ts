@@ -50,10 +50,12 @@ test('conv (same/valid, strides, dilation) + folded BN with non-default epsilon 
 });
 
 test('folding uses the layer epsilon: a wrong epsilon would break parity', async () => {
-  const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 3 }), L.batchNormalization({ epsilon: 0.5 }), L.globalAveragePooling2d({ name: 'embedding' }), L.dense({ units: 10, name: 'logits' })] });
+  const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 3 }), L.batchNormalization({ epsilon: 0.5 }), L.globalAveragePooling2d({ name: 'embedding' }),
+    L.dense({ units: 10, name: 'logits' })] });
   randomizeStats(model);
   const { bytes } = await exportToOnnx(model, { parityInput: randomImages(4) });
-  const probe = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 3 }), L.batchNormalization({ epsilon: 1e-5 }), L.globalAveragePooling2d({ name: 'embedding' }), L.dense({ units: 10, name: 'logits' })] });
+  const probe = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 3 }), L.batchNormalization({ epsilon: 1e-5 }), L.globalAveragePooling2d({ name: 'embedding' }),
+    L.dense({ units: 10, name: 'logits' })] });
   probe.setWeights(model.getWeights());
   await assert.rejects(checkParity(probe, bytes, randomImages(4), 'logits', 'embedding', 1e-4), /parity check failed/);
 });
@@ -90,7 +92,8 @@ test('activations: sigmoid, tanh, elu, selu, softplus, softsign, swish, hard sig
 });
 
 test('flatten order: a conv-flatten-dense model with distinct channels matches element by element, including a flattened embedding', async () => {
-  const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 5, strides: 3 }), L.flatten({ name: 'embedding' }), L.batchNormalization({}), L.dense({ units: 10, name: 'logits' })] });
+  const model = tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 5, strides: 3 }), L.flatten({ name: 'embedding' }), L.batchNormalization({}),
+    L.dense({ units: 10, name: 'logits' })] });
   await assertParity(model, 'flatten');
 });
 

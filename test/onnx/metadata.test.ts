@@ -15,7 +15,8 @@ import { useCpuBackend } from './helpers.ts';
 let valid: Uint8Array;
 before(async () => {
   await useCpuBackend();
-  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 8, activation: 'relu', name: 'embedding' }), tf.layers.dense({ units: 10, name: 'logits' })] });
+  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 8, activation: 'relu', name: 'embedding' }),
+    tf.layers.dense({ units: 10, name: 'logits' })] });
   valid = (await exportToOnnx(model, { metadata: { arch: 'mlp-test' } })).bytes;
 });
 
@@ -71,9 +72,11 @@ test('the contract accepts an exported model', () => {
 
 const violations: [string, () => Uint8Array, RegExp][] = [
   ['not ONNX', () => new TextEncoder().encode('hello, not a protobuf at all \u0000\u0001'), /^bad\.onnx: not an ONNX model/],
-  ['missing input', () => edit((m) => { m.graph!.input![0].name = 'images'; m.graph!.node![0].input![0] = 'images'; }), /^bad\.onnx: missing input `input` \(found `images`\); bring an exported PyTorch\/Keras classifier to the edgeloom contract with `edgeloom adopt --model IN\.onnx --out OUT\.onnx`$/],
+  ['missing input', () => edit((m) => { m.graph!.input![0].name = 'images'; m.graph!.node![0].input![0] = 'images'; }),
+    /^bad\.onnx: missing input `input` \(found `images`\); bring an exported PyTorch\/Keras classifier to the edgeloom contract with `edgeloom adopt --model IN\.onnx --out OUT\.onnx`$/],
   ['wrong shape', () => edit((m) => { m.graph!.input![0].type!.tensorType!.shape!.dim![1].dimValue = 3; }), /^bad\.onnx: input `input` has shape \[N,3,28,28\], expected \[N,1,28,28\] \(NCHW\)$/],
-  ['missing embedding', () => edit((m) => { m.graph!.output = m.graph!.output!.filter((o) => o.name !== 'embedding'); }), /^bad\.onnx: missing output `embedding` \(found `logits`\); bring .* with `edgeloom adopt .*--embedding TENSOR names the penultimate layer\)$/],
+  ['missing embedding', () => edit((m) => { m.graph!.output = m.graph!.output!.filter((o) => o.name !== 'embedding'); }),
+    /^bad\.onnx: missing output `embedding` \(found `logits`\); bring .* with `edgeloom adopt .*--embedding TENSOR names the penultimate layer\)$/],
   ['no metadata', () => edit((m) => { m.metadataProps = []; }), /^bad\.onnx: no edgeloom metadata/],
   ['classes not JSON', () => edit((m) => { m.metadataProps!.find((p) => p.key === METADATA_KEYS.classes)!.value = '[oops'; }), /^bad\.onnx: metadata edgeloom\.classes is not valid JSON$/],
   ['classes wrong count', () => writeModelMetadata(valid, { ...({} as object), classes: ['a', 'b', 'c'] }), /^bad\.onnx: metadata edgeloom\.classes lists 3 classes but output `logits` has 10$/],

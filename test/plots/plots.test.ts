@@ -39,7 +39,8 @@ test('confusion matrix: counts in cells, class names on both axes, true/predicte
 });
 
 test('line chart: series names, axis labels and ticks inside the fixed y range', async () => {
-  const svg = lineChartSvg([{ name: 'cnn-tiny', points: [[0, 0.91], [1, 0.85], [2, 0.6]] }, { name: 'mlp', points: [[0, 0.88], [2, 0.5]] }], { title: 'Accuracy vs blur', xLabel: 'severity', yLabel: 'accuracy', yMin: 0, yMax: 1 });
+  const svg = lineChartSvg([{ name: 'cnn-tiny', points: [[0, 0.91], [1, 0.85], [2, 0.6]] }, { name: 'mlp', points: [[0, 0.88], [2, 0.5]] }],
+    { title: 'Accuracy vs blur', xLabel: 'severity', yLabel: 'accuracy', yMin: 0, yMax: 1 });
   for (const text of ['>cnn-tiny<', '>mlp<', '>severity<', '>accuracy<', '>Accuracy vs blur<', '>0.2<', '>1<']) assert.ok(svg.includes(text), text);
   assert.deepEqual(await pngSize(await svgToPng(svg)), [LINE_CHART_SIZE.width, LINE_CHART_SIZE.height]);
   assert.deepEqual(niceTicks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);

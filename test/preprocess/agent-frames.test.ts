@@ -117,7 +117,8 @@ test('a model whose weights contain NaN is refused at load, naming the file and 
   w2.rawData = new Uint8Array(values.buffer);
   const path = join(dir, 'nan-weights.onnx');
   await writeFile(path, onnx.ModelProto.encode(model).finish());
-  await assert.rejects(loadModel(path), (err: unknown) => err instanceof UserError && err.message === `${path}: weight \`w2\` contains NaN or infinite values (a corrupt or diverged model; export or train it again)`);
+  await assert.rejects(loadModel(path), (err: unknown) => err instanceof UserError && err.message === `${path}: weight \`w2\` contains NaN or infinite values (a corrupt or diverged model; export ` +
+    `or train it again)`);
   // The same model without the NaN loads.
   await writeFile(path, buildTinyModel({ seed: 4 }));
   await (await loadModel(path)).session.close();

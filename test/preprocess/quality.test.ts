@@ -64,7 +64,8 @@ test('a garment inside a box spanned by a tray outline or a shadow bar is flagge
   for (let i = 0; i < 4; i++) {
     const garment = imageAt(sample, i);
     const inTray = await preprocessImage(await synthesizeFrame(garment, { seed: i, texture: 8, garmentSize: 60, centerX: 0.5, centerY: 0.5, patches: tray }));
-    const withBar = await preprocessImage(await synthesizeFrame(garment, { seed: i, texture: 8, garmentSize: 60, centerX: 0.2, centerY: 0.5, patches: [{ left: 60, top: 118, width: 250, height: 5, level: 40 }] }));
+    const withBar = await preprocessImage(await synthesizeFrame(garment,
+      { seed: i, texture: 8, garmentSize: 60, centerX: 0.2, centerY: 0.5, patches: [{ left: 60, top: 118, width: 250, height: 5, level: 40 }] }));
     for (const r of [inTray, withBar]) {
       assert.ok(r.quality.fill < MIN_FILL, `garment ${i}: fill ${r.quality.fill}`);
       assert.ok(r.quality.issues.includes('small-garment'), `garment ${i}: ${r.quality.issues.join(',')}`);

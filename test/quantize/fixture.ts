@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadDataset } from '../../training/data/load.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
-import { stratifiedSample } from '../../training/trainer/split.ts';
+import { stratifiedSample } from '../../training/data/split.ts';
 import { exportToOnnx } from '../../training/onnx/export.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { createRng, shuffleInPlace } from '../../src/random.ts';

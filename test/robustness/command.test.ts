@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { registerRobustnessCommands } from '../../src/cli/robustness.ts';
+import { registerRobustnessCommands } from '../../cli/robustness.ts';
 import { buildTinyModel } from '../device/tiny-model.ts';
 import { runRobustness, summarise, type RobustnessReport, type SeverityResult } from '../../training/robustness/run.ts';
 import { captureStdout as capture } from '../helpers/capture-stdout.ts';
@@ -84,7 +84,8 @@ test('robustness is reproducible and rejects bad options with one line', async (
 
 test('summarise: per-filter means, mean corruption accuracy and the worst filter', () => {
   const clean = { accuracy: 0.9, precision: 0.9, recall: 0.9, f1: 0.9 };
-  const row = (filter: 'cut' | 'blur', severity: number, accuracy: number): SeverityResult => ({ filter, severity, accuracy, precision: accuracy, recall: accuracy, f1: accuracy, drop: 0.9 - accuracy });
+  const row = (filter: 'cut' | 'blur', severity: number,
+    accuracy: number): SeverityResult => ({ filter, severity, accuracy, precision: accuracy, recall: accuracy, f1: accuracy, drop: 0.9 - accuracy });
   const s = summarise(clean, [row('cut', 1, 0.5), row('cut', 2, 0.3), row('blur', 1, 0.8), row('blur', 2, 0.6)], ['cut', 'blur']);
   assert.ok(Math.abs(s.summary[0].accuracy - 0.4) < 1e-12 && Math.abs(s.summary[1].accuracy - 0.7) < 1e-12);
   assert.ok(Math.abs(s.meanCorruptionAccuracy - 0.55) < 1e-12);
@@ -95,7 +96,7 @@ test('summarise: per-filter means, mean corruption accuracy and the worst filter
 
 test('robustness on a tfjs model directory: same clean accuracy as `evaluate` on the same subset', async () => {
   const tf = await import('@tensorflow/tfjs');
-  const { saveTfjsModel } = await import('../../training/trainer/model-io.ts');
+  const { saveTfjsModel } = await import('../../training/model/io.ts');
   const { runEvaluate } = await import('../../training/eval/evaluate.ts');
   const dir = await mkdtemp(join(tmpdir(), 'edgeloom-robustness-tfjs-'));
   try {

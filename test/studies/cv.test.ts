@@ -45,7 +45,8 @@ test('cv resumes fold by fold: a rerun keeps the finished folds (same numbers, f
 
 test('cv CLI: shuffle-split --json on Fashion-MNIST; a bad flag is one line', async () => {
   const dir = join(dirname(photos.dir), 'cv-cli');
-  const r = await runEdgeloom(['cv', '--arch', 'mlp', '--folds', '2', '--shuffle-split', '--test-size', '0.2', '--limit', '300', '--test-limit', '200', '--epochs', '1', '--batch-size', '16', '--optimizer', 'adam', '--lr', '0.003', '--backend', 'cpu', '--no-progress', '--out', dir, '--json']);
+  const r = await runEdgeloom(['cv', '--arch', 'mlp', '--folds', '2', '--shuffle-split', '--test-size', '0.2', '--limit', '300', '--test-limit', '200', '--epochs', '1',
+    '--batch-size', '16', '--optimizer', 'adam', '--lr', '0.003', '--backend', 'cpu', '--no-progress', '--out', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.protocol, { kind: 'shuffle-split', splits: 2, testSize: 0.2, stratified: false });

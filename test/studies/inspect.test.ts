@@ -9,7 +9,7 @@ import { getArchitecture } from '../../training/arch/index.ts';
 import { selectBackend } from '../../training/backend/index.ts';
 import { loadDataset } from '../../training/data/load.ts';
 import { imageAt } from '../../training/data/dataset.ts';
-import { saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { saveTfjsModel } from '../../training/model/io.ts';
 import { exportToOnnx } from '../../training/onnx/export.ts';
 import { decodeModel } from '../../src/onnx/proto.ts';
 import { constantWeight } from '../../training/studies/inspect-onnx.ts';

@@ -15,7 +15,8 @@ test('the four studies, named by topic; budgets resolve with overrides; the stud
   assert.deepEqual(resolveBudget({ budget: 'full', folds: 4 }), { name: 'full', budget: { ...BUDGETS.full, folds: 4 } });
   assert.throws(() => resolveBudget({ budget: 'huge' }), /--budget: expected quick or full/);
   const doc = await readFile(new URL('../../docs/studies.md', import.meta.url), 'utf8');
-  for (const study of Object.values(STUDIES)) for (const e of study.experiments) if (/%/.test(e.reported)) assert.ok(doc.includes(e.reported.replace(/%$/, '')), `${study.name}/${e.id}: ${e.reported}`);
+  for (const study of Object.values(STUDIES)) for (const e of study.experiments) if (/%/.test(e.reported)) assert.ok(doc.includes(e.reported.replace(/%$/, '')),
+    `${study.name}/${e.id}: ${e.reported}`);
 });
 
 test('reproduce le-glouanec at a tiny budget: the study\'s 92.37% beside a measured accuracy, report written', async () => {

@@ -82,7 +82,8 @@ test('search CLI: random trials scored by stratified folds on a photo folder\'s 
   const { writePhotoFolder } = await import('./fixture.ts');
   const photos = await writePhotoFolder(9, 2);
   const out = join(dir, 'folds');
-  const r = await runEdgeloom(['search', '--arch', 'cnn', '--data', photos.spec, '--grid', 'width=8,16;dropout=0,0.5', '--random', '2', '--folds', '3', '--epochs', '1', '--batch-size', '9', '--backend', 'cpu', '--no-progress', '--out', out, '--json']);
+  const r = await runEdgeloom(['search', '--arch', 'cnn', '--data', photos.spec, '--grid', 'width=8,16;dropout=0,0.5', '--random', '2', '--folds', '3', '--epochs', '1',
+    '--batch-size', '9', '--backend', 'cpu', '--no-progress', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.trials.length, 2);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ARCHITECTURES, getArchitecture } from '../../training/arch/index.ts';
 import { exportToOnnx } from '../../training/onnx/export.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { randomImages, useCpuBackend } from '../onnx/helpers.ts';
 
 await useCpuBackend();

@@ -17,7 +17,8 @@ for (const name of Object.keys(ARCHITECTURES)) {
   test(`train --arch ${name}: one small epoch ends with model.onnx and model.int8.onnx, both profiled`, { timeout: 600_000 }, async () => {
     const out = await mkdtemp(join(tmpdir(), `el-arch-${name}-`));
     try {
-      const r = await edgeloom(['train', '--arch', name, '--epochs', '1', '--limit', '100', '--batch-size', '50', '--test-limit', '100', '--reference-size', '200', '--no-progress', '--json', '--out', out]);
+      const r = await edgeloom(['train', '--arch', name, '--epochs', '1', '--limit', '100', '--batch-size', '50', '--test-limit', '100', '--reference-size', '200', '--no-progress', '--json',
+        '--out', out]);
       assert.equal(r.code, 0, r.stderr.split('\n').slice(-5).join('\n'));
       const summary = JSON.parse(r.stdout);
       assert.ok(summary.onnx?.int8, 'int8 model written');

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../../src/random.ts';
 import { UserError } from '../../src/errors.ts';
-import { augmentImage, batchPixels, eraseRandom, flipHorizontal, inverseAffine, NO_AUGMENT, parseAugment, warpImage } from '../../training/trainer/augment.ts';
+import { augmentImage, batchPixels, eraseRandom, flipHorizontal, NO_AUGMENT, parseAugment } from '../../training/trainer/augment.ts';
+import { inverseAffine, warpImage } from '../../training/data/warp.ts';
 
 const N = 28;
 function dot(x: number, y: number): Float32Array {

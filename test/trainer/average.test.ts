@@ -8,7 +8,7 @@ import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { selectBackend } from '../../training/backend/index.ts';
 import { averageWeightArrays, parseAverageWeights, runAverage } from '../../training/trainer/average.ts';
-import { loadTfjsModel, saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { loadTfjsModel, saveTfjsModel } from '../../training/model/io.ts';
 import { runEvaluate } from '../../training/eval/evaluate.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 

@@ -12,7 +12,8 @@ import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 test('train --help lists the flags with examples; archs --json lists every architecture', async () => {
   const help = await edgeloom(['train', '--help']);
   assert.equal(help.code, 0);
-  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', 'robust', '--resume', '--init', '--distill', '--distill-weight', '--distill-temperature', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--arch', '--schedule', '--label-smoothing', '--limit', '--val-split', '--patience', '--augment', 'robust', '--resume', '--init', '--distill', '--distill-weight',
+    '--distill-temperature', '--backend', '--workers', '--no-onnx', '--no-quantize', 'Examples:']) assert.ok(help.stdout.includes(flag), flag);
   const archs = await edgeloom(['archs', '--json']);
   assert.equal(archs.code, 0);
   const list = JSON.parse(archs.stdout) as Array<{ name: string; parameters: number }>;
@@ -27,7 +28,8 @@ test('train --json prints only JSON and writes model, report and plots; a bad fl
   const summary = JSON.parse(r.stdout);
   assert.equal(summary.arch, 'mlp');
   assert.ok(summary.testAccuracy > 0.5 && summary.testAccuracy <= 1);
-  for (const f of ['model.json', 'weights.bin', 'report.json', 'report.md', 'checkpoint/state.json', 'learning-curves.png', 'confusion-matrix.png', 'misclassified.png']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['model.json', 'weights.bin', 'report.json', 'report.md', 'checkpoint/state.json', 'learning-curves.png', 'confusion-matrix.png',
+    'misclassified.png']) assert.ok(existsSync(join(out, f)), f);
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
   assert.equal(report.test.accuracy, summary.testAccuracy);
   assert.equal(report.test.count, 10_000);

@@ -8,7 +8,7 @@ import { FASHION_MNIST_CLASSES, IMAGE_PIXELS } from '../../src/classes.ts';
 import { createRng } from '../../src/random.ts';
 import { batchPixels, flipHorizontal, parseAugment } from '../../training/trainer/augment.ts';
 import { distillTargets } from '../../training/trainer/distill.ts';
-import { saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { saveTfjsModel } from '../../training/model/io.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
 test('distillTargets: (1 - w) one-hot + w softmax(z / T), rows summing to 1, stable for large logits', () => {

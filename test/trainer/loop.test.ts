@@ -12,9 +12,10 @@ import { UserError } from '../../src/errors.ts';
 import type { ImageSet } from '../../training/data/dataset.ts';
 import { lossAndAccuracy, runTrainingLoop, type LoopState } from '../../training/trainer/loop.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../training/trainer/checkpoint.ts';
-import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from '../../training/model/io.ts';
 import { applyWeightDecay, makeOptimizer, setLearningRate } from '../../training/trainer/optim.ts';
-import { prepareSplits, resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
+import { prepareSplits } from '../../training/data/split.ts';
 import { createRng } from '../../src/random.ts';
 
 before(async () => {

@@ -12,7 +12,7 @@ import { readModelMetadata } from '../../src/onnx/metadata.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { selectBackend } from '../../training/backend/index.ts';
 import type { ImageSet } from '../../training/data/dataset.ts';
-import { saveTfjsModel } from '../../training/trainer/model-io.ts';
+import { saveTfjsModel } from '../../training/model/io.ts';
 import { writeOnnxOutputs } from '../../training/trainer/onnx-outputs.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 

@@ -8,7 +8,7 @@ import { loadDataset } from '../../training/data/load.ts';
 import { subset } from '../../training/data/dataset.ts';
 import { selectBackend } from '../../training/backend/index.ts';
 import { fp32InitFor, readOnnxWeights } from '../../training/onnx/read-back.ts';
-import { predictTfjs, loadTfjsModel } from '../../training/trainer/model-io.ts';
+import { predictTfjs, loadTfjsModel } from '../../training/model/io.ts';
 import { predictOnnx, runEvaluate } from '../../training/eval/evaluate.ts';
 import { runTrain } from '../../training/trainer/train.ts';
 import { runQuantize } from '../../training/quantize/run.ts';

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classificationMetrics } from '../../training/eval/metrics.ts';
-import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from '../../training/eval/report.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { pickMisclassified, reportMarkdown, writeTrainReport, type TrainReport } from '../../training/trainer/report.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 
 const classNames = ['a', 'b', 'c'];
 

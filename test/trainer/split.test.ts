@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { epochOrder, mixSeed, stratifiedSample, stratifiedSplit } from '../../training/trainer/split.ts';
+import { epochOrder, mixSeed, stratifiedSample, stratifiedSplit } from '../../training/data/split.ts';
 
 // class-by-class layout, as Fashion-MNIST stores it: 50 of each of 10 classes
 const labels = Uint8Array.from({ length: 500 }, (_, i) => Math.floor(i / 50));

@@ -11,7 +11,7 @@ import { createRng } from '../../src/random.ts';
 import { trainStep, trainableVariables } from '../../training/trainer/loop.ts';
 import { parallelTrainStep } from '../../training/trainer/parallel-step.ts';
 import { distillTargets } from '../../training/trainer/distill.ts';
-import { resolveConfig } from '../../training/trainer/train.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
 import { UserError } from '../../src/errors.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 

@@ -22,7 +22,8 @@ export class LayerKit {
     return tf.input({ shape: [IMAGE_SIZE, IMAGE_SIZE, 1], name: 'input' });
   }
 
-  conv(x: tf.SymbolicTensor, filters: number, kernelSize: number, o: { strides?: number; padding?: 'same' | 'valid'; activation?: 'relu' | 'tanh'; useBias?: boolean; name?: string } = {}): tf.SymbolicTensor {
+  conv(x: tf.SymbolicTensor, filters: number, kernelSize: number,
+    o: { strides?: number; padding?: 'same' | 'valid'; activation?: 'relu' | 'tanh'; useBias?: boolean; name?: string } = {}): tf.SymbolicTensor {
     return new Conv2D({
       filters,
       kernelSize,

@@ -47,7 +47,8 @@ export const resnet18: Architecture = {
 
 export const edgenet: Architecture = {
   name: 'edgenet',
-  description: 'edgeloom edge design: conv-BN-ReLU stem (32) + max-pool, residual blocks 32@14x14, 64@7x7 (x2), 3x3 conv to 128, global average pooling (embedding, 128), Dropout 0.2, Dense 10; int8-friendly ops only',
+  description: 'edgeloom edge design: conv-BN-ReLU stem (32) + max-pool, residual blocks 32@14x14, 64@7x7 (x2), 3x3 conv to 128, global average pooling (embedding, 128), Dropout 0.2, Dense 10; ' +
+    'int8-friendly ops only',
   source: 'edgeloom (this project); see docs/architectures.md',
   expectedParams: 226_986,
   reportedAccuracy: 'target >= 94.5% (30 epochs, one-cycle, safaei+flip+erase augmentation)',

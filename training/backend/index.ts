@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 
 export type BackendName = 'auto' | 'node' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'node', 'wasm', 'cpu'];
@@ -35,7 +35,7 @@ async function loadTfjsNode(): Promise<string | null> {
   try {
     await import(specifier);
   } catch (err) {
-    return (err as Error).message.split('\n')[0];
+    return firstLine(err);
   }
   return tf.findBackendFactory(TFJS_NODE_BACKEND) ? null : 'package loaded but registered no back end';
 }

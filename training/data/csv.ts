@@ -4,6 +4,7 @@ import { FASHION_MNIST_CLASSES, IMAGE_PIXELS } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { createRng, shuffleInPlace } from '../../src/random.ts';
 import { makeImageSet, subset, type ImageSet, type SplitDataset } from './dataset.ts';
+import { DEFAULT_SEED } from '../../src/defaults.ts';
 
 /**
  * The Kaggle layout of Fashion-MNIST: one image per line, `label,pixel1,...,pixel784`, with an
@@ -12,7 +13,6 @@ import { makeImageSet, subset, type ImageSet, type SplitDataset } from './datase
  */
 export const CSV_COLUMNS = 1 + IMAGE_PIXELS;
 export const HOLDOUT_FRACTION = 1 / 7;
-export const DEFAULT_HOLDOUT_SEED = 42;
 
 export function csvHeader(): string {
   return ['label', ...Array.from({ length: IMAGE_PIXELS }, (_, i) => `pixel${i + 1}`)].join(',');
@@ -93,7 +93,7 @@ export async function loadCsvDataset(trainCsv: string, testCsv?: string, opts: {
     const test = await readCsvImages(testCsv);
     return { train: all, test, source: `csv: ${trainCsv}, ${testCsv}` };
   }
-  const seed = opts.seed ?? DEFAULT_HOLDOUT_SEED;
+  const seed = opts.seed ?? DEFAULT_SEED;
   const { train, test } = stratifiedSplit(all, HOLDOUT_FRACTION, seed);
   return { train, test, source: `csv: ${trainCsv} (test = stratified 1/7 hold-out, seed ${seed})` };
 }

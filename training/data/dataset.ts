@@ -73,10 +73,12 @@ export function checkTrainable(ds: SplitDataset, spec: string): void {
   const train = classCounts(ds.train);
   const test = classCounts(ds.test);
   const present = ds.train.classNames.map((c, i) => ({ c, n: train[i], any: train[i] + test[i] > 0 })).filter((x) => x.any);
-  if (present.length < 2) throw new UserError(`--data ${spec}: ${present.length === 1 ? `only one class (${present[0].c})` : 'no images'}; a classifier needs at least 2 classes (one folder per class)`);
+  if (present.length < 2) throw new UserError(`--data ${spec}: ${present.length === 1 ? `only one class (${present[0].c})` : 'no images'}; a classifier needs at least 2 classes (one folder per ` +
+    `class)`);
   const few = present.filter((x) => x.n < MIN_TRAIN_IMAGES_PER_CLASS);
   if (few.length) {
     const held = /hold-out/.test(ds.source) ? ' (after the 1/7 test hold-out)' : '';
-    throw new UserError(`--data ${spec}: too few training images${held} in ${few.map((x) => `${x.c} (${x.n})`).join(', ')}; every class needs at least ${MIN_TRAIN_IMAGES_PER_CLASS} (add photos, or remove the class folder)`);
+    throw new UserError(`--data ${spec}: too few training images${held} in ${few.map((x) => `${x.c} (${x.n})`).join(', ')}; every class needs at least ${MIN_TRAIN_IMAGES_PER_CLASS} (add photos, ` +
+      `or remove the class folder)`);
   }
 }

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { homedir } from 'node:os';
+import { fashionMnistCacheDir } from '../../src/cache.ts';
 import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { writeDirAtomic } from '../../src/fs-atomic.ts';
 import { UserError } from '../../src/errors.ts';
@@ -19,17 +19,6 @@ import { writeFile } from 'node:fs/promises';
 export const TEST_PER_CLASS = 1000;
 export const CLASS0_DUPLICATES = [1000, 7001] as const;
 export const TRAIN_PER_CLASS = 6000;
-
-/** Where converted data sets live: $EDGELOOM_CACHE, else $XDG_CACHE_HOME/edgeloom, else ~/.cache/edgeloom. */
-export function cacheRoot(): string {
-  if (process.env.EDGELOOM_CACHE) return process.env.EDGELOOM_CACHE;
-  const xdg = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  return join(xdg, 'edgeloom');
-}
-
-export function fashionMnistCacheDir(): string {
-  return join(cacheRoot(), 'fashion-mnist-v1');
-}
 
 function packageClothesDir(): string {
   const require = createRequire(import.meta.url);

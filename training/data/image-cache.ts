@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
-import { cacheRoot } from './fashion-mnist.ts';
+import { cacheRoot } from '../../src/cache.ts';
 
 /**
  * The 28x28 result of preprocessing a photo, stored under the edgeloom cache dir and keyed by the

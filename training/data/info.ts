@@ -1,6 +1,7 @@
+import { IMAGE_SIZE } from '../../src/classes.ts';
 import { classCounts } from './dataset.ts';
 import { describeDataSpec, loadDataset, type DataOptions } from './load.ts';
-import { fashionMnistCacheDir } from './fashion-mnist.ts';
+import { fashionMnistCacheDir } from '../../src/cache.ts';
 import { createLogger } from '../../src/log.ts';
 
 export interface DataInfo {
@@ -25,7 +26,7 @@ export async function dataInfo(opts: DataOptions): Promise<DataInfo> {
     test: ds.test.count,
     classNames: [...ds.train.classNames],
     perClass: { train: classCounts(ds.train), test: classCounts(ds.test) },
-    imageSize: [28, 28],
+    imageSize: [IMAGE_SIZE, IMAGE_SIZE],
     cacheDir: spec === 'fashion-mnist' ? fashionMnistCacheDir() : null,
   };
 }

@@ -1,5 +1,6 @@
 import { UserError } from '../../src/errors.ts';
 import type { SplitDataset } from './dataset.ts';
+import { DEFAULT_SEED } from '../../src/defaults.ts';
 
 /**
  * Where training data comes from, as one string:
@@ -38,11 +39,11 @@ export async function loadDataset(opts: DataOptions = {}): Promise<SplitDataset>
     case 'csv': {
       const { loadCsvDataset } = await import('./csv.ts');
       const [train, test] = requireArg(kind, arg).split(',');
-      return loadCsvDataset(train, test, { seed: opts.seed ?? 42 });
+      return loadCsvDataset(train, test, { seed: opts.seed ?? DEFAULT_SEED });
     }
     case 'folder': {
       const { loadImageFolder } = await import('./image-folder.ts');
-      return loadImageFolder(requireArg(kind, arg), { seed: opts.seed ?? 42 });
+      return loadImageFolder(requireArg(kind, arg), { seed: opts.seed ?? DEFAULT_SEED });
     }
     default:
       throw new UserError(`--data: unknown source "${spec}" (expected fashion-mnist, idx:DIR, csv:TRAIN.csv[,TEST.csv] or folder:DIR)`);

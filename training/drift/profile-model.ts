@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { UserError } from '../../src/errors.ts';
+import { firstLine, UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { serializeDriftReference, sidecarPath, type DriftReference } from '../../src/drift/profile.ts';
-import { heldOutSetFor, type HeldOutChoice } from '../eval/held-out.ts';
-import { checkModelClasses, modelDataSpec } from '../eval/model-data.ts';
+import type { SplitDataset } from '../data/dataset.ts';
+import { heldOutSetFor, type HeldOutChoice } from '../data/held-out.ts';
+import { checkModelClasses, modelDataSpec } from '../data/model-data.ts';
 import { computeDriftReference, MIN_REFERENCE_IMAGES } from './reference.ts';
 
 export { MIN_REFERENCE_IMAGES };
@@ -16,12 +17,13 @@ export type ReferenceChoice = HeldOutChoice;
 export const DEFAULT_REFERENCE_SIZE = 5000;
 
 /** Computes a profile with the model's own outputs and returns the model bytes carrying it. */
-export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1, data?: string): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
+export async function profileModelBytes(bytes: Uint8Array, origin: string, choice: ReferenceChoice = 'auto', size = DEFAULT_REFERENCE_SIZE, seed = 1, data?: string,
+  dataset?: SplitDataset): Promise<{ bytes: Uint8Array; profile: DriftReference }> {
   const meta = parseModelMetadata(bytes, origin);
   if (!meta?.classes) throw new UserError(`${origin}: no edgeloom metadata (export it with \`edgeloom export\`)`);
   // --data replaces the recipe's data (a folder that moved); the split settings stay the recipe's.
   const recipe = data ? { ...meta.recipe, data } : meta.recipe;
-  const ref = await heldOutSetFor(recipe, { choice, size, seed, origin: `--reference ${choice}`, fix: 'use --reference train' });
+  const ref = await heldOutSetFor(recipe, { choice, size, seed, origin: `--reference ${choice}`, fix: 'use --reference train', dataset });
   checkModelClasses(origin, meta.classes, modelDataSpec(meta.recipe, data), ref.set.classNames);
   const session = await createOnnxSession(bytes);
   let profile: DriftReference;
@@ -38,18 +40,20 @@ export async function profileModelBytes(bytes: Uint8Array, origin: string, choic
  * Profile for a model derived from one that had `previous` (the int8 model from its fp32 one): the
  * same reference images (split, size, seed), through the new model's own outputs. Without a
  * previous profile, `auto`. Failures leave the model without a profile (never a stale one) and are
- * logged, so export and quantize still write their model.
+ * logged, so export and quantize still write their model. `dataset`: the recipe's data set when the
+ * caller has it loaded (a training run), so it is not loaded again.
  */
-export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE, data?: string): Promise<{ bytes: Uint8Array; profile: DriftReference | null }> {
+export async function profileOrStrip(bytes: Uint8Array, origin: string, previous?: unknown, size = DEFAULT_REFERENCE_SIZE, data?: string, dataset?: SplitDataset): Promise<{ bytes: Uint8Array;
+  profile: DriftReference | null }> {
   const log = createLogger('drift');
   const prev = previous as DriftReference | undefined;
   try {
     const choice: ReferenceChoice = prev?.source?.split === 'val' ? 'val' : prev?.source?.split === 'train-sample' ? 'train' : 'auto';
-    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? size, prev?.source?.seed ?? 1, data);
+    const r = await profileModelBytes(bytes, origin, choice, prev?.source?.count ?? size, prev?.source?.seed ?? 1, data, dataset);
     log.info(`${origin}: drift reference profile on ${r.profile.source.count} ${r.profile.source.split} images (temperature ${r.profile.calibration.temperature.toFixed(3)})`);
     return r;
   } catch (err) {
-    log.warn(`${origin}: no drift reference profile (${(err as Error).message.split('\n')[0]}); add one later with \`edgeloom drift profile --model ${origin}\``);
+    log.warn(`${origin}: no drift reference profile (${firstLine(err)}); add one later with \`edgeloom drift profile --model ${origin}\``);
     const meta = parseModelMetadata(bytes, origin);
     return { bytes: meta?.driftReference === undefined ? bytes : writeModelMetadata(bytes, { ...meta, driftReference: undefined }), profile: null };
   }

@@ -1,6 +1,8 @@
+import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import type { ModelRunResult } from '../../src/onnx/session.ts';
-import { IMAGE_STAT_NAMES, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, histogram, imageStats, invertLower, mahalanobisMin, maxSoftmax, packLower, packedLowerTimes, softmaxEntropy, type ImageStatName } from '../../src/drift/math.ts';
+import { IMAGE_STAT_NAMES, cholesky, confidenceLogit, empiricalQuantiles, energyScore, equalFrequencyEdges, fitTemperature, histogram, imageStats, invertLower, mahalanobisMin, maxSoftmax, packLower,
+  packedLowerTimes, softmaxEntropy, type ImageStatName } from '../../src/drift/math.ts';
 import { DRIFT_PROFILE_VERSION, compactProfile, type BinnedReference, type DriftReference } from '../../src/drift/profile.ts';
 import { projectionFor, projectionPlan, projectRows } from '../../src/drift/projection.ts';
 
@@ -85,7 +87,7 @@ export async function computeDriftReference(run: RunLogitsAndEmbeddings, images:
   let d = 0;
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
-    const out = await run(toModelInput(images.subarray(s * 784, (s + b) * 784)), b);
+    const out = await run(toModelInput(images.subarray(s * IMAGE_PIXELS, (s + b) * IMAGE_PIXELS)), b);
     if (out.logits.length !== b * k) throw new RangeError(`drift reference: model gives ${out.logits.length / b} logits per image, expected ${k}`);
     logits.set(out.logits, s * k);
     if (out.embedding && out.embeddingSize > 0) {
@@ -97,7 +99,7 @@ export async function computeDriftReference(run: RunLogitsAndEmbeddings, images:
 
   const stats: Record<ImageStatName, number[]> = { brightness: [], contrast: [], sharpness: [], foreground: [] };
   for (let i = 0; i < n; i++) {
-    const st = imageStats(images.subarray(i * 784, (i + 1) * 784));
+    const st = imageStats(images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
     for (const name of IMAGE_STAT_NAMES) stats[name].push(st[name]);
   }
   const bins = opts.bins ?? DEFAULT_BINS;

@@ -7,7 +7,7 @@ import type { ImageSet } from '../data/dataset.ts';
 import { loadAnyModel, loadTestSet } from './evaluate.ts';
 import type { AdoptOptions } from '../onnx/adopt.ts';
 import { argmaxRows } from './metrics.ts';
-import { checkModelClasses, modelDataSpec } from './model-data.ts';
+import { checkModelClasses, modelDataSpec } from '../data/model-data.ts';
 
 export interface ModelComparison {
   model: string;

@@ -9,8 +9,8 @@ import { createOnnxSession } from '../../src/onnx/session.ts';
 import { toModelInput } from '../../src/preprocess.ts';
 import { subset, type ImageSet } from '../data/dataset.ts';
 import { modelForTools, type AdoptOptions } from '../onnx/adopt.ts';
-import { stratifiedSample } from '../trainer/split.ts';
-import { checkModelClasses, modelDataSpec, type ModelDataSpec } from './model-data.ts';
+import { stratifiedSample } from '../data/split.ts';
+import { checkModelClasses, modelDataSpec, type ModelDataSpec } from '../data/model-data.ts';
 import { argmaxRows, classificationMetrics, metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
 
 /** Logits [count, K] of an ONNX model (bytes or path) on every image of `set`, in batches. */
@@ -51,7 +51,7 @@ export async function loadAnyModel(path: string, foreign: AdoptOptions = {}): Pr
   if (statSync(path).isDirectory()) {
     const { selectBackend } = await import('../backend/index.ts');
     await selectBackend('auto');
-    const { loadTfjsModel, predictTfjs } = await import('../trainer/model-io.ts');
+    const { loadTfjsModel, predictTfjs } = await import('../model/io.ts');
     const { metadataFromModelDir } = await import('../onnx/export.ts');
     const model = await loadTfjsModel(path);
     // Class names and recipe from model.json's edgeloom metadata and the run's report.json.
@@ -71,7 +71,7 @@ export const SPLIT_NAMES: Record<EvalSplit, string> = { test: 'test', val: 'vali
 
 /**
  * The images `split` names, all or a seeded stratified `limit` of them, from the model's data
- * (`data`, else its recipe's: training/eval/model-data.ts), checked against its classes. `val`
+ * (`data`, else its recipe's: training/data/model-data.ts), checked against its classes. `val`
  * rebuilds the validation split from the model's recipe (data, limit, fraction, seed), so models
  * can be compared and tuned without looking at the test set.
  */
@@ -82,7 +82,7 @@ export async function loadEvalSet(model: Pick<LoadedModel, 'recipe'> & { classNa
   let set: ImageSet;
   if (split === 'test') set = await loadTestSet(limit, seed, spec);
   else {
-    const { heldOutSetFor } = await import('./held-out.ts');
+    const { heldOutSetFor } = await import('../data/held-out.ts');
     const recipe = data ? { ...model.recipe, data } : model.recipe;
     set = (await heldOutSetFor(recipe, { choice: 'val', size: limit ?? Number.POSITIVE_INFINITY, seed, origin: '--split val' })).set;
   }
@@ -125,7 +125,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluateResult
   const metrics = classificationMetrics(set.labels, argmaxRows(logits, model.classNames.length), model.classNames);
   const files: string[] = [];
   if (opts.out) {
-    const { imageErrors, topConfidences } = await import('./report.ts');
+    const { imageErrors, topConfidences } = await import('./image-errors.ts');
     const predicted = argmaxRows(logits, model.classNames.length);
     const errs = imageErrors(set.labels, predicted, topConfidences(logits, model.classNames.length), model.classNames, set.files);
     const result = { model: opts.model, kind: model.kind, split, metrics, errors: errs.errors, errorsTotal: errs.total };

@@ -34,5 +34,6 @@ export async function runAdopt(opts: AdoptCommandOptions): Promise<AdoptCommandR
   if (!r.info.embedding) log.warn(`${opts.out}: no embedding, so no drift profile; the agent needs one: name the penultimate tensor with --embedding TENSOR`);
   await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
   const { parseModelMetadata } = await import('../../src/onnx/metadata.ts');
-  return { out: opts.out, adopted: r.info, numClasses: r.numClasses, classes: parseModelMetadata(profiled.bytes)?.classes ?? [], driftProfile: profiled.profile !== null, bytes: profiled.bytes.length };
+  return { out: opts.out, adopted: r.info, numClasses: r.numClasses, classes: parseModelMetadata(profiled.bytes)?.classes ?? [], driftProfile: profiled.profile !== null,
+    bytes: profiled.bytes.length };
 }

@@ -1,9 +1,10 @@
 import { basename } from 'node:path';
-import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
+import { FASHION_MNIST_CLASSES, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { decodeModelFile, validateModelContract, type ModelContractInfo } from '../../src/onnx/contract.ts';
 import { DEFAULT_PREPROCESSING, parseModelMetadata, writeModelMetadata, type AdoptionInfo, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
-import { attr, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../../src/onnx/proto.ts';
+import { attr, encodeModel, floatTensor, floatValueInfo, getIntAttr, makeNode, tensorDims, valueInfoDims, DataType, type ModelProto, type NodeProto,
+  type ValueInfoProto } from '../../src/onnx/proto.ts';
 
 /**
  * Brings a classifier exported by PyTorch, Keras or any other tool to the edgeloom model contract
@@ -54,7 +55,7 @@ function inspect(model: ModelProto, file: string): Io {
   const input = inputs[0];
   if (input.type?.tensorType?.elemType !== DataType.FLOAT) fail(file, `input \`${input.name}\` must be float32`);
   const d = valueInfoDims(input);
-  const layout = d.length === 4 && d[1] === 1 && d[2] === 28 && d[3] === 28 ? 'NCHW' : d.length === 4 && d[1] === 28 && d[2] === 28 && d[3] === 1 ? 'NHWC' : null;
+  const layout = d.length === 4 && d[1] === 1 && d[2] === IMAGE_SIZE && d[3] === IMAGE_SIZE ? 'NCHW' : d.length === 4 && d[1] === IMAGE_SIZE && d[2] === IMAGE_SIZE && d[3] === 1 ? 'NHWC' : null;
   if (!layout) fail(file, `input \`${input.name}\` has shape [${d.join(',')}], expected [N,1,28,28] or [N,28,28,1]`);
   const outputs = graph.output ?? [];
   const candidates = outputs.filter((o) => o.name !== 'embedding');
@@ -153,7 +154,7 @@ export function adoptModel(bytes: Uint8Array, path: string, opts: AdoptOptions =
   } else {
     renameTensor(model, originalInput, 'input');
   }
-  g.input = [floatValueInfo('input', ['N', 1, 28, 28]), ...(g.input ?? []).filter((i) => i !== io.input)];
+  g.input = [floatValueInfo('input', ['N', 1, IMAGE_SIZE, IMAGE_SIZE]), ...(g.input ?? []).filter((i) => i !== io.input)];
 
   const scores = logitsTensor(model, io, kind, file);
   const embedding = opts.embedding === 'none' ? null : opts.embedding ? { tensor: opts.embedding, width: null } : findEmbedding(model, scores.tensor);
@@ -191,7 +192,8 @@ export function describeAdoption(info: AdoptionInfo): string {
  * `embedding` output is optional for them), any other classifier adopted in memory with a warning
  * that says what was done and how to do it once for good.
  */
-export function modelForTools(bytes: Uint8Array, path: string, opts: AdoptOptions = {}, warn: (line: string) => void = () => {}): { bytes: Uint8Array; info: ModelContractInfo; adopted: AdoptionInfo | null } {
+export function modelForTools(bytes: Uint8Array, path: string, opts: AdoptOptions = {}, warn: (line: string) => void = () => {}): { bytes: Uint8Array; info: ModelContractInfo;
+  adopted: AdoptionInfo | null } {
   const ours = parseModelMetadata(bytes, basename(path)) !== null;
   if (ours) {
     // An edgeloom model that breaks the contract is a bug to report as is, not something to rewire.

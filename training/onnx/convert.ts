@@ -1,3 +1,4 @@
+import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import type * as tf from '@tensorflow/tfjs';
 import { attr, encodeModel, floatValueInfo, onnx } from '../../src/onnx/proto.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
@@ -84,11 +85,11 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
   const foldable = new Map<string, Foldable>();
   const inShape = model.inputs[0].shape;
   if (model.inputs.length !== 1) throw new UserError(`model has ${model.inputs.length} inputs, expected one 28x28x1 image input`);
-  const inputInfo: TensorInfo = { name: 'input', rank: 4, c: 1, h: 28, w: 28 };
+  const inputInfo: TensorInfo = { name: 'input', rank: 4, c: 1, h: IMAGE_SIZE, w: IMAGE_SIZE };
   const key = inShape.slice(1).join('x');
   let modelInput: TensorInfo;
-  if (key === '28x28x1') modelInput = inputInfo;
-  else if (key === '784') modelInput = { name: g.node('Flatten', ['input'], 'input/flat', [attr('axis', 1)]).output, rank: 2, size: 784, perm: null };
+  if (key === `${IMAGE_SIZE}x${IMAGE_SIZE}x1`) modelInput = inputInfo;
+  else if (key === String(IMAGE_PIXELS)) modelInput = { name: g.node('Flatten', ['input'], 'input/flat', [attr('axis', 1)]).output, rank: 2, size: IMAGE_PIXELS, perm: null };
   else throw new UserError(`model input shape [${inShape.join(',')}] is not supported, expected [null,28,28,1] or [null,784]`);
 
   const layers = model.layers as AnyLayer[];
@@ -149,7 +150,7 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
       name: model.name || 'edgeloom',
       node: g.nodes,
       initializer: g.initializerProtos(),
-      input: [floatValueInfo('input', ['N', 1, 28, 28])],
+      input: [floatValueInfo('input', ['N', 1, IMAGE_SIZE, IMAGE_SIZE])],
       output: [floatValueInfo('logits', ['N', logits.size]), floatValueInfo('embedding', ['N', embedding.size])],
     },
   });

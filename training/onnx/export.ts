@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
+import { FASHION_MNIST_CLASSES, IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
@@ -10,8 +10,8 @@ import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata }
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
 import { convertLayersModel } from './convert.ts';
-import { modelDataSpec } from '../eval/model-data.ts';
-import { loadTfjsModel, readTfjsModelMeta } from '../trainer/model-io.ts';
+import { modelDataSpec } from '../data/model-data.ts';
+import { loadTfjsModel, readTfjsModelMeta } from '../model/io.ts';
 
 export interface ParityReport {
   images: number;
@@ -61,9 +61,9 @@ export async function exportToOnnx(model: tf.LayersModel, opts: ExportOptions = 
 }
 
 export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, input: Float32Array, logitsLayer: string, embeddingLayer: string, tolerance: number): Promise<ParityReport> {
-  const n = input.length / 784;
+  const n = input.length / IMAGE_PIXELS;
   const probe = tf.model({ inputs: model.inputs, outputs: [model.getLayer(logitsLayer).output as tf.SymbolicTensor, model.getLayer(embeddingLayer).output as tf.SymbolicTensor] });
-  const inShape = model.inputs[0].shape.length === 2 ? [n, 784] : [n, 28, 28, 1];
+  const inShape = model.inputs[0].shape.length === 2 ? [n, IMAGE_PIXELS] : [n, IMAGE_SIZE, IMAGE_SIZE, 1];
   const [tfLogits, tfEmb] = tf.tidy(() => {
     const outs = probe.predict(tf.tensor(input, inShape)) as tf.Tensor[];
     return outs.map((t) => t.dataSync() as Float32Array);
@@ -104,7 +104,8 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
     top1Agreement: agree / n,
   };
   if (!(report.relativeError <= tolerance)) {
-    throw new Error(`export parity check failed: max |logit difference| ${dl.toExponential(3)} is ${report.relativeError.toExponential(3)} of the logit scale ${scale.toFixed(3)} (tolerance ${tolerance})`);
+    throw new Error(`export parity check failed: max |logit difference| ${dl.toExponential(3)} is ${report.relativeError.toExponential(3)} of the logit scale ${scale.toFixed(3)} (tolerance ` +
+      `${tolerance})`);
   }
   return report;
 }
@@ -116,19 +117,39 @@ export async function checkParity(model: tf.LayersModel, bytes: Uint8Array, inpu
  */
 export async function parityImagesFromTestSet(count: number, seed = 7, data?: { data: string; seed: number }): Promise<Float32Array> {
   const { loadDataset } = await import('../data/load.ts');
-  const { stratifiedSample } = await import('../trainer/split.ts');
+  const { stratifiedSample } = await import('../data/split.ts');
   const { subset } = await import('../data/dataset.ts');
   const { toModelInput } = await import('../../src/preprocess.ts');
   const ds = await loadDataset(data ?? {});
   return toModelInput(subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, count, seed)).images);
 }
 
-interface TrainReportJson {
+/** The fields of a training run's report.json that go into the model's metadata. */
+export interface TrainReportFields {
   arch?: string;
-  config?: Record<string, unknown>;
-  classNames?: string[];
+  config?: object;
+  classNames?: readonly string[];
   test?: { accuracy?: number; count?: number; macro?: { f1?: number }; weighted?: { f1?: number } };
   createdAt?: string;
+}
+
+/**
+ * Metadata from a training report (arch, recipe, test metrics, classes), over `own`: model.json's
+ * edgeloom metadata (arch, class names). A training run passes its report in memory; `edgeloom
+ * export` reads it from report.json (metadataFromModelDir).
+ */
+export function metadataFromTrainReport(r: TrainReportFields | null, own?: { arch?: string; classNames?: string[] } | null): Partial<EdgeloomModelMetadata> {
+  const meta: Partial<EdgeloomModelMetadata> = {};
+  if (own?.arch) meta.arch = own.arch;
+  if (own?.classNames) meta.classes = own.classNames;
+  if (!r) return meta;
+  if (typeof r.arch === 'string') meta.arch = r.arch;
+  if (r.config && typeof r.config === 'object') meta.recipe = r.config as Record<string, unknown>;
+  if (r.test && typeof r.test.accuracy === 'number') {
+    meta.metrics = { split: 'test', accuracy: r.test.accuracy, macroF1: r.test.macro?.f1, weightedF1: r.test.weighted?.f1, count: r.test.count, trainedAt: r.createdAt };
+  }
+  if (Array.isArray(r.classNames) && r.classNames.every((c) => typeof c === 'string')) meta.classes = [...r.classNames];
+  return meta;
 }
 
 /**
@@ -136,25 +157,16 @@ interface TrainReportJson {
  * back on model.json's own edgeloom metadata (arch, class names).
  */
 export async function metadataFromModelDir(dir: string): Promise<Partial<EdgeloomModelMetadata>> {
-  const meta: Partial<EdgeloomModelMetadata> = {};
   const own = await readTfjsModelMeta(dir);
-  if (own?.arch) meta.arch = own.arch;
-  if (own?.classNames) meta.classes = own.classNames;
   const path = join(dir, 'report.json');
-  if (!existsSync(path)) return meta;
-  let r: TrainReportJson;
+  if (!existsSync(path)) return metadataFromTrainReport(null, own);
+  let r: TrainReportFields;
   try {
-    r = JSON.parse(await readFile(path, 'utf8')) as TrainReportJson;
+    r = JSON.parse(await readFile(path, 'utf8')) as TrainReportFields;
   } catch {
     throw new UserError(`${path}: not valid JSON`);
   }
-  if (typeof r.arch === 'string') meta.arch = r.arch;
-  if (r.config && typeof r.config === 'object') meta.recipe = r.config;
-  if (r.test && typeof r.test.accuracy === 'number') {
-    meta.metrics = { split: 'test', accuracy: r.test.accuracy, macroF1: r.test.macro?.f1, weightedF1: r.test.weighted?.f1, count: r.test.count, trainedAt: r.createdAt };
-  }
-  if (Array.isArray(r.classNames) && r.classNames.every((c) => typeof c === 'string')) meta.classes = r.classNames;
-  return meta;
+  return metadataFromTrainReport(r, own);
 }
 
 export interface ExportCommandOptions {

@@ -100,7 +100,8 @@ function checkedMeta(bytes: Uint8Array, path: string, origin: string): { arch: s
   const meta = parseModelMetadata(bytes, origin);
   if (meta?.quantization) {
     const parent = int8Parent(path);
-    throw new UserError(`${origin}: an int8 model (${meta.quantization.format} ${meta.quantization.target}); its weights are rounded and cannot be fine-tuned: use its fp32 parent${parent ? `, --init ${parent}` : ' (the model `edgeloom quantize` was run on)'}`);
+    throw new UserError(`${origin}: an int8 model (${meta.quantization.format} ${meta.quantization.target}); its weights are rounded and cannot be fine-tuned: use its fp32 ` +
+      `parent${parent ? `, --init ${parent}` : ' (the model `edgeloom quantize` was run on)'}`);
   }
   if (!meta?.arch || !meta.classes) throw new UserError(`${origin}: no edgeloom metadata (arch, classes); --init reads ONNX models written by edgeloom export or train`);
   try {
@@ -134,7 +135,8 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
   let cursor = 0;
   const nextPrefix = (layer: tf.layers.Layer, kind: 'W' | 'bn_scale'): string => {
     const p = prefixes[cursor];
-    if (p === undefined || !inits.has(`${p}/${kind}`)) throw new UserError(`${origin}: layer ${layer.name} has no counterpart in the file (expected ${kind === 'W' ? 'a Conv or Gemm weight' : 'a BatchNorm scale'}); the file does not match the ${meta.arch} architecture edgeloom builds today`);
+    if (p === undefined || !inits.has(`${p}/${kind}`)) throw new UserError(`${origin}: layer ${layer.name} has no counterpart in the file (expected ${kind === 'W' ? 'a Conv or Gemm ' +
+      'weight' : 'a BatchNorm scale'}); the file does not match the ${meta.arch} architecture edgeloom builds today`);
     cursor++;
     return p;
   };

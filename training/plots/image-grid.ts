@@ -16,7 +16,8 @@ export interface GridOptions {
   title?: string;
 }
 
-export function imageGridLayout(count: number, opts: GridOptions & { notes?: boolean }): { width: number; height: number; cell: number; cellWidth: number; cellHeight: number; titleHeight: number; rows: number } {
+export function imageGridLayout(count: number, opts: GridOptions & { notes?: boolean }): { width: number; height: number; cell: number; cellWidth: number; cellHeight: number; titleHeight: number;
+  rows: number } {
   const cell = IMAGE_SIZE * (opts.scale ?? 3);
   const cellWidth = Math.max(cell, 110) + 10;
   const cellHeight = cell + (opts.notes ? 38 : 24);
@@ -39,7 +40,8 @@ export async function imageGridSvg(items: readonly GridItem[], opts: GridOptions
     const png = await scaledGrayPng(item.pixels, IMAGE_SIZE, IMAGE_SIZE, scale);
     const ix = x + (L.cellWidth - 10 - L.cell) / 2;
     parts.push(`<image x="${ix}" y="${y}" width="${L.cell}" height="${L.cell}" href="${pngDataUri(png)}"/>`);
-    parts.push(`<text x="${x + (L.cellWidth - 10) / 2}" y="${y + L.cell + 15}" text-anchor="middle" font-size="11" fill="${escapeXml(item.captionColor ?? '#222222')}">${escapeXml(item.caption)}</text>`);
+    parts.push(`<text x="${x + (L.cellWidth - 10) / 2}" y="${y + L.cell + 15}" text-anchor="middle" font-size="11" ` +
+      `fill="${escapeXml(item.captionColor ?? '#222222')}">${escapeXml(item.caption)}</text>`);
     if (item.note) {
       // Keep the end of a long path: the file name is what tells photos apart.
       const note = item.note.length > noteChars ? `…${item.note.slice(item.note.length - noteChars + 1)}` : item.note;

@@ -32,7 +32,8 @@ export function tileGridLayout(tiles: readonly Tile[], opts: TileGridOptions): {
   const cellHeight = maxH * scale + (captions ? 18 : 6);
   const titleHeight = opts.title ? 32 : 6;
   const rows = Math.max(1, Math.ceil(tiles.length / opts.cols));
-  return { width: Math.max(opts.cols * cellWidth + 10, opts.title ? Math.ceil(9 * opts.title.length) + 20 : 0), height: titleHeight + rows * cellHeight + 6, cellWidth, cellHeight, scale, titleHeight };
+  return { width: Math.max(opts.cols * cellWidth + 10, opts.title ? Math.ceil(9 * opts.title.length) + 20 : 0), height: titleHeight + rows * cellHeight + 6, cellWidth, cellHeight,
+    scale, titleHeight };
 }
 
 /** Tiles in rows of `cols`, each scaled up with hard pixel edges, with an optional caption under each. */

@@ -1,3 +1,4 @@
+import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { createOnnxSession } from '../../src/onnx/session.ts';
 import { attr, decodeModel, encodeModel, floatValueInfo, int64Tensor, floatTensor, makeNode, type ModelProto, type NodeProto } from '../../src/onnx/proto.ts';
 import { TensorStats, calibratedRange, type CalibrationMethod } from './histogram.ts';
@@ -51,12 +52,12 @@ export function buildCalibrationModel(modelBytes: Uint8Array, tensors: readonly 
 export async function collectStats(modelBytes: Uint8Array, tensors: readonly string[], input: Float32Array, method: CalibrationMethod, batchSize = 64): Promise<Map<string, TensorStats>> {
   const stats = new Map<string, TensorStats>(tensors.map((t) => [t, new TensorStats()]));
   const session = await createOnnxSession(buildCalibrationModel(modelBytes, tensors));
-  const count = input.length / 784;
+  const count = input.length / IMAGE_PIXELS;
   const withHistogram = method !== 'minmax';
   try {
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
-      const out = await session.run(input.subarray(start * 784, (start + n) * 784), n);
+      const out = await session.run(input.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS), n);
       if (!out.embedding) throw new Error('calibration model returned no probe output');
       const width = out.embeddingSize;
       const k = tensors.length;

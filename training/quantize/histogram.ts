@@ -1,3 +1,5 @@
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
+
 /**
  * Calibration statistics of one activation tensor: exact min/max plus a histogram of |x| that
  * grows by powers of two when a batch exceeds its range, so merging bins stays exact.
@@ -135,7 +137,7 @@ export function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 
 /** Real range [lo, hi] to quantize a tensor with, by method; never wider than what was observed. */
-export function calibratedRange(s: TensorStats, method: CalibrationMethod, percentile = 99.999, asymmetric = false): [number, number] {
+export function calibratedRange(s: TensorStats, method: CalibrationMethod, percentile: number = QUANTIZE_DEFAULTS.percentile, asymmetric = false): [number, number] {
   if (s.count === 0) return [0, 0];
   if (method === 'minmax') return [s.min, s.max];
   // Levels available to |x|: 128 for int8 (symmetric) or a signed uint8 tensor, 256 for a uint8

@@ -205,7 +205,8 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
   return { nodes: newNodes, initializers, activationParams: params };
 }
 
-function quantizeWeightInit(inits: Map<string, TensorProto>, nodes: NodeProto[], nameFor: (key: string) => string, name: string, w: TensorProto, axis: number, perChannel: boolean, qmin: number, qmax: number): string {
+function quantizeWeightInit(inits: Map<string, TensorProto>, nodes: NodeProto[], nameFor: (key: string) => string, name: string, w: TensorProto, axis: number, perChannel: boolean, qmin: number,
+  qmax: number): string {
   if (w.dataType !== DataType.FLOAT) throw new Error(`weight ${name} is not float32`);
   const dims = tensorDims(w);
   const q = quantizeWeights(tensorFloats(w), dims, axis, perChannel, qmin, qmax, true);

@@ -4,6 +4,8 @@ import { validateModelContract } from '../../src/onnx/contract.ts';
 import { calibrate } from './calibrate.ts';
 import type { CalibrationMethod } from './histogram.ts';
 import { insertQdq, loadGraph, removeQuantizableActivations, tensorsToQuantize } from './qdq.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
+import { IMAGE_PIXELS } from '../../src/classes.ts';
 
 /**
  * Static post-training quantization, QDQ format, in two explicit steps as onnxruntime's tool does
@@ -20,9 +22,8 @@ export interface QuantizeOptions {
   calibrationSeed: number;
 }
 
-export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = {
-  target: 'cpu', method: 'percentile', percentile: 99.999, perChannel: true, reduceRange: false, calibrationSeed: 1,
-};
+const { target, method, percentile, perChannel, reduceRange, calibrationSeed } = QUANTIZE_DEFAULTS;
+export const DEFAULT_QUANTIZE_OPTIONS: QuantizeOptions = { target, method, percentile, perChannel, reduceRange, calibrationSeed };
 
 export interface QuantizeResult {
   bytes: Uint8Array;
@@ -51,7 +52,7 @@ export async function quantizeModel(fp32: Uint8Array, calibrationInput: Float32A
     target: opts.target,
     method: opts.method,
     ...(opts.method === 'percentile' ? { percentile: opts.percentile } : {}),
-    calibrationSize: calibrationInput.length / 784,
+    calibrationSize: calibrationInput.length / IMAGE_PIXELS,
     calibrationSeed: opts.calibrationSeed,
     perChannel: opts.perChannel,
     reduceRange: opts.reduceRange,

@@ -11,7 +11,8 @@ import { predictOnnx } from '../eval/evaluate.ts';
 import type { QuantizationSettings } from '../../src/onnx/metadata.ts';
 import type { CalibrationMethod } from './histogram.ts';
 import { quantizeModel } from './quantize.ts';
-import { stratifiedSample } from '../trainer/split.ts';
+import { stratifiedSample } from '../data/split.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 
 export interface QuantizeCommandOptions extends AdoptOptions {
   model: string;
@@ -44,22 +45,23 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   const log = createLogger('quantize');
   if (!existsSync(opts.model)) throw new UserError(`--model ${opts.model}: not found`);
   const { bytes: fp32, info, adopted } = modelForTools(await readFile(opts.model), opts.model, opts, (line) => log.warn(line));
-  if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float model from \`edgeloom export\``);
-  const calibrationSize = opts.calibrationSize ?? 512;
+  if (info.metadata.quantization) throw new UserError(`--model ${opts.model}: already quantized (${info.metadata.quantization.target}, ${info.metadata.quantization.method}); quantize the float ` +
+    `model from \`edgeloom export\``);
+  const calibrationSize = opts.calibrationSize ?? QUANTIZE_DEFAULTS.calibrationSize;
   if (!(calibrationSize > 0)) throw new UserError(`--calibration-size: expected a positive integer, got ${calibrationSize}`);
-  const seed = opts.seed ?? 1;
-  const { loadModelData } = await import('../eval/model-data.ts');
+  const seed = opts.seed ?? QUANTIZE_DEFAULTS.calibrationSeed;
+  const { loadModelData } = await import('../data/model-data.ts');
   const { ds, spec } = await loadModelData(`--model ${opts.model}`, { classNames: info.metadata.classes, recipe: info.metadata.recipe }, opts.data, (m) => log.info(m));
   log.info(`data: ${spec.data}${spec.from === 'recipe' ? ' (the model\'s training data, from its recipe)' : spec.from === 'default' ? ' (no recipe in the model: Fashion-MNIST)' : ''}`);
   // Calibrate on training images: the test set stays unseen for the accuracy check.
   const calib = subset(ds.train, stratifiedSample(ds.train.labels, ds.train.classNames.length, calibrationSize, seed));
-  log.info(`calibrating on ${calib.count} training images (${opts.method ?? 'percentile'}), target ${opts.target ?? 'cpu'}`);
+  log.info(`calibrating on ${calib.count} training images (${opts.method ?? QUANTIZE_DEFAULTS.method}), target ${opts.target ?? QUANTIZE_DEFAULTS.target}`);
   const q = await quantizeModel(fp32, toModelInput(calib.images), {
-    target: opts.target ?? 'cpu',
-    method: opts.method ?? 'percentile',
-    percentile: opts.percentile ?? 99.999,
+    target: opts.target ?? QUANTIZE_DEFAULTS.target,
+    method: opts.method ?? QUANTIZE_DEFAULTS.method,
+    percentile: opts.percentile ?? QUANTIZE_DEFAULTS.percentile,
     perChannel: !opts.perTensor,
-    reduceRange: opts.reduceRange ?? false,
+    reduceRange: opts.reduceRange ?? QUANTIZE_DEFAULTS.reduceRange,
     calibrationSeed: seed,
   });
   // The fp32 profile describes fp32 outputs: the int8 model gets its own, on the same reference images.
@@ -71,7 +73,7 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
   if (profiled) await writeProfiledModel(opts.out, profiled.bytes, profiled.profile);
   else await writeFileAtomic(opts.out, q.bytes);
   let check: QuantizeCommandResult['check'] = null;
-  const checkSize = opts.checkSize ?? 1000;
+  const checkSize = opts.checkSize ?? QUANTIZE_DEFAULTS.checkSize;
   if (checkSize > 0) {
     const test = subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, checkSize, seed + 1));
     const k = ds.test.classNames.length;
@@ -93,11 +95,13 @@ export async function runQuantize(opts: QuantizeCommandOptions): Promise<Quantiz
 export function formatQuantize(r: QuantizeCommandResult): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   const lines = [
-    `wrote ${r.out}: ${r.settings.target} ${r.settings.format}, ${r.settings.method}, ${r.settings.perChannel ? 'per-channel' : 'per-tensor'} weights${r.settings.reduceRange ? ' (reduce-range)' : ''}, ${r.quantizedTensors} activation tensors`,
+    `wrote ${r.out}: ${r.settings.target} ${r.settings.format}, ${r.settings.method}, ` +
+      `${r.settings.perChannel ? 'per-channel' : 'per-tensor'} weights${r.settings.reduceRange ? ' (reduce-range)' : ''}, ${r.quantizedTensors} activation tensors`,
     `size: fp32 ${kb(r.fp32Bytes)} -> int8 ${kb(r.int8Bytes)} (${((r.int8Bytes / r.fp32Bytes) * 100).toFixed(0)}%)`,
   ];
   if (r.check) {
-    lines.push(`check on ${r.check.images} test images of ${r.data}: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ${(r.check.agreement * 100).toFixed(2)}%`);
+    lines.push(`check on ${r.check.images} test images of ${r.data}: fp32 ${(r.check.fp32Accuracy * 100).toFixed(2)}%, int8 ${(r.check.int8Accuracy * 100).toFixed(2)}%, agreement ` +
+      `${(r.check.agreement * 100).toFixed(2)}%`);
   }
   return lines.join('\n');
 }

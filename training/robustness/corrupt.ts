@@ -1,5 +1,5 @@
 import { IMAGE_SIZE } from '../../src/classes.ts';
-import { inverseAffine, warpImage } from '../trainer/augment.ts';
+import { inverseAffine, warpImage } from '../data/warp.ts';
 import { blankBand, clampByte, drawStreak, FRAME_BOX, garmentBox, gaussianBlur, scaleContrast, separableBlur } from './filters.ts';
 
 /**

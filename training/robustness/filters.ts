@@ -1,7 +1,7 @@
 import { IMAGE_PIXELS, IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import { createRng } from '../../src/random.ts';
-import { inverseAffine, warpImage } from '../trainer/augment.ts';
+import { inverseAffine, warpImage } from '../data/warp.ts';
 
 /**
  * The six input filters of the seed study (Giordano et al.), each at severities 1..5, as pure

@@ -70,7 +70,8 @@ async function score(model: LoadedModel, set: ImageSet): Promise<ScoreRow> {
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Folds per-severity results into the per-filter rows and the overall figures. Pure. */
-export function summarise(clean: ScoreRow, results: readonly SeverityResult[], filters: readonly FilterName[]): Pick<RobustnessReport, 'summary' | 'meanCorruptionAccuracy' | 'meanDrop' | 'worstFilter'> {
+export function summarise(clean: ScoreRow, results: readonly SeverityResult[],
+  filters: readonly FilterName[]): Pick<RobustnessReport, 'summary' | 'meanCorruptionAccuracy' | 'meanDrop' | 'worstFilter'> {
   const summary: FilterSummary[] = filters.map((filter) => {
     const rows = results.filter((r) => r.filter === filter);
     const accuracy = mean(rows.map((r) => r.accuracy));

@@ -26,14 +26,18 @@ export function cvMarkdown(r: CvResult): string {
     `# ${r.arch}: ${r.description}`,
     '',
     `Data: ${r.data.source}; ${r.data.train} training images resampled into the folds, ${r.data.test} test images.`,
-    `Recipe: ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, ${c.epochs} epochs, augment ${c.augment}, seed ${c.seed}${c.settings ? `, settings ${JSON.stringify(c.settings)}` : ''}${c.patience ? `, early stopping on the fold (patience ${c.patience})` : ''}.`,
+    `Recipe: ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, ` +
+      `${c.epochs} epochs, augment ${c.augment}, seed ${c.seed}${c.settings ? `, settings ${JSON.stringify(c.settings)}` : ''}` +
+      `${c.patience ? `, early stopping on the fold (patience ${c.patience})` : ''}.`,
     '',
     '| fold | train | validation | validation accuracy | test accuracy | epochs |',
     '|---:|---:|---:|---:|---:|---:|',
     ...r.folds.map((f) => `| ${f.fold} | ${f.train} | ${f.val} | ${pct(f.valAccuracy)} | ${pct(f.testAccuracy)} | ${f.epochsRun} |`),
     `| **mean ± std** | | | **${pm(r.valAccuracy)}** | **${pm(r.testAccuracy)}** | |`,
     '',
-    `Standard deviations are over the folds (population, ddof 0). Fold ensemble (mean of the ${r.folds.length} models' softmax) on the test split: **${pct(r.ensemble.accuracy)}**; best fold by validation accuracy: fold ${r.best.fold} (validation ${pct(r.best.valAccuracy)}, test ${pct(r.best.test.accuracy)}).`,
+    `Standard deviations are over the folds (population, ddof 0). Fold ensemble (mean of the ${r.folds.length} models' softmax) on the test split: ` +
+      `**${pct(r.ensemble.accuracy)}**; best fold by validation accuracy: fold ${r.best.fold} ` +
+      `(validation ${pct(r.best.valAccuracy)}, test ${pct(r.best.test.accuracy)}).`,
     '',
     '![accuracy per fold](folds.png)',
     '',
@@ -46,7 +50,10 @@ export function cvMarkdown(r: CvResult): string {
     metricsMarkdown(r.best.test),
     '',
   ];
-  if (r.exported) lines.push(`Exported: ${r.exported.kind === 'best' ? 'the best fold\'s model' : 'the average of the folds\' weights'} in \`${r.exported.dir}\` (test ${pct(r.exported.testAccuracy)}).`, '');
+  if (r.exported) {
+    const what = r.exported.kind === 'best' ? 'the best fold\'s model' : 'the average of the folds\' weights';
+    lines.push(`Exported: ${what} in \`${r.exported.dir}\` (test ${pct(r.exported.testAccuracy)}).`, '');
+  }
   return `${lines.join('\n')}\n`;
 }
 

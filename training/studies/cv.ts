@@ -8,10 +8,10 @@ import { parseBackendName, selectBackend } from '../backend/index.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { argmaxRows, classificationMetrics, type ClassificationMetrics } from '../eval/metrics.ts';
-import { predictTfjs, saveTfjsModel } from '../trainer/model-io.ts';
+import { predictTfjs, saveTfjsModel } from '../model/io.ts';
 import { INT8_TEST_SEED } from '../trainer/onnx-outputs.ts';
-import { stratifiedSample } from '../trainer/split.ts';
-import { prepareSplits, resolveConfig, type TrainOptions } from '../trainer/train.ts';
+import { prepareSplits, stratifiedSample } from '../data/split.ts';
+import { resolveConfig, type TrainOptions } from '../trainer/config.ts';
 import type { EpochRecord, TrainConfig } from '../trainer/types.ts';
 import { fitModel, withStopSignals } from './fit.ts';
 import { mergeRecipe, readRecipeFile } from './recipe-file.ts';
@@ -19,7 +19,8 @@ import { checkPlan } from './plan.ts';
 import { averageSoftmax, describeProtocol, makeFolds, meanStd, type Protocol } from './folds.ts';
 
 /** `edgeloom cv`: one model per fold of the training images, scored on its fold and on the test split. */
-export interface CvOptions extends Omit<TrainOptions, 'valSplit' | 'resume' | 'init' | 'distill' | 'distillWeight' | 'distillTemperature' | 'newHead' | 'freezeEpochs' | 'workers' | 'onnx' | 'quantize' | 'referenceSize'> {
+export interface CvOptions extends Omit<TrainOptions,
+  'valSplit' | 'resume' | 'init' | 'distill' | 'distillWeight' | 'distillTemperature' | 'newHead' | 'freezeEpochs' | 'workers' | 'onnx' | 'quantize' | 'referenceSize'> {
   folds?: number;
   /** Random splits instead of K folds (`--shuffle-split`), each holding out `testSize`. */
   shuffleSplit?: boolean;
@@ -110,9 +111,11 @@ async function runFold(f: FoldInput): Promise<{ result: FoldResult; logits: Floa
     const logits = predictTfjs(model, f.test);
     const test = classificationMetrics(f.test.labels, argmaxRows(logits, k), f.config.classNames);
     await saveTfjsModel(model, f.dir, { arch: f.config.arch, classNames: f.config.classNames });
-    const foldResult: FoldResult = { fold: f.index + 1, train: train.count, val: val.count, valAccuracy: valAcc, testAccuracy: test.accuracy, epochsRun: result.history.length, trainSeconds: result.elapsedMs / 1000, history: result.history };
+    const foldResult: FoldResult = { fold: f.index + 1, train: train.count, val: val.count, valAccuracy: valAcc, testAccuracy: test.accuracy, epochsRun: result.history.length,
+      trainSeconds: result.elapsedMs / 1000, history: result.history };
     // report.json as `train` writes it (arch, config, classes, test): evaluate/export/average read it.
-    await writeFileAtomic(join(f.dir, 'report.json'), `${JSON.stringify({ arch: f.config.arch, config: f.config, classNames: f.config.classNames, test, history: result.history, cv: foldResult, createdAt: new Date().toISOString() }, null, 2)}\n`);
+    await writeFileAtomic(join(f.dir, 'report.json'),
+      `${JSON.stringify({ arch: f.config.arch, config: f.config, classNames: f.config.classNames, test, history: result.history, cv: foldResult, createdAt: new Date().toISOString() }, null, 2)}\n`);
     await writeFileAtomic(join(f.dir, TEST_LOGITS), new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
     await writeFileAtomic(join(f.dir, FOLD_JSON), `${JSON.stringify(foldResult, null, 2)}\n`);
     f.log.info(`fold ${f.index + 1}: validation ${(valAcc * 100).toFixed(2)}% on ${val.count}, test ${(test.accuracy * 100).toFixed(2)}% on ${f.test.count}`);
@@ -168,7 +171,8 @@ export async function runCv(options: CvOptions): Promise<CvResult> {
   const fr = done.map((d) => d.result);
   const ensemble = done.length ? classificationMetrics(test.labels, argmaxRows(averageSoftmax(done.map((d) => d.logits), k), k), config.classNames) : classificationMetrics([], [], config.classNames);
   const bestIndex = fr.reduce((b, f, i) => (f.valAccuracy > fr[b].valAccuracy ? i : b), 0);
-  const best = done.length ? { fold: fr[bestIndex].fold, valAccuracy: fr[bestIndex].valAccuracy, test: classificationMetrics(test.labels, argmaxRows(done[bestIndex].logits, k), config.classNames) } : { fold: 0, valAccuracy: NaN, test: ensemble };
+  const best = done.length ? { fold: fr[bestIndex].fold, valAccuracy: fr[bestIndex].valAccuracy, test: classificationMetrics(test.labels, argmaxRows(done[bestIndex].logits, k),
+    config.classNames) } : { fold: 0, valAccuracy: NaN, test: ensemble };
   const result: CvResult = {
     arch: config.arch, protocol, description: describeProtocol(protocol),
     data: { source: ds.source, train: base.count, test: test.count }, config, folds: fr,
@@ -192,7 +196,7 @@ async function exportFolds(kind: 'best' | 'average', out: string, dirs: string[]
     const { runAverage } = await import('../trainer/average.ts');
     await runAverage({ models: dirs, out: dir });
   }
-  const { loadTfjsModel } = await import('../trainer/model-io.ts');
+  const { loadTfjsModel } = await import('../model/io.ts');
   const model = await loadTfjsModel(dir);
   try {
     const k = config.classNames.length;

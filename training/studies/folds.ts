@@ -1,6 +1,6 @@
 import { UserError } from '../../src/errors.ts';
 import { createRng, shuffleInPlace } from '../../src/random.ts';
-import { mixSeed, stratifiedSplit } from '../trainer/split.ts';
+import { mixSeed, stratifiedSplit } from '../data/split.ts';
 
 /**
  * Resampling plans of `edgeloom cv` and `edgeloom search --folds`, as index lists into the training
@@ -39,7 +39,10 @@ export function kFoldSplits(labels: ArrayLike<number>, numClasses: number, k: nu
   if (stratified) {
     const groups = classMembers(labels, numClasses);
     const small = groups.map((g, c) => ({ c, n: g.length })).filter((g) => g.n > 0 && g.n < k);
-    if (small.length) throw new UserError(`--folds ${k} --stratified: class ${small.map((s) => `${s.c} has ${s.n}`).join(', ')} training image(s), fewer than the folds; use fewer folds or drop --stratified`);
+    if (small.length) {
+      const few = small.map((s) => `${s.c} has ${s.n}`).join(', ');
+      throw new UserError(`--folds ${k} --stratified: class ${few} training image(s), fewer than the folds; use fewer folds or drop --stratified`);
+    }
     let next = 0;
     for (const g of groups) {
       shuffleInPlace(g, rng);

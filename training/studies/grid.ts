@@ -50,7 +50,8 @@ function parseValue(name: string, spec: SettingSpec, text: string): SettingValue
     return text;
   }
   const n = Number(text);
-  if (text === '' || !Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) throw new UserError(`--grid: ${name}: expected ${spec.kind === 'int' ? 'integers' : 'numbers'}, got "${text}"`);
+  if (text === '' || !Number.isFinite(n) || (spec.kind === 'int'
+    && !Number.isInteger(n))) throw new UserError(`--grid: ${name}: expected ${spec.kind === 'int' ? 'integers' : 'numbers'}, got "${text}"`);
   return n;
 }
 

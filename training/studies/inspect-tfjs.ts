@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_SIZE } from '../../src/classes.ts';
 import { selectBackend } from '../backend/index.ts';
-import { loadTfjsModel } from '../trainer/model-io.ts';
+import { loadTfjsModel } from '../model/io.ts';
 import { channelNhwc, filterHwio } from './visual.ts';
 import { MAX_CONV_LAYERS, type FeatureMaps, type InsideView, type FirstLayerFilters } from './inspect-types.ts';
 

@@ -8,7 +8,7 @@ import { preprocessImage } from '../../src/preprocess.ts';
 import type { AdoptOptions } from '../onnx/adopt.ts';
 import { loadEvalSet } from '../eval/evaluate.ts';
 import { imageAt } from '../data/dataset.ts';
-import { topConfidences } from '../eval/report.ts';
+import { topConfidences } from '../eval/image-errors.ts';
 import { tileGridPng, type Tile } from '../plots/tile-grid.ts';
 import { gridColumns, toGray, toSignedGray } from './visual.ts';
 import type { InsideView } from './inspect-types.ts';
@@ -73,7 +73,8 @@ async function openImage(opts: InspectOptions, model: { classNames: string[]; re
   }
   const index = opts.index ?? INSPECT_DEFAULTS.index;
   const set = await loadEvalSet(model, 'test', undefined, 1, opts.data);
-  if (!Number.isInteger(index) || index < 0 || index >= set.count) throw new UserError(`--index: expected an integer from 0 to ${set.count - 1} (the test split has ${set.count} images), got ${index}`);
+  if (!Number.isInteger(index) || index < 0
+    || index >= set.count) throw new UserError(`--index: expected an integer from 0 to ${set.count - 1} (the test split has ${set.count} images), got ${index}`);
   return { pixels: imageAt(set, index), source: set.files ? set.files[index] : `test image ${index}`, label: set.classNames[set.labels[index]] };
 }
 
@@ -115,7 +116,8 @@ export async function runInspect(opts: InspectOptions): Promise<InspectResult> {
   if (view.filters) {
     const f = view.filters;
     const tiles = f.planes.map((p, i) => ({ pixels: toSignedGray(p), width: f.width, height: f.height, caption: String(i) }));
-    const file = await writePng(opts.out, 'filters.png', await tileGridPng(tiles, { cols: gridColumns(tiles.length, MAX_COLUMNS), title: `${f.layer}: ${f.planes.length} of ${f.total} first-layer filters ${f.width}x${f.height} (grey 0, white +, black -)` }), files);
+    const file = await writePng(opts.out, 'filters.png', await tileGridPng(tiles, { cols: gridColumns(tiles.length, MAX_COLUMNS),
+      title: `${f.layer}: ${f.planes.length} of ${f.total} first-layer filters ${f.width}x${f.height} (grey 0, white +, black -)` }), files);
     filters = { layer: f.layer, size: [f.height, f.width], shown: f.planes.length, total: f.total, file };
   }
 
@@ -159,7 +161,8 @@ export function inspectMarkdown(r: InspectResult): string {
     '![input](input.png)',
     '',
   ];
-  if (r.filters) lines.push('## First-layer filters', '', `${r.filters.layer}: ${r.filters.shown} of ${r.filters.total} filters, ${r.filters.size[0]}x${r.filters.size[1]}.`, '', `![filters](${r.filters.file})`, '');
+  if (r.filters) lines.push('## First-layer filters', '', `${r.filters.layer}: ${r.filters.shown} of ${r.filters.total} filters, ${r.filters.size[0]}x${r.filters.size[1]}.`, '',
+    `![filters](${r.filters.file})`, '');
   if (r.layers.length) {
     lines.push('## Feature maps', '', '| layer | height x width x channels | shown | file |', '|---|---|---:|---|');
     for (const l of r.layers) lines.push(`| ${l.layer} | ${l.shape.join(' x ')} | ${l.shown} | [${l.file}](${l.file}) |`);

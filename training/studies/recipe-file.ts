@@ -39,7 +39,9 @@ export function checkArchSettings(archName: string, settings: Record<string, unk
   const out: ArchSettings = {};
   for (const [key, value] of Object.entries(settings)) {
     if (!(ARCH_SETTING_NAMES as readonly string[]).includes(key)) throw new UserError(`${origin}: unknown architecture setting "${key}" (expected ${ARCH_SETTING_NAMES.join(', ')})`);
-    if (!(accepted as readonly string[]).includes(key)) throw new UserError(`${origin}: ${arch.name} does not accept the setting "${key}" (it accepts ${accepted.length ? accepted.join(', ') : 'none'})`);
+    if (!(accepted as readonly string[]).includes(key)) {
+      throw new UserError(`${origin}: ${arch.name} does not accept the setting "${key}" (it accepts ${accepted.length ? accepted.join(', ') : 'none'})`);
+    }
     if (key === 'activation') {
       if (!(ACTIVATIONS as readonly unknown[]).includes(value)) throw new UserError(`${origin}: activation: expected ${ACTIVATIONS.join(' or ')}, got "${String(value)}"`);
       out.activation = value as ArchSettings['activation'];
@@ -65,10 +67,12 @@ export function parseRecipeFile(text: string, file: string): RecipeFile {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new UserError(`--recipe ${file}: expected a JSON object of hyper-parameters`);
   const r = json as Record<string, unknown>;
   for (const key of Object.keys(r)) if (!RECIPE_KEYS.includes(key)) throw new UserError(`--recipe ${file}: unknown field "${key}" (expected ${RECIPE_KEYS.join(', ')})`);
-  for (const key of NUMBER_KEYS) if (r[key] !== undefined && !(typeof r[key] === 'number' && Number.isFinite(r[key]))) throw new UserError(`--recipe ${file}: ${key}: expected a number, got ${JSON.stringify(r[key])}`);
+  for (const key of NUMBER_KEYS) if (r[key] !== undefined && !(typeof r[key] === 'number'
+    && Number.isFinite(r[key]))) throw new UserError(`--recipe ${file}: ${key}: expected a number, got ${JSON.stringify(r[key])}`);
   for (const key of STRING_KEYS) if (r[key] !== undefined && typeof r[key] !== 'string') throw new UserError(`--recipe ${file}: ${key}: expected a string, got ${JSON.stringify(r[key])}`);
   if (typeof r.arch !== 'string') throw new UserError(`--recipe ${file}: arch: required (the architecture the recipe trains)`);
-  if (r.settings !== undefined && (typeof r.settings !== 'object' || r.settings === null || Array.isArray(r.settings))) throw new UserError(`--recipe ${file}: settings: expected an object such as {"activation": "tanh"}`);
+  if (r.settings !== undefined && (typeof r.settings !== 'object' || r.settings === null
+    || Array.isArray(r.settings))) throw new UserError(`--recipe ${file}: settings: expected an object such as {"activation": "tanh"}`);
   const settings = r.settings ? checkArchSettings(r.arch, r.settings as Record<string, unknown>, `--recipe ${file}: settings`) : undefined;
   return { ...(r as unknown as RecipeFile), ...(settings ? { settings } : {}) };
 }

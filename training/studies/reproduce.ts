@@ -3,7 +3,7 @@ import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
 import type { RobustnessReport } from '../robustness/run.ts';
-import type { TrainOptions } from '../trainer/train.ts';
+import type { TrainOptions } from '../trainer/config.ts';
 import type { CvOptions } from './cv.ts';
 
 /**
@@ -122,28 +122,37 @@ export const STUDIES: Readonly<Record<string, Study>> = {
     title: 'S. Safaei, "Fashion-MNIST classification" report',
     experiments: [
       { id: 'mlp', what: 'MLP (mlp), one train/test split', reported: '85.99%', command: 'edgeloom train --arch mlp', run: (c) => train(c, 'mlp', { arch: 'mlp' }) },
-      { id: 'mlp-tuned', what: 'MLP tuned by grid search over optimiser and activation (adagrad + tanh in the study)', reported: '89%', command: "edgeloom search --arch mlp --grid 'optimizer=sgd,adam,adagrad;activation=relu,tanh;lr=1e-3,1e-2' --folds 3; edgeloom train --recipe search/mlp/best-recipe.json", run: tunedMlp },
+      { id: 'mlp-tuned', what: 'MLP tuned by grid search over optimiser and activation (adagrad + tanh in the study)', reported: '89%',
+        command: "edgeloom search --arch mlp --grid 'optimizer=sgd,adam,adagrad;activation=relu,tanh;lr=1e-3,1e-2' --folds 3; edgeloom train --recipe search/mlp/best-recipe.json", run: tunedMlp },
       { id: 'cnn', what: 'cnn_1 (cnn), one train/test split', reported: '91.81%', command: 'edgeloom train --arch cnn', run: (c) => train(c, 'cnn', { arch: 'cnn' }) },
-      { id: 'cnn-aug', what: 'cnn_1 with augmentation (safaei)', reported: '92.12%', command: 'edgeloom train --arch cnn --augment safaei', run: (c) => train(c, 'cnn-aug', { arch: 'cnn', augment: 'safaei' }) },
-      { id: 'cnn-kf', what: 'cnn_kf: k-fold cross-validation (10 folds in the study), mean test accuracy', reported: '92.7%', command: 'edgeloom cv --arch cnn --folds 10', run: (c) => crossValidate(c, 'cnn-kf', {}) },
-      { id: 'cnn-rs', what: 'cnn_rs: shuffle-split (10 splits of 10% here at the full budget), mean test accuracy', reported: '92.9%', command: 'edgeloom cv --arch cnn --folds 10 --shuffle-split --test-size 0.1', run: (c) => crossValidate(c, 'cnn-rs', { shuffleSplit: true, testSize: 0.1 }) },
-      { id: 'filters', what: 'the 32 first-layer filters of cnn_1 and one image through each channel', reported: 'figure', command: 'edgeloom inspect --model runs/cnn --index 0 --out inspect/cnn', run: (c) => figure(c, 'inspect', 'cnn') },
-      { id: 'kmeans', what: 'KMeans segmentation of a training image, K = 1..6', reported: 'figure', command: 'edgeloom data segment --index 0 --k 1-6 --out segment.png', run: (c) => figure(c, 'segment') },
+      { id: 'cnn-aug', what: 'cnn_1 with augmentation (safaei)', reported: '92.12%', command: 'edgeloom train --arch cnn --augment safaei', run: (c) => train(c, 'cnn-aug',
+        { arch: 'cnn', augment: 'safaei' }) },
+      { id: 'cnn-kf', what: 'cnn_kf: k-fold cross-validation (10 folds in the study), mean test accuracy', reported: '92.7%', command: 'edgeloom cv --arch cnn --folds 10',
+        run: (c) => crossValidate(c, 'cnn-kf', {}) },
+      { id: 'cnn-rs', what: 'cnn_rs: shuffle-split (10 splits of 10% here at the full budget), mean test accuracy', reported: '92.9%',
+        command: 'edgeloom cv --arch cnn --folds 10 --shuffle-split --test-size 0.1', run: (c) => crossValidate(c, 'cnn-rs', { shuffleSplit: true, testSize: 0.1 }) },
+      { id: 'filters', what: 'the 32 first-layer filters of cnn_1 and one image through each channel', reported: 'figure',
+        command: 'edgeloom inspect --model runs/cnn --index 0 --out inspect/cnn', run: (c) => figure(c, 'inspect', 'cnn') },
+      { id: 'kmeans', what: 'KMeans segmentation of a training image, K = 1..6', reported: 'figure', command: 'edgeloom data segment --index 0 --k 1-6 --out segment.png',
+        run: (c) => figure(c, 'segment') },
     ],
   },
   leopardi: {
     name: 'leopardi',
     title: 'L. Leopardi, CustomNet for Fashion-MNIST',
     experiments: [
-      { id: 'customnet', what: 'CustomNet (customnet), one train/test split', reported: 'not pinned here (see the source)', command: 'edgeloom train --arch customnet', run: (c) => train(c, 'customnet', { arch: 'customnet' }) },
-      { id: 'feature-maps', what: 'the input and the feature maps of each conv layer', reported: 'figure', command: 'edgeloom inspect --model runs/customnet --index 0 --out inspect/customnet', run: (c) => figure(c, 'inspect', 'customnet') },
+      { id: 'customnet', what: 'CustomNet (customnet), one train/test split', reported: 'not pinned here (see the source)', command: 'edgeloom train --arch customnet',
+        run: (c) => train(c, 'customnet', { arch: 'customnet' }) },
+      { id: 'feature-maps', what: 'the input and the feature maps of each conv layer', reported: 'figure',
+        command: 'edgeloom inspect --model runs/customnet --index 0 --out inspect/customnet', run: (c) => figure(c, 'inspect', 'customnet') },
     ],
   },
   'le-glouanec': {
     name: 'le-glouanec',
     title: 'Le Glouanec, LeNet-5 variant with batch normalisation and dropout',
     experiments: [
-      { id: 'lenet5-bn', what: 'LeNet-5 variant (lenet5-bn), one train/test split', reported: '92.37%', command: 'edgeloom train --arch lenet5-bn', run: (c) => train(c, 'lenet5-bn', { arch: 'lenet5-bn' }) },
+      { id: 'lenet5-bn', what: 'LeNet-5 variant (lenet5-bn), one train/test split', reported: '92.37%', command: 'edgeloom train --arch lenet5-bn', run: (c) => train(c,
+        'lenet5-bn', { arch: 'lenet5-bn' }) },
     ],
   },
   giordano: {
@@ -226,7 +235,8 @@ export async function runReproduce(opts: ReproduceOptions): Promise<ReproduceRes
   if (!study) throw new UserError(`reproduce: unknown study "${opts.study}" (expected ${Object.keys(STUDIES).join(', ')})`);
   const { name, budget } = resolveBudget(opts);
   const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : null;
-  for (const id of only ?? []) if (!study.experiments.some((e) => e.id === id)) throw new UserError(`--only: ${study.name} has no experiment "${id}" (expected ${study.experiments.map((e) => e.id).join(', ')})`);
+  const ids = study.experiments.map((e) => e.id);
+  for (const id of only ?? []) if (!ids.includes(id)) throw new UserError(`--only: ${study.name} has no experiment "${id}" (expected ${ids.join(', ')})`);
   const out = resolve(opts.out ?? join('studies', study.name, name));
   const ctx: ReproduceContext = { budget, out, seed: opts.seed ?? 42, backend: opts.backend, data: opts.data };
   const log = createLogger('reproduce');
@@ -244,7 +254,9 @@ export async function runReproduce(opts: ReproduceOptions): Promise<ReproduceRes
 
 function budgetText(r: ReproduceResult): string {
   const b = r.settings;
-  return `${r.budget} budget: ${b.limit ? `${b.limit} training images` : 'all training images'}, ${b.epochs ? `${b.epochs} epochs` : 'the recipes\' epochs'}, ${b.folds} folds, ${b.testLimit ? `${b.testLimit} test images` : 'the whole test split'}`;
+  const images = b.limit ? `${b.limit} training images` : 'all training images';
+  const epochs = b.epochs ? `${b.epochs} epochs` : 'the recipes\' epochs';
+  return `${r.budget} budget: ${images}, ${epochs}, ${b.folds} folds, ${b.testLimit ? `${b.testLimit} test images` : 'the whole test split'}`;
 }
 
 export function reproduceMarkdown(r: ReproduceResult): string {

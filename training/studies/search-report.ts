@@ -36,15 +36,19 @@ export function searchMarkdown(r: SearchResult): string {
     `# ${r.arch}: search over ${names.join(', ')}`,
     '',
     `Grid: \`${r.grid}\`; ${r.trials.length} trial(s), each scored on ${protocolText(r)} of ${r.data.source}. The test split is never used.`,
-    `Other settings: ${c.optimizer}, lr ${c.lr}, batch ${c.batchSize}, ${c.epochs} epochs, schedule ${c.schedule}, augment ${c.augment}, seed ${c.seed}${c.limit ? `, limit ${c.limit}` : ''} (unless the grid sets them).`,
+    `Other settings: ${c.optimizer}, lr ${c.lr}, batch ${c.batchSize}, ${c.epochs} epochs, schedule ${c.schedule}, augment ${c.augment}, ` +
+      `seed ${c.seed}${c.limit ? `, limit ${c.limit}` : ''} (unless the grid sets them).`,
     '',
     `| rank | trial | ${names.join(' | ')} | validation accuracy | ± std | seconds |`,
     `|---:|---:|${names.map(() => '---|').join('')}---:|---:|---:|`,
-    ...r.trials.map((t, i) => `| ${i + 1} | ${t.trial} | ${names.map((n) => String(t.settings[n] ?? '')).join(' | ')} | ${i === 0 ? `**${pct(t.score.mean)}**` : pct(t.score.mean)} | ${(t.score.std * 100).toFixed(2)} | ${t.seconds.toFixed(1)} |`),
+    ...r.trials.map((t,
+      i) => `| ${i + 1} | ${t.trial} | ${names.map((n) => String(t.settings[n] ?? '')).join(' | ')} | ` +
+        `${i === 0 ? `**${pct(t.score.mean)}**` : pct(t.score.mean)} | ${(t.score.std * 100).toFixed(2)} | ${t.seconds.toFixed(1)} |`),
     '',
     '![validation accuracy by trial](search.png)',
     '',
-    `Best recipe: \`best-recipe.json\`; \`edgeloom train --recipe ${join(r.out, 'best-recipe.json')} --out runs/${r.arch}-tuned\` repeats it${r.protocol.kind === 'val-split' ? ' (with the same validation split, so its validation accuracy is the search\'s)' : ''}.`,
+    `Best recipe: \`best-recipe.json\`; \`edgeloom train --recipe ${join(r.out, 'best-recipe.json')} --out runs/${r.arch}-tuned\` repeats it` +
+      `${r.protocol.kind === 'val-split' ? ' (with the same validation split, so its validation accuracy is the search\'s)' : ''}.`,
     '',
   ].join('\n');
 }

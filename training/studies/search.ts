@@ -8,8 +8,8 @@ import { parseBackendName, selectBackend } from '../backend/index.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { evaluateSet } from '../trainer/loop.ts';
-import { mixSeed } from '../trainer/split.ts';
-import { prepareSplits, resolveConfig, type TrainOptions } from '../trainer/train.ts';
+import { mixSeed, prepareSplits } from '../data/split.ts';
+import { resolveConfig, type TrainOptions } from '../trainer/config.ts';
 import type { TrainConfig } from '../trainer/types.ts';
 import { fitModel, withStopSignals } from './fit.ts';
 import { kFoldSplits, meanStd } from './folds.ts';
@@ -18,7 +18,8 @@ import { checkPlan } from './plan.ts';
 import { checkArchSettings, mergeRecipe, readRecipeFile, type RecipeFile } from './recipe-file.ts';
 
 /** `edgeloom search`: grid or random search over recipe settings, scored on validation data only. */
-export interface SearchOptions extends Omit<TrainOptions, 'resume' | 'init' | 'distill' | 'distillWeight' | 'distillTemperature' | 'newHead' | 'freezeEpochs' | 'workers' | 'onnx' | 'quantize' | 'referenceSize' | 'testLimit'> {
+export interface SearchOptions extends Omit<TrainOptions,
+  'resume' | 'init' | 'distill' | 'distillWeight' | 'distillTemperature' | 'newHead' | 'freezeEpochs' | 'workers' | 'onnx' | 'quantize' | 'referenceSize' | 'testLimit'> {
   grid: string;
   /** Draw this many combinations of the grid instead of trying all. */
   random?: number;
@@ -89,7 +90,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   const grid = parseGrid(opts.grid);
   const base = resolveConfig({ ...opts, patience: undefined, valSplit: undefined });
   base.patience = opts.patience ?? 0;
-  const protocol: SearchResult['protocol'] = opts.folds !== undefined ? { kind: 'k-fold', folds: opts.folds, stratified: true } : { kind: 'val-split', valSplit: opts.valSplit ?? SEARCH_DEFAULTS.valSplit };
+  const protocol: SearchResult['protocol'] = opts.folds !== undefined ? { kind: 'k-fold', folds: opts.folds, stratified: true } : { kind: 'val-split',
+    valSplit: opts.valSplit ?? SEARCH_DEFAULTS.valSplit };
   if (protocol.kind === 'val-split' && !(protocol.valSplit > 0 && protocol.valSplit < 1)) throw new UserError(`--val-split: expected a fraction between 0 and 1, got ${protocol.valSplit}`);
   base.valSplit = protocol.kind === 'val-split' ? protocol.valSplit : 0;
   const trials = searchTrials(grid, opts.random, mixSeed(base.seed, 0x5ea));
@@ -112,7 +114,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     for (const f of kFoldSplits(pool.labels, base.classNames.length, protocol.folds, true, base.seed)) splits.push({ train: subset(pool, f.train), val: subset(pool, f.val) });
   }
   await checkPlan(out, PLAN_JSON, { grid: opts.grid, random: opts.random ?? null, protocol, base, data: ds.source }, 'search');
-  log.info(`${trials.length} trial(s) of ${base.arch}, each scored on ${protocol.kind === 'val-split' ? `a ${protocol.valSplit} validation split (${splits[0].val.count} images)` : `${protocol.folds} stratified folds`} of ${ds.source}`);
+  const scoredOn = protocol.kind === 'val-split' ? `a ${protocol.valSplit} validation split (${splits[0].val.count} images)` : `${protocol.folds} stratified folds`;
+  log.info(`${trials.length} trial(s) of ${base.arch}, each scored on ${scoredOn} of ${ds.source}`);
 
   const results: TrialResult[] = [];
   const interrupted = await withStopSignals(async (shouldStop) => {

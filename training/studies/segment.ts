@@ -42,7 +42,8 @@ export async function runSegment(opts: SegmentOptions): Promise<SegmentResult> {
   const ds = await loadDataset({ data: opts.data, dataDir: opts.dataDir, onProgress: (m) => log.info(m) });
   const set = ds[split];
   const index = opts.index ?? SEGMENT_DEFAULTS.index;
-  if (!Number.isInteger(index) || index < 0 || index >= set.count) throw new UserError(`--index: expected an integer from 0 to ${set.count - 1} (the ${split} split has ${set.count} images), got ${index}`);
+  if (!Number.isInteger(index) || index < 0
+    || index >= set.count) throw new UserError(`--index: expected an integer from 0 to ${set.count - 1} (the ${split} split has ${set.count} images), got ${index}`);
   const pixels = imageAt(set, index);
   const label = set.classNames[set.labels[index]];
   const segments = ks.map((k) => ({ k, ...segmentGray(pixels, k, seed) }));

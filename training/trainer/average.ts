@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
-import { loadTfjsModel, readTfjsModelMeta, saveTfjsModel } from './model-io.ts';
+import { loadTfjsModel, readTfjsModelMeta, saveTfjsModel } from '../model/io.ts';
 
 /** The recipe fields that define a run's data and validation split. */
 const SPLIT_FIELDS = ['data', 'limit', 'valSplit', 'seed'] as const;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { writeDirAtomic } from '../../src/fs-atomic.ts';
-import { loadTfjsModel, saveTfjsModel } from './model-io.ts';
+import { loadTfjsModel, saveTfjsModel } from '../model/io.ts';
 import type { TrainConfig, EpochRecord } from './types.ts';
 
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -41,7 +41,8 @@ function bytes(data: ArrayBuffer): Uint8Array {
 }
 
 /** Writes OUT/checkpoint as a whole (temp dir, then rename), so a crash never leaves half of one. */
-export async function saveCheckpoint(outDir: string, model: tf.LayersModel, optimizer: tf.Optimizer, bestWeights: tf.Tensor[] | null, state: Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>): Promise<string> {
+export async function saveCheckpoint(outDir: string, model: tf.LayersModel, optimizer: tf.Optimizer, bestWeights: tf.Tensor[] | null,
+  state: Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>): Promise<string> {
   const dir = join(outDir, CHECKPOINT_DIR);
   const opt = await tf.io.encodeWeights(await optimizer.getWeights());
   const best = bestWeights ? await tf.io.encodeWeights(bestWeights.map((t, i) => ({ name: `w${i}`, tensor: t }))) : null;

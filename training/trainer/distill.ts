@@ -1,7 +1,7 @@
 import { IMAGE_SIZE } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
 import * as tf from '@tensorflow/tfjs';
-import { checkSameClasses, loadTfjsModel, readTfjsModelMeta } from './model-io.ts';
+import { checkSameClasses, loadTfjsModel, readTfjsModelMeta } from '../model/io.ts';
 
 /** Knowledge distillation from a trained teacher (`--distill DIR`). */
 export interface DistillConfig {

@@ -9,12 +9,13 @@ import type { CheckpointState } from './checkpoint.ts';
 import { applyWeightDecay, decayedVariables, makeOptimizer, setLearningRate } from './optim.ts';
 import { ProgressLine, formatDuration } from './progress.ts';
 import { learningRateAt } from './schedules.ts';
-import { epochOrder, mixSeed } from './split.ts';
-import { predictTfjs } from './model-io.ts';
+import { epochOrder, mixSeed } from '../data/split.ts';
+import { predictTfjs } from '../model/io.ts';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
 import { parallelTrainStep } from './parallel-step.ts';
 import type { Teacher } from './distill.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
+import { batchTargets, withSeededMathRandom, type TrainBatch } from './batch.ts';
 
 export type LoopState = Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>;
 
@@ -67,22 +68,6 @@ export function lossAndAccuracy(logits: Float32Array, labels: ArrayLike<number>,
   return { loss: n ? loss / n : 0, acc: n ? correct / n : 0 };
 }
 
-/** One training batch: model input (pixel/255, NHWC), labels, and optional soft targets [n, K]. */
-export interface TrainBatch {
-  pixels: Float32Array;
-  labels: Int32Array;
-  /** Distillation targets; absent: one-hot labels. Label smoothing applies to either. */
-  targets?: Float32Array;
-}
-
-/** Targets of a batch as a flat [n, K] array: its soft targets, or one-hot labels. */
-export function batchTargets(batch: TrainBatch, numClasses: number): Float32Array {
-  if (batch.targets) return batch.targets;
-  const ys = new Float32Array(batch.labels.length * numClasses);
-  for (let i = 0; i < batch.labels.length; i++) ys[i * numClasses + batch.labels[i]] = 1;
-  return ys;
-}
-
 /**
  * One optimiser step on one batch; BatchNorm and dropout in training mode. `vars` defaults to the
  * model's trainable weights in layer order: tfjs optimisers keep their slots by position, so every
@@ -105,21 +90,6 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, batch:
   const correct = correctT.dataSync()[0];
   tf.dispose([xs, lbl, y, logits!, lossT!, correctT]);
   return { loss, correct };
-}
-
-/**
- * Runs `fn` with Math.random replaced by a seeded stream. tfjs draws dropout masks from
- * tf.randomUniform without a seed, which seeds itself from Math.random; a per-layer `seed` would
- * repeat the same mask every step. `fn` is synchronous, so nothing else sees the swap.
- */
-export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
-  const original = Math.random;
-  Math.random = createRng(seed);
-  try {
-    return fn();
-  } finally {
-    Math.random = original;
-  }
 }
 
 /**
@@ -239,7 +209,8 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       }
     }
     const valText = v ? ` val_loss ${v.loss.toFixed(4)} val_acc ${v.acc.toFixed(4)}` : '';
-    progress.epoch(`epoch ${epoch + 1}/${config.epochs} loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}${valText} lr ${lr.toPrecision(3)} ${record.samplesPerSec.toFixed(0)} img/s ${formatDuration(seconds)}`);
+    progress.epoch(`epoch ${epoch + 1}/${config.epochs} loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}${valText} lr ${lr.toPrecision(3)} ` +
+      `${record.samplesPerSec.toFixed(0)} img/s ${formatDuration(seconds)}`);
     if (input.shouldStop?.()) interrupted = state.epoch < config.epochs;
     await input.onCheckpoint?.(state, bestWeights);
   }

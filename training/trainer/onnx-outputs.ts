@@ -3,21 +3,22 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
-import { parseModelMetadata, writeModelMetadata } from '../../src/onnx/metadata.ts';
+import { parseModelMetadata, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { sidecarPath } from '../../src/drift/profile.ts';
 import { profileOrStrip, writeProfiledModel } from '../drift/profile-model.ts';
 import { toModelInput } from '../../src/preprocess.ts';
-import { subset, type ImageSet } from '../data/dataset.ts';
+import { subset, type ImageSet, type SplitDataset } from '../data/dataset.ts';
 import { predictOnnx } from '../eval/evaluate.ts';
 import { argmaxRows, classificationMetrics } from '../eval/metrics.ts';
-import { exportToOnnx, metadataFromModelDir } from '../onnx/export.ts';
+import { exportToOnnx } from '../onnx/export.ts';
 import { DEFAULT_QUANTIZE_OPTIONS, quantizeModel } from '../quantize/quantize.ts';
-import { stratifiedSample } from './split.ts';
+import { stratifiedSample } from '../data/split.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 
 /** Same counts and seeds as `edgeloom export` / `edgeloom quantize` with their defaults. */
 export const PARITY_IMAGES = 64;
 export const PARITY_SEED = 7;
-export const CALIBRATION_IMAGES = 512;
+export const CALIBRATION_IMAGES = QUANTIZE_DEFAULTS.calibrationSize;
 /** Test images for the int8 accuracy of a quick `--limit` run (full test set otherwise). */
 export const QUICK_INT8_TEST_IMAGES = 2000;
 export const INT8_TEST_SEED = 1;
@@ -65,6 +66,10 @@ export interface OnnxOutputInput {
   /** Reference images of the drift profiles (DEFAULT_REFERENCE_SIZE unless set). */
   referenceSize?: number;
   log: Logger;
+  /** The model's metadata: arch, recipe, test metrics (metadataFromTrainReport); default: `arch` and the test set's classes. */
+  metadata?: Partial<EdgeloomModelMetadata>;
+  /** The recipe's data set, already loaded: the drift profiles' reference images come from it (else they are loaded). */
+  dataset?: SplitDataset;
 }
 
 function oneLine(err: unknown): string {
@@ -72,17 +77,16 @@ function oneLine(err: unknown): string {
 }
 
 /**
- * Writes OUT/model.onnx (metadata from OUT/report.json, parity-checked against tfjs) and, unless
- * `quantize` is false, OUT/model.int8.onnx (default static quantization, calibrated on training
- * images) with its own test metrics in the metadata. Must run after the report is written.
- * Failures are one-line UserErrors; files already written stay.
+ * Writes OUT/model.onnx (with `metadata`, parity-checked against tfjs) and, unless `quantize` is
+ * false, OUT/model.int8.onnx (default static quantization, calibrated on training images) with its
+ * own test metrics in the metadata. Failures are one-line UserErrors; files already written stay.
  */
 export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutputs> {
   const { model, out, log, test } = input;
   const fp32Path = join(out, 'model.onnx');
   let fp32: Awaited<ReturnType<typeof exportToOnnx>>;
   try {
-    const metadata = await metadataFromModelDir(out);
+    const metadata = input.metadata ?? { arch: input.arch, classes: [...test.classNames] };
     const parityIdx = stratifiedSample(test.labels, test.classNames.length, Math.min(PARITY_IMAGES, test.count), PARITY_SEED);
     log.info(`exporting ONNX to ${fp32Path}; parity check on ${parityIdx.length} test images`);
     fp32 = await exportToOnnx(model, { metadata: { ...metadata, arch: metadata.arch ?? input.arch }, parityInput: toModelInput(subset(test, parityIdx).images) });
@@ -91,12 +95,13 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   }
   // As `edgeloom export` does: a drift reference profile inside the model and beside it (a failure
   // there is only logged: the model is still written, without a profile).
-  const fp32Profiled = await profileOrStrip(fp32.bytes, fp32Path, undefined, input.referenceSize);
+  const fp32Profiled = await profileOrStrip(fp32.bytes, fp32Path, undefined, input.referenceSize, undefined, input.dataset);
   await writeProfiledModel(fp32Path, fp32Profiled.bytes, fp32Profiled.profile);
   const parity = fp32.parity!;
   log.info(`wrote ${fp32Path} (${(fp32Profiled.bytes.length / 1024).toFixed(1)} KiB); parity max |logit diff| ${parity.maxAbsDiffLogits.toExponential(2)}`);
   const result: OnnxOutputs = {
-    fp32: { path: fp32Path, bytes: fp32Profiled.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError, driftProfile: fp32Profiled.profile !== null },
+    fp32: { path: fp32Path, bytes: fp32Profiled.bytes.length, parityImages: parity.images, parityMaxAbsDiff: parity.maxAbsDiffLogits, parityRelativeError: parity.relativeError,
+      driftProfile: fp32Profiled.profile !== null },
     int8: null,
   };
   if (!input.quantize) return result;
@@ -124,9 +129,11 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
     }
     // The float model's metrics would misdescribe the int8 file; it carries its own.
     const meta = parseModelMetadata(q.bytes) ?? {};
-    const withMetrics = writeModelMetadata(q.bytes, { ...meta, driftReference: undefined, metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
+    const withMetrics = writeModelMetadata(q.bytes,
+      { ...meta, driftReference: undefined,
+        metrics: { ...(meta.metrics ?? {}), split: 'test', accuracy: metrics.accuracy, macroF1: metrics.macro.f1, weightedF1: metrics.weighted.f1, count: metrics.count, model: 'int8' } });
     // As `edgeloom quantize` does: its own profile (int8 outputs) on the fp32 profile's reference images.
-    const profiled = await profileOrStrip(withMetrics, int8Path, fp32Profiled.profile ?? undefined);
+    const profiled = await profileOrStrip(withMetrics, int8Path, fp32Profiled.profile ?? undefined, undefined, undefined, input.dataset);
     await writeProfiledModel(int8Path, profiled.bytes, profiled.profile);
     const bytes = profiled.bytes;
     result.int8 = {
@@ -141,7 +148,8 @@ export async function writeOnnxOutputs(input: OnnxOutputInput): Promise<OnnxOutp
   } catch (err) {
     throw new UserError(`int8 quantization failed (${oneLine(err)}); ${fp32Path}, the tfjs model and report in ${out} are kept`);
   }
-  log.info(`wrote ${int8Path} (${(result.int8.bytes / 1024).toFixed(1)} KiB, ${(result.int8.sizeRatio * 100).toFixed(0)}% of fp32); int8 test accuracy ${(result.int8.test.accuracy * 100).toFixed(2)}% on ${result.int8.test.count} images (tfjs ${(result.int8.test.tfjsAccuracy * 100).toFixed(2)}% on the same)`);
+  log.info(`wrote ${int8Path} (${(result.int8.bytes / 1024).toFixed(1)} KiB, ${(result.int8.sizeRatio * 100).toFixed(0)}% of fp32); int8 test accuracy ` +
+    `${(result.int8.test.accuracy * 100).toFixed(2)}% on ${result.int8.test.count} images (tfjs ${(result.int8.test.tfjsAccuracy * 100).toFixed(2)}% on the same)`);
   return result;
 }
 
@@ -154,11 +162,13 @@ export function onnxMarkdown(o: OnnxOutputs): string {
     '',
     '| file | size | check |',
     '|---|---|---|',
-    `| model.onnx | ${kib(o.fp32.bytes)} | parity with tfjs on ${o.fp32.parityImages} test images: max abs logit diff ${o.fp32.parityMaxAbsDiff.toExponential(2)} (${o.fp32.parityRelativeError.toExponential(2)} of the logit scale) |`,
+    `| model.onnx | ${kib(o.fp32.bytes)} | parity with tfjs on ${o.fp32.parityImages} test images: max abs logit diff ` +
+      `${o.fp32.parityMaxAbsDiff.toExponential(2)} (${o.fp32.parityRelativeError.toExponential(2)} of the logit scale) |`,
   ];
   if (o.int8) {
     const t = o.int8.test;
-    lines.push(`| model.int8.onnx | ${kib(o.int8.bytes)} (${(o.int8.sizeRatio * 100).toFixed(0)}% of fp32) | test accuracy ${pct(t.accuracy)} on ${t.count} images (tfjs ${pct(t.tfjsAccuracy)} on the same images, ${pct(t.agreement)} agreement); calibrated on ${o.int8.calibrationImages} training images |`);
+    lines.push(`| model.int8.onnx | ${kib(o.int8.bytes)} (${(o.int8.sizeRatio * 100).toFixed(0)}% of fp32) | test accuracy ${pct(t.accuracy)} on ${t.count} images (tfjs ` +
+      `${pct(t.tfjsAccuracy)} on the same images, ${pct(t.agreement)} agreement); calibrated on ${o.int8.calibrationImages} training images |`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
-import { batchTargets, withSeededMathRandom, type TrainBatch } from './loop.ts';
+import { batchTargets, withSeededMathRandom, type TrainBatch } from './batch.ts';
 
 /**
  * One optimiser step with the gradient computed data-parallel over worker threads: the main thread
@@ -12,7 +12,8 @@ import { batchTargets, withSeededMathRandom, type TrainBatch } from './loop.ts';
  * return the replicas' predictions, so the training accuracy of a --workers run is an estimate on
  * a random share of every batch, not the whole batch.
  */
-export async function parallelTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, parallel: DataParallelGradients, batch: TrainBatch, numClasses: number, dropoutSeed: number): Promise<{ loss: number; correct: number; measured: number }> {
+export async function parallelTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, parallel: DataParallelGradients, batch: TrainBatch, numClasses: number,
+  dropoutSeed: number): Promise<{ loss: number; correct: number; measured: number }> {
   const { pixels, labels } = batch;
   const n = labels.length;
   const ys = batchTargets(batch, numClasses);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { UserError } from '../errors.ts';
-import { redactSecrets } from '../redact.ts';
+import { UserError } from '../src/errors.ts';
+import { redactSecrets } from '../src/redact.ts';
 
 /** `--json` prints exactly one JSON document on stdout; otherwise a human-readable text. */
 export function printResult(json: boolean | undefined, value: unknown, human: () => string): void {

@@ -18,8 +18,8 @@ Examples:
   $ edgeloom dashboard --mqtt-url ws://localhost:8083
   $ edgeloom dashboard --mqtt-url wss://mqtt.example.com:8084/mqtt --host 0.0.0.0 --port 8080`)
     .action(action(async (opts: { mqttUrl: string; port: number; host: string; topicPrefix: string }) => {
-      const { startDashboard } = await loadDashboard(() => import('../../dashboard/server.ts'));
-      const { untilStopSignal } = await import('../../device/run.ts');
+      const { startDashboard } = await loadDashboard(() => import('../dashboard/server.ts'));
+      const { untilStopSignal } = await import('../device/run.ts');
       const dash = await startDashboard({ mqttUrl: opts.mqttUrl, port: opts.port, host: opts.host, topicPrefix: opts.topicPrefix });
       process.stderr.write(`edgeloom dashboard: ${dash.url} (broker ${opts.mqttUrl}); Ctrl-C to stop\n`);
       await untilStopSignal(new Promise<void>(() => undefined));

@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { IMAGE_PIXELS } from '../../src/classes.ts';
 import { createLogger } from '../../src/log.ts';
-import { metricsMarkdown, type ClassificationMetrics } from './metrics.ts';
-import type { EpochRecord, TrainConfig } from '../trainer/types.ts';
+import { metricsMarkdown, type ClassificationMetrics } from '../eval/metrics.ts';
+import type { EpochRecord, TrainConfig } from './types.ts';
+import type { ImageError } from '../eval/image-errors.ts';
+import { onnxMarkdown, type OnnxOutputs } from './onnx-outputs.ts';
 
 /** report.json of a training run (read by `edgeloom export` for arch, config, test metrics, classes). */
 export interface TrainReport {
@@ -31,43 +33,8 @@ export interface TrainReport {
   errors?: ImageError[];
   /** How many test images were misclassified in all. */
   errorsTotal?: number;
-}
-
-/** One misclassified test image: `file` for image folders (relative to the folder), else `index` in the test split. */
-export interface ImageError {
-  file?: string;
-  index: number;
-  true: string;
-  predicted: string;
-  /** Softmax probability of the predicted class. */
-  confidence: number;
-}
-
-export const MAX_REPORTED_ERRORS = 1000;
-
-/** Softmax probability of each row's top class. Pure. */
-export function topConfidences(logits: Float32Array, k: number): Float32Array {
-  const n = logits.length / k;
-  const out = new Float32Array(n);
-  for (let r = 0; r < n; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < k; c++) max = Math.max(max, logits[r * k + c]);
-    let sum = 0;
-    for (let c = 0; c < k; c++) sum += Math.exp(logits[r * k + c] - max);
-    out[r] = 1 / sum;
-  }
-  return out;
-}
-
-/** The per-image errors of report.json: which photo, its class, the guess and how sure it was. */
-export function imageErrors(labels: ArrayLike<number>, predicted: ArrayLike<number>, confidences: ArrayLike<number>, classNames: readonly string[], files?: readonly string[], max = MAX_REPORTED_ERRORS): { errors: ImageError[]; total: number } {
-  const all: ImageError[] = [];
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] === predicted[i]) continue;
-    all.push({ ...(files ? { file: files[i] } : {}), index: i, true: classNames[labels[i]], predicted: classNames[predicted[i]], confidence: Math.round(confidences[i] * 1e4) / 1e4 });
-  }
-  all.sort((a, b) => b.confidence - a.confidence || a.index - b.index);
-  return { errors: all.slice(0, max), total: all.length };
+  /** The ONNX models written with the tfjs one (absent: --no-onnx, or the export failed). */
+  onnx?: OnnxOutputs;
 }
 
 /** A misclassified test image for the report grid. */
@@ -118,7 +85,8 @@ export function reportMarkdown(r: TrainReport): string {
     '## Hyper-parameters',
     '',
     `optimizer ${c.optimizer}${c.optimizer === 'sgd' ? ` (momentum ${c.momentum})` : ''}, lr ${c.lr}, schedule ${c.schedule}, batch ${c.batchSize}, epochs ${c.epochs}, ` +
-      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ${c.patience || 'off'}, seed ${c.seed}` +
+      `weight decay ${c.weightDecay} (decoupled), label smoothing ${c.labelSmoothing}, augment ${c.augment}, limit ${c.limit || 'none'}, val split ${c.valSplit}, patience ` +
+        `${c.patience || 'off'}, seed ${c.seed}` +
       (c.init ? `, fine-tuned from ${c.init}` : '') + (c.distill ? `, distilled from ${c.distill.teacher} (weight ${c.distill.weight}, temperature ${c.distill.temperature})` : ''),
     '',
     `## Classification report (${r.data.test} test images; ${r.data.source})`,
@@ -129,7 +97,8 @@ export function reportMarkdown(r: TrainReport): string {
     '',
     '| epoch | loss | acc | val loss | val acc | lr | s | img/s |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.history.map((h) => `| ${h.epoch} | ${h.loss.toFixed(4)} | ${h.acc.toFixed(4)} | ${h.valLoss?.toFixed(4) ?? ''} | ${h.valAcc?.toFixed(4) ?? ''} | ${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} | ${h.samplesPerSec.toFixed(0)} |`),
+    ...r.history.map((h) => `| ${h.epoch} | ${h.loss.toFixed(4)} | ${h.acc.toFixed(4)} | ${h.valLoss?.toFixed(4) ?? ''} | ${h.valAcc?.toFixed(4) ?? ''} | ` +
+      `${h.lr.toPrecision(3)} | ${h.seconds.toFixed(1)} | ${h.samplesPerSec.toFixed(0)} |`),
     '',
     '## Confusion matrix (rows: true, columns: predicted)',
     '',
@@ -138,7 +107,7 @@ export function reportMarkdown(r: TrainReport): string {
     ...r.test.confusion.map((row, i) => `| ${i} ${r.classNames[i]} | ${row.join(' | ')} |`),
   ];
   if (r.plots.length) lines.push('', '## Plots', '', ...r.plots.filter((p) => p.endsWith('.png')).map((p) => `![${p}](${p})`));
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${r.onnx ? `\n${onnxMarkdown(r.onnx)}` : ''}`;
 }
 
 /** Writes learning curves, the confusion heat map and the misclassified grid; returns file names. */

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { EDGELOOM_VERSION } from '../version.ts';
+import { EDGELOOM_VERSION } from '../src/version.ts';
 import { registerDataCommands } from './data.ts';
 import { registerTrainCommands } from './train.ts';
 import { registerModelCommands } from './model.ts';

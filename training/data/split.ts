@@ -1,4 +1,5 @@
 import { createRng, shuffleInPlace } from '../../src/random.ts';
+import { subset, type ImageSet } from './dataset.ts';
 
 /** Indices of each class, in data-set order. */
 function byClass(labels: ArrayLike<number>, numClasses: number): number[][] {
@@ -60,4 +61,26 @@ export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   for (let i = 0; i < n; i++) order[i] = i;
   shuffleInPlace(order, createRng(mixSeed(seed, 0x5eed, epoch)));
   return order;
+}
+
+/** The parts of a training recipe that choose its images (see TrainConfig). */
+export interface SplitRecipe {
+  /** Stratified subset of the training set (0 = all). */
+  limit: number;
+  /** Stratified validation fraction (0 = no validation set). */
+  valSplit: number;
+  seed: number;
+}
+
+/**
+ * Training and validation sets for a recipe (a whole TrainConfig will do): stratified --limit
+ * subset, then stratified split.
+ */
+export function prepareSplits<R extends SplitRecipe>(train: ImageSet, recipe: R): { train: ImageSet; val: ImageSet | null } {
+  const k = train.classNames.length;
+  let base = train;
+  if (recipe.limit > 0 && recipe.limit < train.count) base = subset(train, stratifiedSample(train.labels, k, recipe.limit, mixSeed(recipe.seed, 1)));
+  if (recipe.valSplit <= 0) return { train: base, val: null };
+  const s = stratifiedSplit(base.labels, k, recipe.valSplit, mixSeed(recipe.seed, 2));
+  return { train: subset(base, s.train), val: subset(base, s.val) };
 }

@@ -16,10 +16,11 @@ export function registerRobustnessCommands(program: Command): void {
     .option('--seed <n>', 'seed of the subset and of the filters\' random choices', parseIntOption('--seed'), 1)
     .option('--out <dir>', 'write report.md, report.json, accuracy-vs-severity.png and examples.png here')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom robustness --model models/default.onnx --severities 3\n  $ edgeloom robustness --model cnn.int8.onnx --filters rotate,blur --limit 2000 --out robustness/cnn\n  $ edgeloom robustness --model runs/cnn --json\n  $ edgeloom robustness --model runs/robust-edgenet --split val --severities 3')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom robustness --model models/default.onnx --severities 3\n  $ edgeloom robustness --model cnn.int8.onnx --filters rotate,blur --limit 2000 --out ' +
+      'robustness/cnn\n  $ edgeloom robustness --model runs/cnn --json\n  $ edgeloom robustness --model runs/robust-edgenet --split val --severities 3')
     .action(action(async (opts: { model: string; split: 'test' | 'val'; data?: string; filters?: string; severities?: string; limit?: number; seed: number; out?: string; json?: boolean }) => {
-      const { runRobustness } = await loadTraining(() => import('../../training/robustness/run.ts'));
-      const { formatRobustness } = await loadTraining(() => import('../../training/robustness/report.ts'));
+      const { runRobustness } = await loadTraining(() => import('../training/robustness/run.ts'));
+      const { formatRobustness } = await loadTraining(() => import('../training/robustness/report.ts'));
       const r = await runRobustness(opts);
       printResult(opts.json, r, () => formatRobustness(r));
     }));

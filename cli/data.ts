@@ -10,7 +10,8 @@ export function addDataOptions(cmd: Command): Command {
 
 /** `--data` of the commands that read a trained model's data: no default, the model's recipe decides. */
 export function addModelDataOption(cmd: Command): Command {
-  return cmd.option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR (default: the data the model was trained on, from its recipe; Fashion-MNIST without one)');
+  return cmd.option('--data <spec>', 'data source: fashion-mnist | idx:DIR | csv:TRAIN.csv[,TEST.csv] | folder:DIR (default: the data the model was trained on, from its recipe; Fashion-MNIST ' +
+    'without one)');
 }
 
 interface DataCliOptions {
@@ -27,7 +28,7 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom data info\n  $ edgeloom data info --json\n  $ edgeloom data info --data-dir ./fashion-idx')
     .action(action(async (opts: DataCliOptions) => {
-      const { dataInfo, formatDataInfo } = await loadTraining(() => import('../../training/data/info.ts'));
+      const { dataInfo, formatDataInfo } = await loadTraining(() => import('../training/data/info.ts'));
       const info = await dataInfo(opts);
       printResult(opts.json, info, () => formatDataInfo(info));
     }));
@@ -42,7 +43,7 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom data sprite --out sprite.png\n  $ edgeloom data sprite --split train --per-class 16 --out train-sprite.png')
     .action(action(async (opts: DataCliOptions & { out: string; split: string; perClass: string; scale: string; seed: string }) => {
-      const { writeSprite } = await loadTraining(() => import('../../training/data/sprite.ts'));
+      const { writeSprite } = await loadTraining(() => import('../training/data/sprite.ts'));
       const result = await writeSprite(opts);
       printResult(opts.json, result, () => `wrote ${result.out} (${result.width}x${result.height}, ${result.rows} rows)`);
     }));
@@ -54,9 +55,10 @@ export function registerDataCommands(program: Command): void {
     .addOption(new Option('--split <split>', 'which split').choices(['train', 'test', 'all']).default('test'))
     .option('--gzip', 'gzip IDX output (as Zalando publishes it)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom data export --format idx --split all --gzip --out ./fashion-idx\n  $ edgeloom data export --format csv --split test --out ./csv\n  $ edgeloom data export --format png --split test --out ./test-images')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom data export --format idx --split all --gzip --out ./fashion-idx\n  $ edgeloom data export --format csv --split test --out ./csv\n  $ edgeloom ' +
+      'data export --format png --split test --out ./test-images')
     .action(action(async (opts: DataCliOptions & { format: 'idx' | 'csv' | 'png'; out: string; split: string; gzip?: boolean }) => {
-      const { exportDataset } = await loadTraining(() => import('../../training/data/export.ts'));
+      const { exportDataset } = await loadTraining(() => import('../training/data/export.ts'));
       const result = await exportDataset(opts);
       printResult(opts.json, result, () => `wrote ${result.files.length} file(s) to ${result.out}`);
     }));
@@ -69,9 +71,10 @@ export function registerDataCommands(program: Command): void {
     .option('--k <list>', 'cluster counts: "1-6", "3" or "2,4,6" (1..16)', '1-6')
     .option('--seed <n>', 'seed of the k-means++ initialisation (default 1)', parseIntOption('--seed'))
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom data segment --index 0 --k 1-6 --out segment.png\n  $ edgeloom data segment --data folder:./photos --split test --index 3 --k 2,4 --out photo-segments.png --json')
+    .addHelpText('after',
+      '\nExamples:\n  $ edgeloom data segment --index 0 --k 1-6 --out segment.png\n  $ edgeloom data segment --data folder:./photos --split test --index 3 --k 2,4 --out photo-segments.png --json')
     .action(action(async (opts: DataCliOptions & { out: string; index?: number; split: string; k: string; seed?: number }) => {
-      const { runSegment, formatSegment } = await loadTraining(() => import('../../training/studies/segment.ts'));
+      const { runSegment, formatSegment } = await loadTraining(() => import('../training/studies/segment.ts'));
       const r = await runSegment(opts);
       printResult(opts.json, r, () => formatSegment(r));
     }));
@@ -82,8 +85,8 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom data download --out ./fashion-idx\n  $ edgeloom data info --data idx:./fashion-idx')
     .action(action(async (opts: { out: string; json?: boolean }) => {
-      const { downloadFashionMnist } = await loadTraining(() => import('../../training/data/download.ts'));
-      const { createLogger } = await import('../log.ts');
+      const { downloadFashionMnist } = await loadTraining(() => import('../training/data/download.ts'));
+      const { createLogger } = await import('../src/log.ts');
       const log = createLogger('data');
       const result = await downloadFashionMnist(opts.out, { onProgress: (m) => log.info(m) });
       printResult(opts.json, result, () => result.files.map((f) => `${f.name}: ${f.status} (MD5 ${f.md5})`).join('\n'));

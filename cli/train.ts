@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
 import { loadTraining } from './training.ts';
-import type { TrainOptions } from '../../training/trainer/train.ts';
+import type { TrainOptions } from '../training/trainer/config.ts';
+import { DEFAULT_SEED, QUANTIZE_DEFAULTS } from '../src/defaults.ts';
 
 // Type-only: erased at run time, so the trainer is still loaded lazily inside the action.
 type TrainCliOptions = TrainOptions & { listArchs?: boolean; json?: boolean };
@@ -25,18 +26,19 @@ Examples:
 
 Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
 Outputs in --out: model.json + weights.bin (tfjs), model.onnx (parity-checked against tfjs),
-model.int8.onnx (static int8, calibrated on 512 training images), report.json, report.md, plots,
+model.int8.onnx (static int8, calibrated on ${QUANTIZE_DEFAULTS.calibrationSize} training images), report.json, report.md, plots,
 checkpoint/. The int8 test accuracy uses the full test set, or a stratified 2,000 with --limit.`;
 
 async function listArchs(json: boolean | undefined): Promise<void> {
-  const { summarizeArchitectures } = await loadTraining(() => import('../../training/arch/index.ts'));
-  const { selectBackend } = await loadTraining(() => import('../../training/backend/index.ts'));
+  const { summarizeArchitectures } = await loadTraining(() => import('../training/arch/index.ts'));
+  const { selectBackend } = await loadTraining(() => import('../training/backend/index.ts'));
   await selectBackend('cpu');
   const archs = summarizeArchitectures();
   printResult(json, archs, () => {
     const w = Math.max(...archs.map((a) => a.name.length));
     const head = `${'name'.padEnd(w)}  ${'params'.padStart(10)}  ${'MACs'.padStart(12)}  recipe`;
-    const rows = archs.map((a) => `${a.name.padEnd(w)}  ${a.parameters.toLocaleString('en-US').padStart(10)}  ${a.macs.toLocaleString('en-US').padStart(12)}  ${a.recipe.optimizer} lr ${a.recipe.lr}, batch ${a.recipe.batchSize}, ${a.recipe.epochs} epochs${a.recipe.schedule ? `, ${a.recipe.schedule}` : ''}`);
+    const recipe = (r: (typeof archs)[number]['recipe']) => `${r.optimizer} lr ${r.lr}, batch ${r.batchSize}, ${r.epochs} epochs${r.schedule ? `, ${r.schedule}` : ''}`;
+    const rows = archs.map((a) => `${a.name.padEnd(w)}  ${a.parameters.toLocaleString('en-US').padStart(10)}  ${a.macs.toLocaleString('en-US').padStart(12)}  ${recipe(a.recipe)}`);
     return [head, ...rows].join('\n');
   });
 }
@@ -58,7 +60,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--limit <n>', 'train on a stratified subset of N images (equal per class)', parseIntOption('--limit'))
     .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
-    .option('--seed <n>', 'seed for init, subsets, shuffling and augmentation (default 42)', parseIntOption('--seed'))
+    .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
@@ -80,7 +82,7 @@ export function registerTrainCommands(program: Command): void {
     .addHelpText('after', TRAIN_EXAMPLES)
     .action(action(async (opts: TrainCliOptions, cmd: Command) => {
       if (opts.listArchs) return listArchs(opts.json);
-      const { runTrain } = await loadTraining(() => import('../../training/trainer/train.ts'));
+      const { runTrain } = await loadTraining(() => import('../training/trainer/train.ts'));
       const summary = await runTrain(withoutDefaults(opts, cmd));
       if (summary.interrupted) {
         process.stderr.write(`edgeloom: interrupted; checkpoint saved in ${summary.checkpoint}; continue with: edgeloom train --resume ${summary.out}\n`);
@@ -89,8 +91,10 @@ export function registerTrainCommands(program: Command): void {
       printResult(opts.json, summary, () =>
         summary.interrupted
           ? `stopped after ${summary.epochsRun} complete epoch(s); checkpoint: ${summary.checkpoint}`
-          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ${summary.trainSeconds.toFixed(1)} s on ${summary.backend}${summary.workers > 1 ? ` x${summary.workers} threads` : ''} (${summary.samplesPerSec.toFixed(0)} images/s)` +
-            (summary.onnx?.int8 ? `\nint8 ONNX: test accuracy ${(summary.onnx.int8.test.accuracy * 100).toFixed(2)}% on ${summary.onnx.int8.test.count} images, ${(summary.onnx.int8.sizeRatio * 100).toFixed(0)}% of the fp32 size` : '') +
+          : `${summary.arch}: test accuracy ${((summary.testAccuracy ?? 0) * 100).toFixed(2)}% after ${summary.epochsRun} epoch(s), ` +
+            `${summary.trainSeconds.toFixed(1)} s on ${summary.backend}${summary.workers > 1 ? ` x${summary.workers} threads` : ''} (${summary.samplesPerSec.toFixed(0)} images/s)` +
+            (summary.onnx?.int8 ? `\nint8 ONNX: test accuracy ${(summary.onnx.int8.test.accuracy * 100).toFixed(2)}% on ${summary.onnx.int8.test.count} images, ` +
+              `${(summary.onnx.int8.sizeRatio * 100).toFixed(0)}% of the fp32 size` : '') +
             `\nwrote ${summary.out}: ${summary.files.join(', ')}`,
       );
     }));
@@ -102,9 +106,10 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--out <dir>', 'output directory (model.json, weights.bin, report.json)')
     .option('--weights <list>', 'comma-separated weights summing to 1, one per model (default: equal)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom evaluate --model runs/ab --split val')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom average runs/robust-a runs/robust-b --out runs/robust-soup\n  $ edgeloom average runs/a runs/b --weights 0.7,0.3 --out runs/ab && edgeloom ' +
+      'evaluate --model runs/ab --split val')
     .action(action(async (dirs: string[], opts: { out: string; weights?: string; json?: boolean }) => {
-      const { runAverage } = await loadTraining(() => import('../../training/trainer/average.ts'));
+      const { runAverage } = await loadTraining(() => import('../training/trainer/average.ts'));
       const r = await runAverage({ models: dirs, weights: opts.weights, out: opts.out });
       printResult(opts.json, r, () => `wrote ${r.out} (${r.arch}): ${r.averageOf.map((m) => `${m.weight.toFixed(3)} x ${m.model}`).join(' + ')}` +
         (r.sharedSplit ? '' : '\nthe models do not share one data set and validation split: `--split val` will not work on the result'));

@@ -1,10 +1,12 @@
 import { Option, type Command } from 'commander';
 import { action, parseFloatOption, parseIntOption } from './output.ts';
 import { loadDashboard } from './training.ts';
-import type { DemoCompanion, DemoOptions } from '../../device/demo.ts';
-import { EXECUTION_PROVIDERS } from '../onnx/session.ts';
-import type { EmbeddedBroker } from '../../device/broker.ts';
-import { BROKER_DEFAULTS } from '../../device/broker-defaults.ts';
+import type { DemoCompanion, DemoOptions } from '../device/demo.ts';
+import { EXECUTION_PROVIDERS } from '../src/onnx/providers.ts';
+import type { EmbeddedBroker } from '../device/broker.ts';
+import { BROKER_DEFAULTS } from '../device/broker-defaults.ts';
+import { SOURCE_SPEC_HELP } from '../device/sources/spec.ts';
+import { DEFAULT_MODEL_PATH } from '../src/defaults.ts';
 
 /** What commander hands the `broker` action (undefined = not given: BROKER_DEFAULTS applies). */
 interface BrokerCliOptions {
@@ -27,14 +29,15 @@ interface BrokerCliOptions {
 export function registerDeviceCommands(program: Command): void {
   program.command('agent')
     .description('Run the device agent: read camera frames, classify them, publish labels over MQTT')
-    .option('--source <spec>', 'frame source: webcam[:DEVICE] | command:CMD | http(s)://URL | mjpeg:URL | rtsp://URL | dir:PATH | file:PATH | fashion-mnist:test')
+    .option('--source <spec>', `frame source: ${SOURCE_SPEC_HELP}`)
     .option('--mqtt-url <url>', 'broker URL (mqtt://, mqtts://, ws://, wss://)')
     .option('--device-id <id>', 'device id, used in every topic')
     .option('--camera-id <id>', 'camera id for --source (default cam0)')
     .option('--fps <n>', 'maximum frames per second per camera', parseFloatOption('--fps'))
-    .option('--model <file>', 'ONNX model (default models/default.onnx)')
+    .option('--model <file>', `ONNX model (default ${DEFAULT_MODEL_PATH})`)
     .option('--models-dir <dir>', 'directory switch-model loads file names from (default: the directory of --model)')
-    .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--trusted-key <pub>', 'ed25519 public key (PEM, from `edgeloom keygen`); repeatable; with it, unsigned or badly signed models are refused, also at start',
+      (v: string, prev: string[] = []) => [...prev, v])
     .option('--config <file>', 'YAML or JSON config file (flags and EDGELOOM_* env override it)')
     .addOption(new Option('--ep <provider>', 'execution provider (auto tries what this onnxruntime-node build has, then cpu; wasm where onnxruntime-node cannot load)').choices(EXECUTION_PROVIDERS))
     .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', parseIntOption('--threads'))
@@ -52,7 +55,7 @@ Examples:
   $ edgeloom agent --source "command:rpicam-still -n -t 1 --width 640 --height 480 -o -" --mqtt-url mqtt://hub:1883 --device-id pi-kitchen
   $ edgeloom agent --config /etc/edgeloom/agent.yaml --ep auto --http-port 9464`)
     .action(action(async (opts: Record<string, unknown>) => {
-      const { runAgentCommand } = await import('../../device/run.ts');
+      const { runAgentCommand } = await import('../device/run.ts');
       await runAgentCommand(opts);
     }));
 
@@ -81,7 +84,7 @@ Examples:
   $ edgeloom broker --dashboard --dashboard-port 8080     # the web dashboard on http://127.0.0.1:8080
 See docs/security.md.`)
     .action(action(async (opts: BrokerCliOptions) => {
-      const { runBrokerCommand } = await import('../../device/run.ts');
+      const { runBrokerCommand } = await import('../device/run.ts');
       const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined;
       await runBrokerCommand({
         host: opts.host,
@@ -112,13 +115,13 @@ Examples:
   $ printf '%s\\n' "$PW" | edgeloom broker passwd broker.users agent-pi-kitchen
   $ edgeloom broker passwd broker.users old-user --delete`)
     .action(action(async (file: string, user: string, opts: { delete?: boolean }) => {
-      const { runPasswdCommand } = await import('../../device/broker-passwd.ts');
+      const { runPasswdCommand } = await import('../device/broker-passwd.ts');
       await runPasswdCommand(file, user, opts);
     }));
 
   program.command('demo')
     .description('Embedded MQTT broker plus an agent classifying the Fashion-MNIST test set: labels on edgeloom/demo/# until Ctrl-C')
-    .option('--model <file>', 'ONNX model', 'models/default.onnx')
+    .option('--model <file>', 'ONNX model', DEFAULT_MODEL_PATH)
     .option('--fps <n>', 'frames per second (default 2)', parseFloatOption('--fps'))
     .option('--port <n>', 'MQTT TCP port', parseIntOption('--port'), 1883)
     .option('--ws-port <n>', 'MQTT over WebSocket port', parseIntOption('--ws-port'), 8083)
@@ -132,7 +135,7 @@ Examples:
   $ edgeloom demo --model models/edgenet.int8.onnx --fps 10
   $ edgeloom demo --port 1884 --ws-port 9001 --max-frames 100`)
     .action(action(async (opts: DemoOptions & { dashboardPort: number }) => {
-      const { runDemoCommand } = await import('../../device/demo.ts');
+      const { runDemoCommand } = await import('../device/demo.ts');
       const dashboard: DemoCompanion | undefined = opts.dashboardPort === 0 ? undefined : async (broker) => {
         try {
           const dash = await startDashboardFor(broker, '127.0.0.1', opts.dashboardPort);
@@ -149,7 +152,7 @@ Examples:
 /** The dashboard for an embedded broker: the page reaches the broker's WebSocket port on the host that served it. */
 async function startDashboardFor(broker: EmbeddedBroker, host: string, port: number) {
   if (broker.wsPort === null) throw new Error('dashboard: the broker has no WebSocket port (--ws-port)');
-  const { startDashboard } = await loadDashboard(() => import('../../dashboard/server.ts'));
+  const { startDashboard } = await loadDashboard(() => import('../dashboard/server.ts'));
   const wsHost = host === '0.0.0.0' || host === '::' ? '0.0.0.0' : host.includes(':') ? `[${host}]` : host;
   return startDashboard({ mqttUrl: `${broker.tls ? 'wss' : 'ws'}://${wsHost}:${broker.wsPort}`, host, port });
 }

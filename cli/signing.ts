@@ -9,7 +9,7 @@ export function registerSigningCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .addHelpText('after', '\nExamples:\n  $ edgeloom keygen --out ~/.config/edgeloom/model-signing.key\n  $ scp ~/.config/edgeloom/model-signing.key.pub pi:/etc/edgeloom/trusted.pub')
     .action(action(async (opts: { out: string; json?: boolean }) => {
-      const { runKeygen } = await import('../signing.ts');
+      const { runKeygen } = await import('../src/signing.ts');
       const r = await runKeygen(opts);
       printResult(opts.json, r, () => `wrote ${r.privateKey} (private, keep it secret) and ${r.publicKey} (key id ${r.keyId})`);
     }));
@@ -20,9 +20,10 @@ export function registerSigningCommands(program: Command): void {
     .requiredOption('--model <file.onnx>', 'model to sign')
     .option('--out <file>', 'signature file (default: <model>.sig next to the real file)')
     .option('--json', 'print JSON on stdout')
-    .addHelpText('after', '\nExamples:\n  $ edgeloom sign --key model-signing.key --model models/edgenet.int8.onnx\n  $ scp models/edgenet.int8.onnx models/edgenet.int8.onnx.sig pi:/opt/edgeloom/models/')
+    .addHelpText('after', '\nExamples:\n  $ edgeloom sign --key model-signing.key --model models/edgenet.int8.onnx\n  $ scp models/edgenet.int8.onnx models/edgenet.int8.onnx.sig ' +
+      'pi:/opt/edgeloom/models/')
     .action(action(async (opts: { key: string; model: string; out?: string; json?: boolean }) => {
-      const { runSign } = await import('../signing.ts');
+      const { runSign } = await import('../src/signing.ts');
       const r = await runSign(opts);
       printResult(opts.json, r, () => `wrote ${r.signature} (sha256 ${r.sha256}, key id ${r.keyId})`);
     }));

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.ts';
+import { UserError } from '../src/errors.ts';
 
 /**
  * Loads a module of training/ or dashboard/ for a command. Both are TypeScript that needs
@@ -8,7 +8,8 @@ import { UserError } from '../errors.ts';
  * command says how to get the full install instead of a module-not-found trace.
  */
 const TRAINING = 'this command needs the training packages, which a board install leaves out: run `npm ci` in the edgeloom checkout for the full install';
-const DASHBOARD = 'dashboard: it is built from its TypeScript sources with development packages, which a board install leaves out: run `npm ci` in the edgeloom checkout, or serve the dashboard from a workstation';
+const DASHBOARD = 'dashboard: it is built from its TypeScript sources with development packages, which a board install leaves out: run `npm ci` in the edgeloom checkout, or serve the dashboard ' +
+  'from a workstation';
 
 let loader: Promise<void> | null = null;
 
