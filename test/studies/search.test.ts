@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandGrid, parseGrid, searchTrials } from '../../training/studies/grid.ts';
-import { mergeRecipe, parseRecipeFile } from '../../training/studies/recipe-file.ts';
+import { mergeRecipe, parseRecipeFile } from '../../training/trainer/recipe-file.ts';
 import { runSearch } from '../../training/studies/search.ts';
 import { runEdgeloom } from '../helpers/run-cli.ts';
 

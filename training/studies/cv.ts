@@ -14,7 +14,7 @@ import { prepareSplits, stratifiedSample } from '../data/split.ts';
 import { resolveConfig, type TrainOptions } from '../trainer/config.ts';
 import type { EpochRecord, TrainConfig } from '../trainer/types.ts';
 import { fitModel, withStopSignals } from './fit.ts';
-import { mergeRecipe, readRecipeFile } from './recipe-file.ts';
+import { mergeRecipe, readRecipeFile } from '../trainer/recipe-file.ts';
 import { checkPlan } from './plan.ts';
 import { averageSoftmax, describeProtocol, makeFolds, meanStd, type Protocol } from './folds.ts';
 

@@ -74,10 +74,11 @@ function trainFlags(ctx: ReproduceContext) {
 }
 
 async function train(ctx: ReproduceContext, name: string, extra: Partial<TrainOptions>): Promise<Measured> {
-  const { runTrain } = await import('../trainer/train.ts');
-  const s = await runTrain({ ...trainFlags(ctx), ...extra, onnx: false, out: join(ctx.out, name) });
-  if (s.interrupted || s.testAccuracy === null) throw new UserError(`reproduce: ${name} was interrupted; run the same command again`);
-  return { value: s.testAccuracy, detail: `${s.epochsRun} epochs, ${join(ctx.out, name)}` };
+  const { trainAndTest, withStopSignals } = await import('./fit.ts');
+  const out = join(ctx.out, name);
+  const r = await withStopSignals((stop) => trainAndTest({ ...trainFlags(ctx), ...extra, out }, createLogger('reproduce'), stop), 'run the same command again');
+  if (!r) throw new UserError(`reproduce: ${name} was interrupted; run the same command again`);
+  return { value: r.testAccuracy, detail: `${r.epochsRun} epochs, ${out}` };
 }
 
 async function crossValidate(ctx: ReproduceContext, name: string, extra: Partial<CvOptions>): Promise<Measured> {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { lineChartSvg } from '../plots/line-chart.ts';
 import { writePlot } from '../plots/render.ts';
-import { writeRecipeFile } from './recipe-file.ts';
+import { writeRecipeFile } from '../trainer/recipe-file.ts';
 import type { SearchResult } from './search.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;

@@ -15,7 +15,7 @@ import { fitModel, withStopSignals } from './fit.ts';
 import { kFoldSplits, meanStd } from './folds.ts';
 import { describeTrial, isArchSetting, parseGrid, searchTrials, type Trial } from './grid.ts';
 import { checkPlan } from './plan.ts';
-import { checkArchSettings, mergeRecipe, readRecipeFile, type RecipeFile } from './recipe-file.ts';
+import { checkArchSettings, mergeRecipe, readRecipeFile, type RecipeFile } from '../trainer/recipe-file.ts';
 
 /** `edgeloom search`: grid or random search over recipe settings, scored on validation data only. */
 export interface SearchOptions extends Omit<TrainOptions,

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { getArchitecture, type ArchSettings } from '../arch/index.ts';
-import { checkArchSettings } from '../studies/recipe-file.ts';
+import { checkArchSettings } from './recipe-file.ts';
 import { DEFAULT_REFERENCE_SIZE, MIN_REFERENCE_IMAGES } from '../drift/profile-model.ts';
 import { parseAugment } from './augment.ts';
 import { DISTILL_DEFAULTS, validateDistill } from './distill.ts';

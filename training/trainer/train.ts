@@ -79,11 +79,11 @@ interface TestResult {
   metrics: ClassificationMetrics;
 }
 
-/** `--recipe FILE`: its values under the flags given (training/studies/recipe-file.ts). */
+/** `--recipe FILE`: its values under the flags given (./recipe-file.ts). */
 async function withRecipeFile(opts: TrainOptions): Promise<TrainOptions> {
   if (!opts.recipe) return opts;
   if (opts.resume) throw new UserError(`--recipe ${opts.recipe}: a resumed run keeps its checkpoint's recipe; drop --recipe or --resume`);
-  const { mergeRecipe, readRecipeFile } = await import('../studies/recipe-file.ts');
+  const { mergeRecipe, readRecipeFile } = await import('./recipe-file.ts');
   return mergeRecipe(await readRecipeFile(opts.recipe), opts);
 }
 
