@@ -22,6 +22,7 @@ Examples:
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
   $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
+  $ edgeloom train --arch customnet --backend ort --experimental --out runs/customnet-ort
   $ edgeloom train --arch lenet5 --epochs 1 --limit 500 --no-onnx --out runs/lenet5-tfjs-only
 
 Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
@@ -62,7 +63,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
     .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
-    .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
+    .option('--backend <name>', 'auto | node | wasm | cpu | ort (experimental: training steps on onnxruntime, customnet-like models; needs --experimental)', 'auto')
+    .option('--experimental', 'allow experimental features (--backend ort)')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
     .option('--init <path>', 'fine-tune: start from a trained model, an fp32 edgeloom .onnx file (models/edgenet.onnx) or a tfjs model directory (--arch defaults to its architecture)')

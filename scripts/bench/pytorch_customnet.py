@@ -32,7 +32,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
     a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     net = customnet()
     # Counted as tfjs counts them: weights plus BatchNorm's moving mean and variance.

@@ -1,8 +1,12 @@
 /**
  * Training throughput (samples/s) of the reference models on every back end this machine has.
- *   node --import tsx scripts/bench/train-speed.ts [--steps 20] [--batch 64] [--backends wasm,cpu]
+ *   node --import tsx scripts/bench/train-speed.ts [--steps 20] [--batch 64] [--backends wasm,ort,cpu]
  *        [--models customnet,edgenet] [--runs 1] [--no-parallel] [--pytorch PYTHON] [--update-docs]
- * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method).
+ *        [--ort-threads 1] [--pytorch-threads 0]
+ * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method), one
+ * row per --pytorch-threads value (0: torch's default, every core).
+ * `ort` is the experimental onnxruntime training step (training/ort), one row per
+ * --ort-threads value, for the models it supports (others are skipped with a line on stderr).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
 import { firstLine } from '../../src/errors.ts';
@@ -14,6 +18,8 @@ import { describeMachine, isMain, machineInfo, replaceDocSection, updateBenchDoc
 import { backendDescription, selectBackend, tf, type BackendName } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { DataParallelGradients } from '../../training/backend/parallel/index.ts';
+import { OrtTrainingStep } from '../../training/ort/step.ts';
+import { UserError } from '../../src/errors.ts';
 
 /** The project's own architectures (training/arch), built as `edgeloom train --arch` builds them. */
 const DEFAULT_MODELS = ['customnet', 'edgenet'];
@@ -33,7 +39,9 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '3' },
     batch: { type: 'string', default: '64' },
-    backends: { type: 'string', default: 'node,wasm,cpu' },
+    backends: { type: 'string', default: 'node,wasm,ort,cpu' },
+    'ort-threads': { type: 'string', default: '1' },
+    'pytorch-threads': { type: 'string', default: '0' },
     models: { type: 'string', default: DEFAULT_MODELS.join(',') },
     runs: { type: 'string', default: '1' },
     parallel: { type: 'boolean', default: true },
@@ -45,9 +53,9 @@ const { values } = parseArgs({
 });
 
 /** PyTorch's rate for customnet on this machine, measured by pytorch_customnet.py with `python`. */
-export async function measurePytorch(python: string, batch: number, warmup: number, steps: number, runs: number): Promise<Row> {
+export async function measurePytorch(python: string, batch: number, warmup: number, steps: number, runs: number, threads = 0): Promise<Row> {
   const script = new URL('./pytorch_customnet.py', import.meta.url).pathname;
-  const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs)];
+  const args = [script, '--batch', String(batch), '--warmup', String(warmup), '--steps', String(steps), '--runs', String(runs), ...(threads > 0 ? ['--threads', String(threads)] : [])];
   const { stdout } = await promisify(execFile)(python, args).catch((err: Error) => {
     throw new Error(`--pytorch ${python}: ${firstLine(err)}`);
   });
@@ -73,6 +81,37 @@ async function measure(model: string, batch: number, warmup: number, steps: numb
   }
   const row = { model, params: net.countParams(), backend: tf.getBackend(), batch, steps, samplesPerSecond: (batch * steps) / seconds };
   tf.dispose([xs, ys]);
+  net.dispose();
+  return row;
+}
+
+/**
+ * The same measurement on the onnxruntime training step (Adam, dropout masks drawn by the step from its seeded stream):
+ * the whole step including feeding weights and optimiser state in and reading them back.
+ */
+async function measureOrt(model: string, batch: number, warmup: number, steps: number, runs: number, threads: number): Promise<Row | null> {
+  const net = getArchitecture(model).build({ seed: 1 });
+  let step: OrtTrainingStep;
+  try {
+    step = await OrtTrainingStep.create(net, { batch, numClasses: 10, seed: 1, session: { intraOpThreads: threads } });
+  } catch (err) {
+    net.dispose();
+    if (err instanceof UserError) return null;
+    throw err;
+  }
+  const xs = Float32Array.from({ length: batch * 784 }, () => Math.random());
+  const ys = new Float32Array(batch * 10);
+  for (let i = 0; i < batch; i++) ys[i * 10 + (i % 10)] = 1;
+  for (let i = 0; i < warmup; i++) await step.step(xs, ys, 1e-3);
+  let seconds = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < runs; r++) {
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) await step.step(xs, ys, 1e-3);
+    seconds = Math.min(seconds, (performance.now() - start) / 1000);
+  }
+  const backend = `ort (onnxruntime-node cpu, ${threads} thread${threads === 1 ? '' : 's'}, experimental)`;
+  const row = { model, params: net.countParams(), backend, batch, steps, samplesPerSecond: (batch * steps) / seconds };
+  await step.close();
   net.dispose();
   return row;
 }
@@ -124,7 +163,22 @@ async function main(): Promise<void> {
   const batch = Number(values.batch);
   const rows: Row[] = [];
   const described: string[] = [];
-  for (const backend of values.backends.split(',') as BackendName[]) {
+  for (const backend of values.backends.split(',') as (BackendName | 'ort')[]) {
+    if (backend === 'ort') {
+      described.push('- ort: one ONNX graph per training step (training/ort), onnxruntime-node cpu provider');
+      for (const threads of values['ort-threads'].split(',').map(Number)) {
+        for (const model of values.models.split(',')) {
+          const row = await measureOrt(model, batch, warmup, steps, Number(values.runs), threads);
+          if (!row) {
+            process.stderr.write(`skip ort for ${model}: not supported by the onnxruntime training step yet\n`);
+            continue;
+          }
+          process.stderr.write(`${model} on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
+          rows.push(row);
+        }
+      }
+      continue;
+    }
     try {
       await selectBackend(backend);
     } catch (err) {
@@ -150,9 +204,11 @@ async function main(): Promise<void> {
     }
   }
   if (values.pytorch) {
-    const row = await measurePytorch(values.pytorch, batch, warmup, steps, Number(values.runs));
-    process.stderr.write(`customnet on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
-    rows.push(row);
+    for (const threads of values['pytorch-threads'].split(',').map(Number)) {
+      const row = await measurePytorch(values.pytorch, batch, warmup, steps, Number(values.runs), threads);
+      process.stderr.write(`customnet on ${row.backend}: ${row.samplesPerSecond.toFixed(0)} samples/s\n`);
+      rows.push(row);
+    }
   }
   const body = [
     `Measured by \`node --import tsx scripts/bench/train-speed.ts\` (Adam, random 28x28x1 batches, warm-up steps excluded, fastest of ${values.runs} rounds; the cpu back end gets 1 warm-up and 1 ` +

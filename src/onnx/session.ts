@@ -281,3 +281,67 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
 function shortReason(err: unknown): string {
   return firstLine(err).slice(0, 200);
 }
+
+/** A float32 tensor crossing into or out of a general graph session. */
+export interface FloatTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface GraphSessionOptions {
+  /** Intra-op threads; 0 or undefined lets onnxruntime decide. */
+  intraOpThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** The arena and memory patterns pay off for graphs with large intermediates run many times (a training step). */
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
+  /** Write onnxruntime's per-node profile to `${profileFilePrefix}_<date>.json`; endProfiling() returns nothing, so the caller looks for the file. */
+  profileFilePrefix?: string;
+  /** Write the optimized graph here. */
+  optimizedModelFilePath?: string;
+}
+
+/** A session for graphs outside the model contract (e.g. a training step): named float feeds in, every output out. */
+export interface GraphSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Readonly<Record<string, FloatTensor>>): Promise<Record<string, FloatTensor>>;
+  /** Flushes the profile file when profiling is on. */
+  endProfiling(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a graph of float32 inputs and outputs on onnxruntime-node's cpu provider. Training graphs
+ * allocate the same large intermediates every run, so the arena and memory patterns default to on
+ * here, unlike the agent's sessions (SESSION_DEFAULTS).
+ */
+export async function createGraphSession(model: Uint8Array, opts: GraphSessionOptions = {}): Promise<GraphSession> {
+  const ort = await loadNodeRuntime();
+  const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    intraOpNumThreads: opts.intraOpThreads ?? 0,
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+    enableCpuMemArena: opts.enableCpuMemArena ?? true,
+    enableMemPattern: opts.enableMemPattern ?? true,
+    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
+    ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
+  };
+  const live = await ort.InferenceSession.create(model, sessionOptions);
+  return {
+    inputNames: live.inputNames,
+    outputNames: live.outputNames,
+    async run(feeds) {
+      const tensors: Record<string, OrtNode.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', t.data, t.dims);
+      const out = await live.run(tensors);
+      const result: Record<string, FloatTensor> = {};
+      for (const [name, t] of Object.entries(out)) result[name] = { data: t.data as Float32Array, dims: t.dims };
+      return result;
+    },
+    endProfiling: () => live.endProfiling(),
+    close: () => live.release(),
+  };
+}

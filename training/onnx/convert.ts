@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { attr, encodeModel, floatValueInfo, onnx } from '../../src/onnx/proto.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
 import { UserError } from '../../src/errors.ts';
-import { GraphBuilder, emitActivation, flattenPerm, samePads, validOut, type TensorInfo } from './graph.ts';
+import { GraphBuilder, convKernelToOnnx, emitActivation, flattenPerm, samePads, validOut, type TensorInfo } from './graph.ts';
 
 /**
  * tf.LayersModel (NHWC) -> ONNX ModelProto (NCHW throughout, opset 13). BatchNormalization that
@@ -39,15 +39,6 @@ function need<T>(m: Map<string, T>, key: string, layer: tf.layers.Layer): T {
   const v = m.get(key);
   if (!v) throw new Error(`layer ${layer.name}: weight "${key}" not found`);
   return v;
-}
-
-/** HWIO -> OIHW. */
-function convKernelToOnnx(k: Float32Array, kh: number, kw: number, ci: number, co: number): Float32Array {
-  const out = new Float32Array(k.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-    out[((o * ci + i) * kh + y) * kw + x] = k[((y * kw + x) * ci + i) * co + o];
-  }
-  return out;
 }
 
 /** Depthwise [kh,kw,C,M] -> grouped conv weight [C*M,1,kh,kw]; channel c*M+m, as TensorFlow orders it. */

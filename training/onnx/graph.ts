@@ -124,3 +124,21 @@ export function flattenPerm(c: number, h: number, w: number): Int32Array | null 
   }
   return perm;
 }
+
+/** Conv kernel HWIO (tfjs) -> OIHW (ONNX). */
+export function convKernelToOnnx(k: Float32Array, kh: number, kw: number, ci: number, co: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
+    out[((o * ci + i) * kh + y) * kw + x] = k[((y * kw + x) * ci + i) * co + o];
+  }
+  return out;
+}
+
+/** Conv kernel OIHW (ONNX) -> HWIO (tfjs). */
+export function convKernelFromOnnx(w: Float32Array, o: number, i: number, kh: number, kw: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let c = 0; c < i; c++) for (let f = 0; f < o; f++) {
+    out[((y * kw + x) * i + c) * o + f] = w[((f * i + c) * kh + y) * kw + x];
+  }
+  return out;
+}

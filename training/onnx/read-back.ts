@@ -7,7 +7,7 @@ import { UserError } from '../../src/errors.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { decodeModel, tensorDims, tensorFloats, type TensorProto } from '../../src/onnx/proto.ts';
 import { getArchitecture } from '../arch/index.ts';
-import { flattenPerm } from './graph.ts';
+import { convKernelFromOnnx, flattenPerm } from './graph.ts';
 
 /**
  * Reads the weights of an fp32 ONNX model written by `edgeloom export` (training/onnx/convert.ts)
@@ -53,15 +53,6 @@ export async function fp32InitFor(path: string): Promise<string> {
 }
 
 type Values = Map<string, Float32Array>;
-
-/** HWIO <- OIHW. */
-function convKernelFromOnnx(w: Float32Array, o: number, i: number, kh: number, kw: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let c = 0; c < i; c++) for (let f = 0; f < o; f++) {
-    out[((y * kw + x) * i + c) * o + f] = w[((f * i + c) * kh + y) * kw + x];
-  }
-  return out;
-}
 
 /** BatchNorm statistics from this many images: per-channel means and variances settle well before. */
 const CALIBRATION_IMAGES = 128;

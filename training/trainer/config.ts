@@ -31,6 +31,8 @@ export interface TrainOptions {
   seed?: number;
   augment?: string;
   backend?: string;
+  /** Allows experimental features: today `--backend ort`. */
+  experimental?: boolean;
   out?: string;
   resume?: string;
   /** Start from the weights of this trained model (tfjs directory or fp32 edgeloom ONNX file) instead of a fresh init. */

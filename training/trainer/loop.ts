@@ -14,6 +14,8 @@ import { predictTfjs } from '../model/io.ts';
 import type { DataParallelGradients } from '../backend/parallel/index.ts';
 import { parallelTrainStep } from './parallel-step.ts';
 import type { Teacher } from './distill.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
+import { ortTrainStep } from './ort-step.ts';
 import type { EpochRecord, TrainConfig } from './types.ts';
 import { batchTargets, withSeededMathRandom, type TrainBatch } from './batch.ts';
 
@@ -38,6 +40,8 @@ export interface LoopInput {
   parallel?: DataParallelGradients | null;
   /** --distill: targets come from this teacher's view of each uncorrupted image. */
   teacher?: Teacher | null;
+  /** --backend ort (experimental): steps run on onnxruntime; `model` gets the weights back after each epoch. */
+  ort?: OrtTrainingStep | null;
 }
 
 export interface LoopResult {
@@ -157,6 +161,8 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
         setLearningRate(headOptimizer, lr);
         const opt = headOptimizer;
         step = withSeededMathRandom(dropoutSeed, () => trainStep(model, opt, batch, numClasses, config.labelSmoothing, headVars));
+      } else if (input.ort) {
+        step = await ortTrainStep(input.ort, batch, numClasses, config.labelSmoothing, lr);
       } else if (input.parallel) {
         const p = await parallelTrainStep(model, optimizer, input.parallel, batch, numClasses, dropoutSeed);
         // Accuracy is measured on the main thread's share only; scaled to the whole batch.
@@ -180,6 +186,8 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
         break;
       }
     }
+    // Evaluation, early stopping and checkpoints read the tfjs model.
+    input.ort?.writeTo(model);
     if (interrupted) break;
     const seconds = (performance.now() - epochStart) / 1000;
     const v = val && val.count > 0 ? evaluateSet(model, val, 256) : null;

@@ -22,6 +22,8 @@ import { makeOptimizer } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { pickMisclassified, writeTrainReport, type TrainReport } from './report.ts';
 import type { TrainConfig } from './types.ts';
+import { ORT_BACKEND, checkOrtConfig, startOrtTraining } from './ort-step.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
 
 export interface TrainSummary {
   arch: string;
@@ -50,6 +52,8 @@ interface RunPlan {
   config: TrainConfig;
   backend: BackendInfo;
   backendText: string;
+  /** --backend ort (experimental): steps on onnxruntime, `backend` (auto) for everything else. */
+  ort: boolean;
   checkpoint: LoadedCheckpoint | null;
   initMeta: { arch: string; classNames: string[] } | null;
   out: string;
@@ -129,8 +133,11 @@ const seconds = (since: number) => (performance.now() - since) / 1000;
 
 /** Phase 1: the back end, then the recipe from the flags, the checkpoint (--resume) or the --init model. */
 async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
-  const backend = await selectBackend(parseBackendName(opts.backend ?? 'auto'));
-  const backendText = await backendDescription();
+  const ort = opts.backend === ORT_BACKEND;
+  if (ort && !opts.experimental) throw new UserError('--backend ort: experimental (customnet-like sequential models only); add --experimental to use it');
+  // With ort, tfjs still evaluates, checkpoints and exports the model: on the best back end it has.
+  const backend = await selectBackend(ort ? 'auto' : parseBackendName(opts.backend ?? 'auto'));
+  const backendText = ort ? `ort (experimental: training steps on onnxruntime-node; evaluation and export on ${await backendDescription()})` : await backendDescription();
   log.info(`back end: ${backendText}`);
 
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
@@ -146,12 +153,13 @@ async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
     config = resolveConfig({ ...opts, arch: opts.arch ?? initMeta?.arch });
     if (initMeta && initMeta.arch !== config.arch) throw new UserError(`--init ${opts.init}: the model is ${initMeta.arch}, but --arch is ${config.arch}`);
   }
-  if (config.workers! > 1 && backend.name === 'node') {
+  if (ort) checkOrtConfig(config, Boolean(checkpoint));
+  if (config.workers! > 1 && backend.name === 'node' && !ort) {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
     config.workers = 1;
   }
   const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
-  return { opts, config, backend, backendText, checkpoint, initMeta, out, ...evaluationSizes(opts) };
+  return { opts, config, backend, backendText, ort, checkpoint, initMeta, out, ...evaluationSizes(opts) };
 }
 
 /** Phase 2: the data set, once; the --limit subset and validation split; the (--test-limit) test set. */
@@ -203,14 +211,19 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
   process.once('SIGINT', onStopSignal);
   process.once('SIGTERM', onStopSignal);
   let parallel: DataParallelGradients | null = null;
+  let ort: OrtTrainingStep | null = null;
   try {
-    if (workers > 1) {
+    if (plan.ort) {
+      ort = await startOrtTraining(model, config);
+      log.info(`onnxruntime training step: ${workers} intra-op thread(s), batch ${config.batchSize}`);
+    } else if (workers > 1) {
       log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
       parallel = await DataParallelGradients.start(model, { arch: config.arch, settings: config.settings, seed: config.seed, numClasses: config.classNames.length,
         labelSmoothing: config.labelSmoothing }, workers - 1);
     }
     return await runTrainingLoop({
       parallel,
+      ort,
       teacher,
       model,
       optimizer,
@@ -230,6 +243,7 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
     process.removeListener('SIGINT', onStopSignal);
     process.removeListener('SIGTERM', onStopSignal);
     await parallel?.close();
+    await ort?.close();
     teacher?.dispose();
   }
 }
@@ -238,7 +252,7 @@ function summaryBase(plan: RunPlan, run: RunModel, data: RunData, result: LoopRe
   const trainSeconds = result.elapsedMs / 1000;
   return {
     arch: plan.config.arch,
-    backend: plan.backend.name,
+    backend: plan.ort ? ORT_BACKEND : plan.backend.name,
     parameters: run.parameters,
     macs: run.macs,
     epochsRun: result.history.length,
@@ -272,7 +286,7 @@ function trainReport(plan: RunPlan, data: RunData, run: RunModel, result: LoopRe
     source: arch.source,
     parameters: run.parameters,
     macs: run.macs,
-    backend: { name: plan.backend.name, description: plan.backendText },
+    backend: { name: plan.ort ? ORT_BACKEND : plan.backend.name, description: plan.backendText },
     config,
     classNames: config.classNames,
     data: { source: data.ds.source, train: data.train.count, val: data.val?.count ?? 0, test: data.test.count },

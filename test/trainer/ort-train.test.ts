@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError } from '../../src/errors.ts';
+import { checkOrtConfig, smoothTargets } from '../../training/trainer/ort-step.ts';
+import { resolveConfig } from '../../training/trainer/config.ts';
+import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
+
+test('train --backend ort needs --experimental and refuses what it does not support yet, one line each', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'el-ort-refuse-'));
+  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--backend ort: experimental .* add --experimental/);
+  const config = resolveConfig({ arch: 'customnet' });
+  assert.doesNotThrow(() => checkOrtConfig(config, false));
+  const refused = [
+    [{}, true, '--resume'],
+    [{ optimizer: 'adagrad' }, false, '--optimizer adagrad'],
+    [{ weightDecay: 1e-4 }, false, '--weight-decay'],
+    [{ freezeEpochs: 1 }, false, '--freeze-epochs'],
+  ] as const;
+  for (const [over, resuming, flag] of refused) {
+    assert.throws(() => checkOrtConfig({ ...config, ...over }, resuming), (err: Error) => err instanceof UserError && err.message.includes(flag) && err.message.includes('--backend wasm'));
+  }
+  const lenet5 = await edgeloom(['train', '--arch', 'lenet5', '--backend', 'ort', '--experimental', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
+  assert.notEqual(lenet5.code, 0);
+  assert.match(lenet5.stderr, /--backend ort: layer \S+ \(AveragePooling2D\): .*not supported .*use --backend wasm/);
+});
+
+test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still summing to 1', () => {
+  const y = Float32Array.from([0, 1, 0, 0, 0, 1, 0, 0]);
+  const s = smoothTargets(y, 4, 0.2);
+  assert.deepEqual(Array.from(s, (v) => Number(v.toFixed(6))), [0.05, 0.85, 0.05, 0.05, 0.05, 0.85, 0.05, 0.05]);
+  assert.equal(smoothTargets(y, 4, 0), y);
+});
+
+test('train --backend ort --experimental trains customnet: loss falls, the report names ort, the saved model is the trained one', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'el-ort-train-'));
+  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32',
+    '--lr', '0.002', '--schedule', 'constant', '--test-limit', '500', '--no-onnx', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /onnxruntime training step: 1 intra-op thread/);
+  const summary = JSON.parse(r.stdout);
+  const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));
+  assert.equal(summary.backend, 'ort');
+  assert.equal(report.backend.name, 'ort');
+  assert.ok(report.history[1].loss < report.history[0].loss, `loss ${report.history[0].loss} -> ${report.history[1].loss}`);
+  // The test accuracy is tfjs's, on the weights written back from onnxruntime: chance is 10%.
+  assert.ok(report.test.accuracy > 0.5, `test accuracy ${report.test.accuracy}`);
+});

@@ -1,0 +1,204 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRng } from '../../src/random.ts';
+import { createGraphSession, type FloatTensor, type GraphSession, type GraphSessionOptions } from '../../src/onnx/session.ts';
+import { convKernelFromOnnx, convKernelToOnnx } from '../onnx/graph.ts';
+import { planLayers, type LayerSpec } from './plan.ts';
+import { buildStepGraph, type OptimizerSpec, type ParamSpec, type StatSpec, type StepGraph } from './step-graph.ts';
+
+/**
+ * A tfjs model's training step run by onnxruntime (experimental, `--backend ort`). The weights,
+ * the optimiser state and the BatchNorm moving statistics live here as Float32Arrays between steps
+ * (in the graph's layouts); `writeTo(model)` puts them back into the tfjs model for checkpoints,
+ * evaluation and export.
+ */
+export interface OrtStepConfig {
+  batch: number;
+  numClasses: number;
+  /** Default: tfjs's Adam (beta1 0.9, beta2 0.999, epsilon 1e-7, tfjs's float32 epsilon). */
+  optimizer?: OptimizerSpec;
+  /** Seeds the dropout masks the step draws when the caller passes none (default 1). */
+  seed?: number;
+  gradients?: boolean;
+  session?: GraphSessionOptions;
+}
+
+export const TFJS_ADAM: OptimizerSpec = { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+
+export interface StepResult {
+  loss: number;
+  /** [N, numClasses] logits of the training forward pass (batch statistics, dropout). */
+  logits: Float32Array;
+  /** Per parameter, in tfjs layout and keyed `<layer>/<weight>`, when the graph was built with gradients. */
+  grads?: Map<string, Float32Array>;
+}
+
+function layerWeight(model: tf.LayersModel, layer: string, weight: string): tf.LayerVariable {
+  const found = model.getLayer(layer).weights.find((w) => w.originalName.split('/').pop() === weight);
+  if (!found) throw new Error(`layer ${layer}: weight ${weight} not found`);
+  return found;
+}
+
+/** tfjs layout -> graph layout. */
+function toGraph(p: ParamSpec, values: Float32Array): Float32Array {
+  if (p.conv) return convKernelToOnnx(values, ...p.conv);
+  if (p.dense) {
+    // tfjs [features, units] -> [units, features], column j holding tfjs row perm[j].
+    const [units, features] = p.dims;
+    const perm = p.dense.perm;
+    const out = new Float32Array(values.length);
+    for (let j = 0; j < features; j++) {
+      const row = perm ? perm[j] : j;
+      for (let u = 0; u < units; u++) out[u * features + j] = values[row * units + u];
+    }
+    return out;
+  }
+  return Float32Array.from(values);
+}
+
+/** Graph layout -> tfjs layout. */
+export function fromGraph(p: ParamSpec, values: Float32Array): Float32Array {
+  if (p.conv) {
+    const [kh, kw, cin, cout] = p.conv;
+    return convKernelFromOnnx(values, cout, cin, kh, kw);
+  }
+  if (p.dense) {
+    const [units, features] = p.dims;
+    const perm = p.dense.perm;
+    const out = new Float32Array(values.length);
+    for (let j = 0; j < features; j++) {
+      const row = perm ? perm[j] : j;
+      for (let u = 0; u < units; u++) out[row * units + u] = values[u * features + j];
+    }
+    return out;
+  }
+  return Float32Array.from(values);
+}
+
+interface BatchSession {
+  session: GraphSession;
+  graph: StepGraph;
+}
+
+export class OrtTrainingStep {
+  private readonly values = new Map<string, Float32Array>();
+  /** One graph per batch size (the last batch of an epoch is smaller); every graph names its inputs alike. */
+  private readonly sessions = new Map<number, Promise<BatchSession>>();
+  private t = 0;
+  private readonly rng: () => number;
+
+  private constructor(
+    private readonly specs: LayerSpec[],
+    readonly graph: StepGraph,
+    private readonly cfg: OrtStepConfig & { optimizer: OptimizerSpec },
+  ) {
+    this.rng = createRng(cfg.seed ?? 1);
+  }
+
+  static async create(model: tf.LayersModel, cfg: OrtStepConfig): Promise<OrtTrainingStep> {
+    const specs = planLayers(model);
+    const full = { ...cfg, optimizer: cfg.optimizer ?? TFJS_ADAM };
+    const first = OrtTrainingStep.open(specs, full, cfg.batch);
+    const step = new OrtTrainingStep(specs, (await first).graph, full);
+    step.sessions.set(cfg.batch, first);
+    step.readFrom(model);
+    return step;
+  }
+
+  private static async open(specs: LayerSpec[], cfg: OrtStepConfig & { optimizer: OptimizerSpec }, batch: number): Promise<BatchSession> {
+    const graph = buildStepGraph(specs, { batch, numClasses: cfg.numClasses, optimizer: cfg.optimizer, gradients: cfg.gradients });
+    return { graph, session: await createGraphSession(graph.bytes, cfg.session) };
+  }
+
+  private sessionFor(batch: number): Promise<BatchSession> {
+    let s = this.sessions.get(batch);
+    if (!s) {
+      s = OrtTrainingStep.open(this.specs, this.cfg, batch);
+      this.sessions.set(batch, s);
+    }
+    return s;
+  }
+
+  /** Loads weights and moving statistics from the tfjs model and resets the optimiser state. */
+  readFrom(model: tf.LayersModel): void {
+    for (const p of this.graph.params) {
+      this.values.set(p.input, toGraph(p, layerWeight(model, p.layer, p.weight).read().dataSync() as Float32Array));
+      for (const slot of this.graph.slots) this.values.set(`${p.input}.${slot}`, new Float32Array(this.values.get(p.input)!.length));
+    }
+    for (const s of this.graph.stats) this.values.set(s.input, Float32Array.from(layerWeight(model, s.layer, s.weight).read().dataSync()));
+    this.t = 0;
+  }
+
+  /** Current parameters and moving statistics in tfjs layout, keyed `<layer>/<weight>`. */
+  weights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const p of this.graph.params) out.set(`${p.layer}/${p.weight}`, fromGraph(p, this.values.get(p.input)!));
+    for (const s of this.graph.stats) out.set(`${s.layer}/${s.weight}`, Float32Array.from(this.values.get(s.input)!));
+    return out;
+  }
+
+  /** Writes the current weights and moving statistics into the tfjs model. */
+  writeTo(model: tf.LayersModel): void {
+    const write = (spec: ParamSpec | StatSpec, values: Float32Array) => {
+      const v = layerWeight(model, spec.layer, spec.weight);
+      v.write(tf.tensor(values, v.shape as number[]));
+    };
+    for (const p of this.graph.params) write(p, fromGraph(p, this.values.get(p.input)!));
+    for (const s of this.graph.stats) write(s, this.values.get(s.input)!);
+  }
+
+  /**
+   * One step on `x` (batch*784 pixel/255 values) and `y` (batch*numClasses, rows summing to 1).
+   * `masks` overrides the dropout masks (by input name, graph layout); by default each step draws
+   * them from a stream seeded with `seed`.
+   */
+  async step(x: Float32Array, y: Float32Array, lr: number, masks: Record<string, Float32Array> = {}): Promise<StepResult> {
+    const { numClasses } = this.cfg;
+    const batch = y.length / numClasses;
+    if (!Number.isInteger(batch) || x.length !== batch * 784) {
+      throw new Error(`training step: ${x.length} pixels and ${y.length} targets do not make a batch of 28x28 images and ${numClasses} classes`);
+    }
+    const { session, graph } = await this.sessionFor(batch);
+    this.t++;
+    const o = this.cfg.optimizer;
+    const [c1, c2] = o.kind === 'adam' ? [1 / (1 - o.beta1 ** this.t), 1 / (1 - o.beta2 ** this.t)] : [1, 1];
+    const feeds: Record<string, FloatTensor> = {
+      x: { data: x, dims: [batch, 784] },
+      y: { data: y, dims: [batch, numClasses] },
+      lr: { data: Float32Array.of(lr), dims: [] },
+      c1: { data: Float32Array.of(c1), dims: [] },
+      c2: { data: Float32Array.of(c2), dims: [] },
+    };
+    for (const p of this.graph.params) {
+      feeds[p.input] = { data: this.values.get(p.input)!, dims: p.dims };
+      for (const slot of this.graph.slots) feeds[`${p.input}.${slot}`] = { data: this.values.get(`${p.input}.${slot}`)!, dims: p.dims };
+    }
+    for (const s of this.graph.stats) feeds[s.input] = { data: this.values.get(s.input)!, dims: s.dims };
+    for (const m of graph.masks) feeds[m.input] = { data: masks[m.input] ?? this.drawMask(m.dims[0] * m.dims[1], m.rate), dims: m.dims };
+    const out = await session.run(feeds);
+    for (const name of this.values.keys()) this.values.set(name, out[`${name}.next`].data);
+    const result: StepResult = { loss: out.loss.data[0], logits: out.logits.data };
+    if (this.cfg.gradients) {
+      result.grads = new Map(this.graph.params.map((p) => [`${p.layer}/${p.weight}`, fromGraph(p, out[`${p.input}.grad`].data)]));
+    }
+    return result;
+  }
+
+  /** A dropout mask from the step's seeded stream: 0 with probability `rate`, else 1/(1-rate). */
+  private drawMask(size: number, rate: number): Float32Array {
+    const mask = new Float32Array(size);
+    const keep = 1 / (1 - rate);
+    for (let i = 0; i < size; i++) mask[i] = this.rng() < rate ? 0 : keep;
+    return mask;
+  }
+
+  /** Flushes the profile of the first batch size's session (profiling on in `session`). */
+  async endProfiling(): Promise<void> {
+    (await this.sessionFor(this.cfg.batch)).session.endProfiling();
+  }
+
+  async close(): Promise<void> {
+    const open = await Promise.allSettled(this.sessions.values());
+    this.sessions.clear();
+    for (const s of open) if (s.status === 'fulfilled') await s.value.session.close();
+  }
+}
