@@ -28,15 +28,18 @@ export class Recorder {
   static async connect(url: string, filter: string, opts: IClientOptions = {}): Promise<Recorder> {
     const client = mqtt.connect(url, { reconnectPeriod: 100, connectTimeout: 2000, ...opts });
     const rec = new Recorder(client);
-    client.on('connect', () => client.subscribe(filter, { qos: 1 }));
+    // Subscribed again on every reconnect; the first SUBACK (not a pause) says the recorder now sees
+    // everything published after this returns.
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`recorder: cannot connect to ${url}`)), 5000);
-      client.once('connect', () => {
-        clearTimeout(t);
-        resolve();
+      const t = setTimeout(() => reject(new Error(`recorder: cannot connect to ${url} and subscribe to ${filter}`)), 5000);
+      client.on('connect', () => {
+        client.subscribe(filter, { qos: 1 }, (err) => {
+          clearTimeout(t);
+          if (err) reject(err);
+          else resolve();
+        });
       });
     });
-    await new Promise((r) => setTimeout(r, 100));
     return rec;
   }
 

@@ -7,6 +7,7 @@ import { parseDriftReference, serializeDriftReference, sidecarPath, type DriftRe
 import { packFloat16, roundToFloat16, unpackFloat16 } from '../../src/drift/float16.ts';
 import { mahalanobisMin } from '../../src/drift/math.ts';
 import { computeDriftReference } from '../../training/drift/reference.ts';
+import { DEFAULT_DRIFT_CONFIG, driftConfigSchema } from '../../src/drift/config.ts';
 
 /** Synthetic garments: a bright rectangle on black; a fixed linear "model" over 4×4 block means. */
 function synthImages(n: number, seed: number): Uint8Array {
@@ -211,4 +212,123 @@ test('the accuracy estimate fails on a confidence DROP and never on a rise', asy
   const same = evaluateWindow(ref, shifted(0), 1e-3).accuracy;
   assert.equal(same.verdict, 'ok');
   assert.ok(Math.abs(same.pValue - 0.5) < 1e-6, `at the reference mean the one-sided p-value is 1/2, got ${same.pValue}`);
+});
+
+/** "name value > threshold (p=1.2e-9)" as docs/drift.md shows it: 3 significant digits, p with 2. */
+function parseReason(reason: string): { name: string; value: number; op: string; threshold: number; p: number; valueText: string } {
+  const m = /^(\S+) (\S+) ([<>]) (\S+) \(p=(\d\.\de[+-]\d+)\)$/.exec(reason);
+  assert.ok(m, `reason "${reason}" has the documented shape`);
+  return { name: m[1], valueText: m[2], value: Number(m[2]), op: m[3], threshold: Number(m[4]), p: Number(m[5]) };
+}
+
+test('window reports: status history, window index, reasons strongest first with their numbers, accuracy and OOD rate', async () => {
+  const ref = await reference();
+  const clean = await observe(ref, synthImages(600, 31));
+  const inverted = await observe(ref, synthImages(200, 32).map((v) => 255 - v));
+  const mon = new DriftMonitor(ref, { windowSize: 200 });
+  const reports = [...clean.slice(0, 200), ...inverted, ...clean.slice(200)].map((o) => mon.push(o)).filter((r) => r !== null);
+  // A strong failure alerts at once; alert needs two clean windows to clear (docs/drift.md).
+  assert.deepEqual(reports.map((r) => [r.window.index, r.previousStatus, r.status]), [[1, 'ok', 'ok'], [2, 'ok', 'alert'], [3, 'alert', 'alert'], [4, 'alert', 'ok']]);
+  assert.deepEqual(reports.map((r) => r.reasons.length === 0), [true, false, true, true]);
+  assert.equal(mon.frames, 800);
+  const r = reports[1];
+  assert.deepEqual(r.window, { index: 2, first: 201, last: 400, size: 200, mode: 'tumbling' });
+  assert.ok(!Number.isNaN(Date.parse(r.ts)));
+  const failing = Object.entries(r.metrics).filter(([, m]) => m.verdict === 'fail');
+  assert.equal(r.reasons.length, failing.length);
+  const parsed = r.reasons.map(parseReason);
+  assert.deepEqual(parsed.map((x) => x.name).sort(), failing.map(([n]) => n).sort());
+  for (let i = 1; i < parsed.length; i++) assert.ok(r.metrics[parsed[i - 1].name].pValue <= r.metrics[parsed[i].name].pValue, 'smallest p first');
+  for (const x of parsed) {
+    const m = r.metrics[x.name];
+    assert.equal(x.op, '>');
+    assert.ok(Math.abs(x.value - m.value) <= 5e-3 * Math.abs(m.value), `${x.name}: ${x.value} vs ${m.value}`);
+    assert.ok(Math.abs(x.threshold - m.threshold) <= 5e-3 * Math.abs(m.threshold), `${x.name}: ${x.threshold} vs ${m.threshold}`);
+    assert.ok(Math.abs(x.p - m.pValue) <= 0.05 * m.pValue, `${x.name}: p ${x.p} vs ${m.pValue}`);
+    if (Math.abs(m.value) >= 1e-3 && Math.abs(m.value) < 1000) assert.ok(!x.valueText.includes('e'), `${x.name}: plain number ${x.valueText}`);
+    else assert.match(x.valueText, /^-?\d\.\d\de[+-]\d+$/);
+  }
+  assert.equal(r.estimatedAccuracy, r.metrics.accuracy.value);
+  assert.equal(r.oodRate, r.metrics['ood.rate'].value);
+  assert.ok(r.oodRate! > 0.5, `inverted frames are out of distribution (${r.oodRate})`);
+  assert.ok(reports[0].oodRate! < 0.2);
+});
+
+test('an accuracy reason reads "<"; a profile without OOD statistics has no ood.rate and a null OOD rate', async () => {
+  const ref = await reference();
+  const obs = await observe(ref, synthImages(200, 33));
+  const cal = ref.calibration;
+  const low = obs.map((o) => ({ ...o, calibratedConfidence: Math.max(0, cal.meanConfidence - 4 * cal.stdConfidence) }));
+  const mon = new DriftMonitor(ref, { windowSize: 200 });
+  const r = low.map((o) => mon.push(o)).at(-1)!;
+  const acc = r.reasons.map(parseReason).find((x) => x.name === 'accuracy');
+  assert.ok(acc, r.reasons.join('; '));
+  assert.equal(acc.op, '<');
+  assert.ok(acc.value < acc.threshold);
+
+  const noOod = { ...ref, ood: null };
+  assert.ok(!metricNames(noOod).includes('ood.rate'));
+  assert.equal(metricNames(noOod).length, metricNames(ref).length - 1);
+  const plain = new DriftMonitor(noOod, { windowSize: 200 });
+  const p = obs.map((o) => plain.push({ ...o, ood: Number.NaN })).at(-1)!;
+  assert.equal(p.oodRate, null);
+  assert.equal(p.metrics['ood.rate'], undefined);
+  assert.equal(p.alpha.perMetric, p.alpha.family / 13, '13 metrics without the OOD rate');
+  // Frames without an embedding score: no OOD verdict for the window, rather than a rate of 0.
+  const unscored = new DriftMonitor(ref, { windowSize: 200 });
+  assert.equal(obs.map((o) => unscored.push({ ...o, ood: Number.NaN })).at(-1)!.oodRate, null);
+  assert.ok(Number.isNaN(observeFrame(ref, synthImages(1, 1), [0, 1, 0, 0], null).ood));
+});
+
+test('monitor options: false-alarm budget bounds, strong level, default sliding stride', async () => {
+  const ref = await reference();
+  for (const bad of [0, 1, -0.1, Number.NaN]) assert.throws(() => new DriftMonitor(ref, { falseAlarmRate: bad }), /false-alarm rate: expected 0 < rate < 1/);
+  assert.throws(() => new DriftMonitor(ref, { windowSize: 20.5 }), /window size: expected an integer >= 20, got 20\.5/);
+  assert.throws(() => new DriftMonitor(ref, { windowSize: 19 }), /window size/);
+  assert.throws(() => new DriftMonitor(ref, { mode: 'sliding', stride: 0 }), /stride: expected an integer in 1\.\.200, got 0/);
+  assert.throws(() => new DriftMonitor(ref, { mode: 'sliding', stride: 2.5 }), /stride/);
+  const edge = new DriftMonitor(ref, { windowSize: 20, mode: 'sliding', stride: 20 });
+  assert.equal(edge.stride, 20);
+  const defaults = new DriftMonitor(ref);
+  assert.deepEqual([defaults.windowSize, defaults.mode, defaults.stride], [200, 'tumbling', 200]);
+  assert.equal(defaults.alpha.family, 0.002);
+  assert.equal(defaults.alpha.strong, defaults.alpha.perMetric * 1e-3);
+  assert.equal(new DriftMonitor(ref, { strongFactor: 0.5 }).alpha.strong, defaults.alpha.perMetric * 0.5);
+  const sliding = new DriftMonitor(ref, { windowSize: 100, mode: 'sliding' });
+  assert.equal(sliding.stride, 25);
+  const obs = await observe(ref, synthImages(200, 34));
+  const at = obs.map((o, i) => (sliding.push(o) ? i + 1 : 0)).filter((i) => i > 0);
+  assert.deepEqual(at, [100, 125, 150, 175, 200]);
+  assert.equal(new DriftMonitor(ref, { windowSize: 21, mode: 'sliding' }).stride, 5);
+  assert.equal(new DriftMonitor(ref, { windowSize: 20, mode: 'sliding' }).stride, 5);
+});
+
+test('per-frame observation: the predicted class is the largest logit, the calibrated confidence uses the profile temperature', async () => {
+  const ref = await reference();
+  const img = synthImages(1, 35);
+  const o = observeFrame(ref, img, [0.5, 3, 3.5, -1], new Float32Array(D));
+  assert.equal(o.predicted, 2);
+  assert.equal(observeFrame(ref, img, [9, 3, 3.5, -1], null).predicted, 0);
+  assert.equal(observeFrame(ref, img, [1, 1, 1, 1], null).predicted, 0, 'ties go to the first class');
+  const t = ref.calibration.temperature;
+  const e = [0.5, 3, 3.5, -1].map((v) => Math.exp(v / t));
+  close(o.calibratedConfidence, e[2] / e.reduce((a, b) => a + b, 0), 1e-12);
+  const p = [0.5, 3, 3.5, -1].map((v) => Math.exp(v));
+  const sum = p.reduce((a, b) => a + b, 0);
+  close(o.confidence, -Math.log(1 - p[2] / sum), 1e-9);
+  close(o.entropy, -p.reduce((a, v) => a + (v / sum) * Math.log(v / sum), 0), 1e-9);
+  close(o.energy, -Math.log(sum), 1e-9);
+  assert.ok(Number.isFinite(o.ood) && o.ood >= 0);
+  assert.ok(Number.isNaN(observeFrame(ref, img, [0, 1, 0, 0], new Float32Array(D + 1)).ood), 'an embedding of another width gets no score');
+});
+
+test('agent drift config: the documented defaults (docs/drift.md) and bounds, unknown keys refused', () => {
+  assert.deepEqual(DEFAULT_DRIFT_CONFIG, { enabled: 'auto', windowSize: 200, mode: 'tumbling', falseAlarmRate: 0.002, qos: 1 });
+  const edges = { enabled: false, windowSize: 20, mode: 'sliding', stride: 5, falseAlarmRate: 0.49, qos: 0 };
+  assert.deepEqual(driftConfigSchema.parse(edges), edges);
+  assert.equal(driftConfigSchema.parse({ enabled: true }).enabled, true);
+  const bads = [{ windowSize: 19 }, { windowSize: 20.5 }, { stride: 0 }, { stride: 1.5 }, { falseAlarmRate: 0 }, { falseAlarmRate: 0.5 }];
+  for (const bad of [...bads, { qos: 3 }, { mode: 'hopping' }, { enabled: 'yes' }, { window: 200 }]) {
+    assert.equal(driftConfigSchema.safeParse(bad).success, false, JSON.stringify(bad));
+  }
 });

@@ -99,3 +99,47 @@ test('per-frame warnings: one line per reason per interval, then a count of what
   warnings.warn('undecodable', 'frame 99 bad');
   assert.equal(lines[2], 'frame 99 bad (+49 more undecodable in the last 10 s)');
 });
+
+test('resampleRegion reads the box, not the frame: offsets along both axes, upscaling a small box', () => {
+  const w = 90;
+  const h = 60;
+  const xRamp = Float32Array.from({ length: w * h }, (_, i) => i % w);
+  const yRamp = Float32Array.from({ length: w * h }, (_, i) => Math.floor(i / w));
+  const box = { left: 30, top: 20, width: 40, height: 30 };
+  const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  const rx = resampleRegion(xRamp, w, box, 28, 21);
+  const ry = resampleRegion(yRamp, w, box, 28, 21);
+  assert.ok(Math.abs(mean(rx) - (30 + 39 / 2)) < 0.5, `x mean ${mean(rx)}`);
+  assert.ok(Math.abs(mean(ry) - (20 + 29 / 2)) < 0.5, `y mean ${mean(ry)}`);
+  for (let y = 0; y < 21; y++) for (let x = 1; x < 28; x++) assert.ok(rx[y * 28 + x] > rx[y * 28 + x - 1], 'x increases along a row');
+  for (let x = 0; x < 28; x++) for (let y = 1; y < 21; y++) assert.ok(ry[y * 28 + x] > ry[(y - 1) * 28 + x], 'y increases down a column');
+  // Every output stays within the box's values (plus Lanczos overshoot at most a few %).
+  for (const v of rx) assert.ok(v > 30 - 1.5 && v < 69 + 1.5, `${v}`);
+  // A box smaller than the output is enlarged: a 7x7 flat patch inside a darker frame stays flat.
+  const patch = new Float32Array(w * h);
+  for (let y = 10; y < 17; y++) for (let x = 10; x < 17; x++) patch[y * w + x] = 5;
+  for (const v of resampleRegion(patch, w, { left: 10, top: 10, width: 7, height: 7 }, 28, 28)) assert.ok(Math.abs(v - 5) < 1e-4, `${v}`);
+});
+
+test('sharpen is an unsharp mask with a normalised 3x3 Gaussian: an impulse, and a corner with clamped edges', () => {
+  const sigma = 0.5;
+  const side = Math.exp(-1 / (2 * sigma * sigma));
+  const c = 1 / (1 + 2 * side);
+  const s = side * c;
+  const impulse = new Float32Array(25);
+  impulse[12] = 1;
+  const out = sharpen(impulse, 5, 5, sigma, 1);
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
+  assert.ok(near(out[12], 2 - c * c), `centre ${out[12]}`);
+  assert.ok(near(out[11], -c * s) && near(out[13], -c * s) && near(out[7], -c * s) && near(out[17], -c * s), 'the four neighbours');
+  assert.ok(near(out[6], -s * s) && near(out[18], -s * s), 'diagonals');
+  assert.ok(near(out[0], 0), 'two pixels away: untouched');
+  assert.ok(near(sharpen(impulse, 5, 5, sigma, 2)[12], 1 + 2 * (1 - c * c)), 'amount scales the detail');
+  // At a corner the missing neighbours are the corner itself.
+  const corner = new Float32Array(9);
+  corner[0] = 1;
+  assert.ok(near(sharpen(corner, 3, 3, sigma, 1)[0], 2 - (c + s) * (c + s)));
+  const last = new Float32Array(9);
+  last[8] = 1;
+  assert.ok(near(sharpen(last, 3, 3, sigma, 1)[8], 2 - (c + s) * (c + s)));
+});

@@ -1,0 +1,169 @@
+/**
+ * `npm run test:mutation`: StrykerJS over the core modules, one module at a time, each against the
+ * few test files that cover it (a mutant then costs seconds, not the whole suite). Not run in CI.
+ *   npm run test:mutation                      every module below, one after another
+ *   npm run test:mutation -- --module drift    one module (repeat or comma-separate for more)
+ *   npm run test:mutation -- --list            the modules with their source globs and test files
+ *   npm run test:mutation -- --module drift --full   ignore the incremental file (re-test every mutant)
+ *   npm run test:mutation -- --module drift --mutate src/drift/monitor.ts [--tests test/drift/monitor.test.ts]
+ *       part of a module (its own report and incremental file under reports/mutation/<module>/<part>/)
+ * Incremental: each module keeps its results in reports/mutation/<module>/incremental.json and only
+ * re-tests mutants whose code or covering tests changed. The HTML report is
+ * reports/mutation/<module>/index.html. Results and how to read them: docs/testing.md.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Stryker } from '@stryker-mutator/core';
+import { isMain } from './bench/common.ts';
+
+type StrykerOptions = NonNullable<ConstructorParameters<typeof Stryker>[0]>;
+
+export interface MutationModule {
+  /** Globs of the source files to mutate. */
+  mutate: string[];
+  /**
+   * The test files that cover the module, cheapest first: Stryker runs only the files that reach a
+   * mutant (per-file coverage), in this order, and stops at the first failure.
+   */
+  tests: string[];
+}
+
+export const MUTATION_MODULES: Record<string, MutationModule> = {
+  drift: {
+    mutate: ['src/drift/**/*.ts'],
+    tests: ['test/drift/math.test.ts', 'test/drift/projection.test.ts', 'test/drift/monitor.test.ts'],
+  },
+  preprocess: {
+    mutate: ['src/preprocess/**/*.ts', 'src/preprocess.ts'],
+    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/preprocess.test.ts'],
+  },
+  quantize: {
+    mutate: ['training/quantize/**/*.ts'],
+    tests: ['test/quantize/ranges.test.ts', 'test/quantize/math.test.ts', 'test/quantize/quantize.test.ts'],
+  },
+  onnx: {
+    mutate: ['src/onnx/**/*.ts'],
+    tests: ['test/onnx/metadata.test.ts', 'test/device/units.test.ts'],
+  },
+  queue: {
+    mutate: ['device/queue/**/*.ts'],
+    tests: ['test/device/queue.test.ts'],
+  },
+  camera: {
+    mutate: ['device/camera.ts'],
+    tests: ['test/device/units.test.ts', 'test/preprocess/units.test.ts', 'test/device/agent-features.test.ts'],
+  },
+  mqtt: {
+    mutate: ['device/mqtt/**/*.ts'],
+    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/agent-health.test.ts'],
+  },
+  commands: {
+    mutate: ['device/features/commands*.ts'],
+    tests: ['test/device/command-units.test.ts', 'test/device/commands-hostile.test.ts'],
+  },
+  'training-onnx': {
+    mutate: ['training/onnx/**/*.ts'],
+    tests: ['test/onnx/metadata.test.ts', 'test/onnx/export.test.ts', 'test/onnx/adopt.test.ts'],
+  },
+};
+
+const REPORTS = 'reports/mutation';
+
+/** The Stryker options of one module (pure, so the wiring is testable). */
+export function strykerOptions(name: string, mod: MutationModule, full = false, dir = reportDir(name)): StrykerOptions {
+  return {
+    mutate: mod.mutate,
+    testRunner: 'tap',
+    tap: {
+      testFiles: mod.tests,
+      // node:test prints TAP with this reporter; the hook file records which mutants a file reaches.
+      nodeArgs: ['--test-reporter=tap', '--import', 'tsx', '-r', '{{hookFile}}', '{{testFile}}'],
+      forceBail: true,
+    },
+    coverageAnalysis: 'perTest',
+    // Two cores shared with everything else on a board or CI runner.
+    concurrency: 1,
+    incremental: !full,
+    incrementalFile: path.join(dir, 'incremental.json'),
+    reporters: ['html', 'json', 'clear-text', 'progress'],
+    htmlReporter: { fileName: path.join(dir, 'index.html') },
+    jsonReporter: { fileName: path.join(dir, 'mutation.json') },
+    // Leave build and run output out of the sandbox copy.
+    ignorePatterns: ['/reports', '/runs', '/.cache', '/tmp', '/test-artifacts', '/dist', '/dist.tmp-*', '/.build-*'],
+    tempDirName: '.stryker-tmp',
+    // Stryker rewrites the tsconfig's `extends`/`references` paths with the TypeScript API, which
+    // TypeScript 7's native compiler no longer has; ours has neither, so point it at no file.
+    tsconfigFile: 'no-tsconfig-rewrite.json',
+    cleanTempDir: true,
+  } as StrykerOptions;
+}
+
+/** reports/mutation/<module>, or a sub-folder named after the files of a partial run. */
+export function reportDir(name: string, part?: MutationModule): string {
+  if (!part) return path.join(REPORTS, name);
+  const slug = part.mutate.map((m) => path.basename(m).replace(/\.ts$/, '').replace(/[^\w.-]+/g, '_')).join('+');
+  return path.join(REPORTS, name, slug);
+}
+
+interface Tally {
+  killed: number;
+  survived: number;
+  timeout: number;
+  noCoverage: number;
+  other: number;
+}
+
+/** Stryker's mutation score: detected (killed + timeout) over valid mutants (+ survived, no coverage). */
+export function tally(statuses: readonly string[]): Tally & { score: number } {
+  const t: Tally = { killed: 0, survived: 0, timeout: 0, noCoverage: 0, other: 0 };
+  for (const s of statuses) {
+    if (s === 'Killed') t.killed++;
+    else if (s === 'Survived') t.survived++;
+    else if (s === 'Timeout') t.timeout++;
+    else if (s === 'NoCoverage') t.noCoverage++;
+    else t.other++;
+  }
+  const valid = t.killed + t.timeout + t.survived + t.noCoverage;
+  return { ...t, score: valid === 0 ? Number.NaN : (100 * (t.killed + t.timeout)) / valid };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      module: { type: 'string', multiple: true },
+      mutate: { type: 'string', multiple: true },
+      tests: { type: 'string', multiple: true },
+      list: { type: 'boolean' },
+      full: { type: 'boolean' },
+    },
+  });
+  if (values.list) {
+    for (const [name, mod] of Object.entries(MUTATION_MODULES)) console.log(`${name}: ${mod.mutate.join(' ')}  <-  ${mod.tests.join(' ')}`);
+    return;
+  }
+  const names = (values.module ?? Object.keys(MUTATION_MODULES)).flatMap((m) => m.split(',')).filter(Boolean);
+  const unknown = names.filter((n) => !(n in MUTATION_MODULES));
+  if (unknown.length > 0) {
+    console.error(`test:mutation: unknown module ${unknown.join(', ')}; expected one of ${Object.keys(MUTATION_MODULES).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  if ((values.mutate || values.tests) && names.length !== 1) {
+    console.error('test:mutation: --mutate and --tests narrow one module: give exactly one --module');
+    process.exitCode = 2;
+    return;
+  }
+  const rows: string[] = [];
+  for (const name of names) {
+    const whole = MUTATION_MODULES[name];
+    const part = values.mutate || values.tests ? { mutate: values.mutate ?? whole.mutate, tests: values.tests ?? whole.tests } : undefined;
+    const dir = reportDir(name, part);
+    const results = await new Stryker(strykerOptions(name, part ?? whole, values.full, dir)).runMutationTest();
+    const t = tally(results.map((r) => r.status));
+    const counts = `killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}`;
+    rows.push(`${path.relative(REPORTS, dir)}: ${counts}, score ${t.score.toFixed(2)}% (report ${path.join(dir, 'index.html')})`);
+  }
+  console.log(`\nmutation scores\n${rows.join('\n')}`);
+}
+
+if (isMain(import.meta.url)) await main();
