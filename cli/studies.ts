@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { addDataOptions, addModelDataOption } from './data.ts';
 import { addForeignModelOptions } from './model.ts';
 import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
+import { addOptimizerOptions } from './recipe-flags.ts';
 import { loadTraining } from './training.ts';
 // Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
 import type { CvOptions } from '../training/studies/cv.ts';
@@ -35,17 +36,9 @@ export function registerStudiesCommands(program: Command): void {
 
 /** The hyper-parameter flags `cv` and `search` share with `train` (unset: the architecture's recipe). */
 function addRecipeFlags(cmd: Command): Command {
-  return addDataOptions(cmd)
+  return addOptimizerOptions(addDataOptions(cmd)
     .option('--arch <name>', 'architecture (see edgeloom archs)')
-    .option('--recipe <file>', 'hyper-parameters from a recipe JSON file; flags given here win')
-    .option('--epochs <n>', 'epochs per model', parseIntOption('--epochs'))
-    .option('--batch-size <n>', 'mini-batch size', parseIntOption('--batch-size'))
-    .option('--lr <x>', 'base learning rate', parseFloatOption('--lr'))
-    .option('--optimizer <name>', 'sgd | adam | adagrad')
-    .option('--momentum <x>', 'SGD momentum', parseFloatOption('--momentum'))
-    .option('--schedule <name>', 'constant | step | cosine | one-cycle')
-    .option('--weight-decay <x>', 'decoupled weight decay', parseFloatOption('--weight-decay'))
-    .option('--label-smoothing <x>', 'label smoothing', parseFloatOption('--label-smoothing'))
+    .option('--recipe <file>', 'hyper-parameters from a recipe JSON file; flags given here win'))
     .option('--augment <presets>', 'augmentation presets, as for train')
     .option('--limit <n>', 'resample a stratified subset of N training images', parseIntOption('--limit'))
     .option('--patience <n>', 'early stopping on each model\'s validation part', parseIntOption('--patience'))
