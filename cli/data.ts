@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { action, printResult } from './output.ts';
+import { action, parseIntOption, printResult } from './output.ts';
 import { loadTraining } from './training.ts';
 
 export function addDataOptions(cmd: Command): Command {
@@ -61,6 +61,22 @@ export function registerDataCommands(program: Command): void {
       const { exportDataset } = await loadTraining(() => import('../training/data/export.ts'));
       const result = await exportDataset(opts);
       printResult(opts.json, result, () => `wrote ${result.files.length} file(s) to ${result.out}`);
+    }));
+
+  addDataOptions(data.command('segment'))
+    .description('Cluster one image\'s pixels by intensity with seeded k-means (k-means++) at several K and write the segmentations as one PNG')
+    .requiredOption('--out <file.png>', 'output PNG file (the original, then one panel per K)')
+    .option('--index <n>', 'which image of the split (default 0)', parseIntOption('--index'))
+    .addOption(new Option('--split <split>', 'which split').choices(['train', 'test']).default('train'))
+    .option('--k <list>', 'cluster counts: "1-6", "3" or "2,4,6" (1..16)', '1-6')
+    .option('--seed <n>', 'seed of the k-means++ initialisation (default 1)', parseIntOption('--seed'))
+    .option('--json', 'print JSON on stdout')
+    .addHelpText('after',
+      '\nExamples:\n  $ edgeloom data segment --index 0 --k 1-6 --out segment.png\n  $ edgeloom data segment --data folder:./photos --split test --index 3 --k 2,4 --out photo-segments.png --json')
+    .action(action(async (opts: DataCliOptions & { out: string; index?: number; split: string; k: string; seed?: number }) => {
+      const { runSegment, formatSegment } = await loadTraining(() => import('../training/studies/segment.ts'));
+      const r = await runSegment(opts);
+      printResult(opts.json, r, () => formatSegment(r));
     }));
 
   data.command('download')

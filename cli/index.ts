@@ -9,6 +9,7 @@ import { registerRobustnessCommands } from './robustness.ts';
 import { registerSigningCommands } from './signing.ts';
 import { registerCollectCommands } from './collect.ts';
 import { registerDashboardCommands } from './dashboard.ts';
+import { registerStudiesCommands } from './studies.ts';
 import { reportError } from './output.ts';
 
 /**
@@ -34,6 +35,7 @@ Examples:
   registerSigningCommands(program);
   registerCollectCommands(program);
   registerDashboardCommands(program);
+  registerStudiesCommands(program);
   return program;
 }
 

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { UserError } from '../src/errors.ts';
 import { redactSecrets } from '../src/redact.ts';
 
@@ -44,4 +45,13 @@ export function parseFloatOption(name: string) {
     if (!Number.isFinite(n)) throw new UserError(`${name}: expected a number, got "${value}"`);
     return n;
   };
+}
+
+/**
+ * With --recipe, the recipe file's values must win over option defaults (`--data` defaults to
+ * fashion-mnist): keep only the options typed on the command line, which win over the file.
+ */
+export function withoutDefaults<T extends object>(opts: T, cmd: Command): T {
+  if (!(opts as { recipe?: string }).recipe) return opts;
+  return Object.fromEntries(Object.entries(opts).filter(([k]) => cmd.getOptionValueSource(k) !== 'default')) as T;
 }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { addDataOptions } from './data.ts';
-import { action, parseFloatOption, parseIntOption, printResult } from './output.ts';
+import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
+import { addOptimizerOptions } from './recipe-flags.ts';
 import { loadTraining } from './training.ts';
 import type { TrainOptions } from '../training/trainer/config.ts';
 import { DEFAULT_SEED, QUANTIZE_DEFAULTS } from '../src/defaults.ts';
@@ -17,6 +18,7 @@ Examples:
   $ edgeloom train --arch lenet5-bn --val-split 0.1 --patience 3 --out runs/lenet5-bn
   $ edgeloom train --arch mlp --optimizer adam --lr 0.001 --schedule cosine --json
   $ edgeloom train --resume runs/edgenet                        # after Ctrl-C or a crash
+  $ edgeloom train --recipe search/mlp/best-recipe.json --out runs/mlp-tuned
   $ edgeloom train --init models/edgenet.onnx --data folder:./photos --epochs 10 --lr 0.01 --freeze-epochs 2 --out runs/bins
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
@@ -44,18 +46,11 @@ async function listArchs(json: boolean | undefined): Promise<void> {
 }
 
 export function registerTrainCommands(program: Command): void {
-  addDataOptions(program.command('train'))
+  addOptimizerOptions(addDataOptions(program.command('train')))
     .description('Train an architecture on Fashion-MNIST or your own photos (--data folder:DIR) with TensorFlow.js, from scratch or fine-tuning --init (custom loop, checkpoints, report)')
     .option('--arch <name>', 'architecture (see --list-archs)')
+    .option('--recipe <file>', 'hyper-parameters from a recipe JSON file (e.g. best-recipe.json of edgeloom search); flags given here win')
     .option('--list-archs', 'list architectures with parameter counts and exit')
-    .option('--epochs <n>', 'epochs', parseIntOption('--epochs'))
-    .option('--batch-size <n>', 'mini-batch size', parseIntOption('--batch-size'))
-    .option('--lr <x>', 'base (peak for one-cycle) learning rate', parseFloatOption('--lr'))
-    .option('--optimizer <name>', 'sgd | adam | adagrad')
-    .option('--momentum <x>', 'SGD momentum (0 = plain SGD)', parseFloatOption('--momentum'))
-    .option('--schedule <name>', 'learning-rate schedule: constant | step | cosine | one-cycle')
-    .option('--weight-decay <x>', 'decoupled weight decay on conv/dense kernels', parseFloatOption('--weight-decay'))
-    .option('--label-smoothing <x>', 'label smoothing for the cross-entropy', parseFloatOption('--label-smoothing'))
     .option('--limit <n>', 'train on a stratified subset of N images (equal per class)', parseIntOption('--limit'))
     .option('--val-split <x>', 'stratified validation fraction of the training images', parseFloatOption('--val-split'))
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
@@ -80,10 +75,10 @@ export function registerTrainCommands(program: Command): void {
     .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print the summary as JSON on stdout')
     .addHelpText('after', TRAIN_EXAMPLES)
-    .action(action(async (opts: TrainCliOptions) => {
+    .action(action(async (opts: TrainCliOptions, cmd: Command) => {
       if (opts.listArchs) return listArchs(opts.json);
       const { runTrain } = await loadTraining(() => import('../training/trainer/train.ts'));
-      const summary = await runTrain(opts);
+      const summary = await runTrain(withoutDefaults(opts, cmd));
       if (summary.interrupted) {
         process.stderr.write(`edgeloom: interrupted; checkpoint saved in ${summary.checkpoint}; continue with: edgeloom train --resume ${summary.out}\n`);
         process.exitCode = 130;

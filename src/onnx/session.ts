@@ -29,9 +29,18 @@ export interface OnnxModelSession {
   readonly outputNames: readonly string[];
   /** `input` holds batch*784 values in 0..1. */
   run(input: Float32Array, batch: number): Promise<ModelRunResult>;
+  /**
+   * The float outputs named in `names` (each must be a graph output), for tools that look inside a
+   * model: `edgeloom inspect` adds the tensors it wants as extra outputs and fetches only those.
+   */
+  runOutputs(input: Float32Array, batch: number, names: readonly string[]): Promise<Record<string, NamedTensor>>;
   close(): Promise<void>;
 }
 
+export interface NamedTensor {
+  data: Float32Array;
+  dims: number[];
+}
 
 export interface SessionOptions {
   /** Intra-op threads; 0 or undefined lets onnxruntime decide. For wasm, the first session fixes it for the process. */
@@ -252,6 +261,17 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
         embedding: emb ? (emb.data as Float32Array) : null,
         embeddingSize: emb ? Number(emb.dims[1]) : 0,
       };
+    },
+    async runOutputs(input, batch, names) {
+      const feeds = { input: new ort.Tensor('float32', input, [batch, 1, 28, 28]) };
+      const out = await live.run(feeds, [...names]);
+      const result: Record<string, NamedTensor> = {};
+      for (const name of names) {
+        const t = out[name];
+        if (!t || t.type !== 'float32') throw new Error(`onnxruntime: output ${name} is not a float tensor`);
+        result[name] = { data: t.data as Float32Array, dims: t.dims.map(Number) };
+      }
+      return result;
     },
     close: () => live.release(),
   };

@@ -11,12 +11,13 @@ export const mlp: Architecture = {
   expectedParams: 89_610,
   reportedAccuracy: '85.99% (89% tuned)',
   recipe: { optimizer: 'sgd', lr: 0.05, momentum: 0.9, batchSize: 64, epochs: 20, schedule: 'constant' },
-  build({ seed = 1, numClasses = NUM_CLASSES } = {}) {
+  settings: ['activation', 'width'],
+  build({ seed = 1, numClasses = NUM_CLASSES, activation = 'relu', width = 100 } = {}) {
     const k = new LayerKit(seed);
     const input = k.input();
     let x = k.flatten(input);
-    x = k.dense(x, 100, { activation: 'relu' });
-    x = k.dense(x, 100, { activation: 'relu', name: 'embedding' });
+    x = k.dense(x, width, { activation });
+    x = k.dense(x, width, { activation, name: 'embedding' });
     return finish('mlp', input, k.logits(x, numClasses));
   },
 };
@@ -28,14 +29,15 @@ export const cnn: Architecture = {
   expectedParams: 628_630,
   reportedAccuracy: '91.81% (92.12% with augmentation)',
   recipe: { optimizer: 'adam', lr: 0.001, batchSize: 64, epochs: 15, schedule: 'constant' },
-  build({ seed = 1, numClasses = NUM_CLASSES } = {}) {
+  settings: ['activation', 'width', 'dropout'],
+  build({ seed = 1, numClasses = NUM_CLASSES, activation = 'relu', width = 100, dropout = 0.25 } = {}) {
     const k = new LayerKit(seed);
     const input = k.input();
-    let x = k.conv(input, 32, 3, { activation: 'relu' });
+    let x = k.conv(input, 32, 3, { activation });
     x = k.maxPool(x);
-    x = k.dropout(x, 0.25);
+    x = k.dropout(x, dropout);
     x = k.flatten(x);
-    x = k.dense(x, 100, { activation: 'relu', name: 'embedding' });
+    x = k.dense(x, width, { activation, name: 'embedding' });
     return finish('cnn', input, k.logits(x, numClasses));
   },
 };

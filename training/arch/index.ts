@@ -5,7 +5,8 @@ import { bhatnagar, edgenet, resnet18 } from './residual.ts';
 import { countMacs } from './macs.ts';
 import type { Architecture } from './types.ts';
 
-export type { Architecture, BuildOptions, Recipe } from './types.ts';
+export type { ArchSettings, Architecture, BuildOptions, Recipe } from './types.ts';
+export { ACTIVATIONS, ARCH_SETTING_NAMES } from './types.ts';
 export { countMacs, layerMacs } from './macs.ts';
 
 /** Every architecture `edgeloom train --arch NAME` accepts, keyed by name. */

@@ -12,7 +12,24 @@ export interface Recipe {
   augment?: string;
 }
 
-export interface BuildOptions {
+/**
+ * Settings an architecture may accept beyond its fixed shape (`edgeloom search` tunes them, a
+ * recipe file carries them). Each architecture lists the ones it accepts in `settings`; unset
+ * values keep the source's choice.
+ */
+export interface ArchSettings {
+  /** Activation of the hidden layers (ReLU in every source). */
+  activation?: 'relu' | 'tanh';
+  /** Units of the hidden Dense layer(s). */
+  width?: number;
+  /** Dropout rate after the convolutions. */
+  dropout?: number;
+}
+
+export const ARCH_SETTING_NAMES = ['activation', 'width', 'dropout'] as const satisfies readonly (keyof ArchSettings)[];
+export const ACTIVATIONS = ['relu', 'tanh'] as const;
+
+export interface BuildOptions extends ArchSettings {
   /** Seeds the kernel initialisers so that a run with the same seed starts from the same weights. */
   seed?: number;
   numClasses?: number;
@@ -32,5 +49,7 @@ export interface Architecture {
   /** Reported test accuracy in the source, as text (e.g. "91.81% (92.12% with augmentation)"). */
   reportedAccuracy: string;
   recipe: Recipe;
+  /** The ArchSettings `build` honours (absent: none). */
+  settings?: readonly (keyof ArchSettings)[];
   build(opts?: BuildOptions): tf.LayersModel;
 }

@@ -3,6 +3,7 @@ import { extent, panelSvg, svgDocument } from './axes.ts';
 export interface LineSeries {
   name: string;
   points: [number, number][];
+  dashed?: boolean;
 }
 
 export interface LineChartOptions {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { UserError } from '../../src/errors.ts';
-import { getArchitecture } from '../arch/index.ts';
+import { getArchitecture, type ArchSettings } from '../arch/index.ts';
+import { checkArchSettings } from './recipe-file.ts';
 import { DEFAULT_REFERENCE_SIZE, MIN_REFERENCE_IMAGES } from '../drift/profile-model.ts';
 import { parseAugment } from './augment.ts';
 import { DISTILL_DEFAULTS, validateDistill } from './distill.ts';
@@ -12,6 +13,10 @@ import { DEFAULT_SEED } from '../../src/defaults.ts';
 /** What `edgeloom train` passes in; anything unset falls back to the architecture's recipe. */
 export interface TrainOptions {
   arch?: string;
+  /** A recipe file (JSON, e.g. `edgeloom search`'s best-recipe.json): defaults under the flags given. */
+  recipe?: string;
+  /** Architecture settings (activation, width, dropout), from a recipe file. */
+  settings?: ArchSettings;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -101,6 +106,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
     augment: opts.augment ?? r.augment ?? 'none',
     data: opts.dataDir ? `idx:${opts.dataDir}` : (opts.data ?? 'fashion-mnist'),
     classNames: [...classNames],
+    ...(opts.settings && Object.keys(opts.settings).length ? { settings: checkArchSettings(arch.name, opts.settings as Record<string, unknown>, '--recipe settings') } : {}),
     ...(opts.init ? { init: resolve(opts.init) } : {}),
     ...(opts.newHead !== undefined ? { newHead: opts.newHead } : {}),
     ...(opts.freezeEpochs ? { freezeEpochs: opts.freezeEpochs } : {}),
@@ -130,6 +136,7 @@ export function resolveConfig(opts: TrainOptions, classNames: readonly string[] 
   check(freeze === 0 || (cfg.workers ?? 1) === 1, '--freeze-epochs: not supported with --workers > 1');
   check(opts.newHead === undefined || Boolean(opts.init), `--${opts.newHead ? '' : 'no-'}new-head: needs --init (the model to fine-tune)`);
   parseAugment(cfg.augment);
+  check(!cfg.settings || !opts.init, '--init: the recipe\'s architecture settings (activation, width, dropout) cannot change a trained model; drop them or --init');
   return cfg;
 }
 

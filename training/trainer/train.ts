@@ -83,6 +83,14 @@ interface TestResult {
   metrics: ClassificationMetrics;
 }
 
+/** `--recipe FILE`: its values under the flags given (./recipe-file.ts). */
+async function withRecipeFile(opts: TrainOptions): Promise<TrainOptions> {
+  if (!opts.recipe) return opts;
+  if (opts.resume) throw new UserError(`--recipe ${opts.recipe}: a resumed run keeps its checkpoint's recipe; drop --recipe or --resume`);
+  const { mergeRecipe, readRecipeFile } = await import('./recipe-file.ts');
+  return mergeRecipe(await readRecipeFile(opts.recipe), opts);
+}
+
 /**
  * `edgeloom train`, as its phases: plan (back end, recipe, checkpoint or --init), data (loaded once),
  * model, training (checkpoints as it goes), test evaluation, then the files: tfjs model, ONNX models
@@ -91,7 +99,7 @@ interface TestResult {
 export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
   const log = createLogger('train');
   const wallStart = performance.now();
-  const plan = await planRun(await withFp32Init(options, log), log);
+  const plan = await planRun(await withFp32Init(await withRecipeFile(options), log), log);
   const data = await loadRunData(plan, log);
   const run = await buildModel(plan, data, log);
   const result = await train(plan, data, run, log);
@@ -175,7 +183,7 @@ async function buildModel(plan: RunPlan, data: RunData, log: Logger): Promise<Ru
     ? checkpoint.model
     : config.init && initMeta
       ? await loadInitModel(config.init, initMeta, config, data.train, log)
-      : getArchitecture(config.arch).build({ seed: config.seed, numClasses: config.classNames.length });
+      : getArchitecture(config.arch).build({ seed: config.seed, numClasses: config.classNames.length, ...config.settings });
   // Loaded before the loop so a bad teacher fails before any training time is spent.
   const teacher = config.distill ? await Teacher.load(config.distill, config.classNames) : null;
   if (config.distill) log.info(`distilling from ${config.distill.teacher} (weight ${config.distill.weight}, temperature ${config.distill.temperature}) on the uncorrupted view of every image`);
@@ -210,7 +218,8 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
       log.info(`onnxruntime training step: ${workers} intra-op thread(s), batch ${config.batchSize}`);
     } else if (workers > 1) {
       log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
-      parallel = await DataParallelGradients.start(model, { arch: config.arch, seed: config.seed, numClasses: config.classNames.length, labelSmoothing: config.labelSmoothing }, workers - 1);
+      parallel = await DataParallelGradients.start(model, { arch: config.arch, settings: config.settings, seed: config.seed, numClasses: config.classNames.length,
+        labelSmoothing: config.labelSmoothing }, workers - 1);
     }
     return await runTrainingLoop({
       parallel,

@@ -1,10 +1,13 @@
 import type { OptimizerName } from './optim.ts';
 import type { ScheduleName } from './schedules.ts';
 import type { DistillConfig } from './distill.ts';
+import type { ArchSettings } from '../arch/types.ts';
 
 /** The full, resolved hyper-parameter set of one run (stored in checkpoints and report.json). */
 export interface TrainConfig {
   arch: string;
+  /** Architecture settings (activation, width, dropout) from a recipe file or a search (absent = the source's). */
+  settings?: ArchSettings;
   epochs: number;
   batchSize: number;
   lr: number;

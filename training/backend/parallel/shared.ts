@@ -1,9 +1,12 @@
 import { IMAGE_SIZE } from '../../../src/classes.ts';
 import { tf } from '../index.ts';
+import type { ArchSettings } from '../../arch/types.ts';
 
 export interface ReplicaOptions {
   /** Architecture name from training/arch (models output logits). */
   arch: string;
+  /** Architecture settings of the recipe (activation, width, dropout); the replica must be the same network. */
+  settings?: ArchSettings;
   seed: number;
   numClasses: number;
   /** Back end for the worker thread: same as the main thread's. */

@@ -6,7 +6,7 @@ import { halfBatchGradients, type GradientRequest, type ReplicaOptions } from '.
 /** A model replica on its own thread: receives weights and a slice of the batch, returns gradients. */
 const options = workerData as ReplicaOptions;
 await selectBackend(options.backend as BackendName);
-const model = getArchitecture(options.arch).build({ seed: options.seed, numClasses: options.numClasses });
+const model = getArchitecture(options.arch).build({ seed: options.seed, numClasses: options.numClasses, ...options.settings });
 
 parentPort?.on('message', (request: GradientRequest) => {
   try {
