@@ -149,7 +149,7 @@ export class RtspSource extends LatestFrameSource {
   }
 
   override async read(): Promise<Frame | null> {
-    if (!(await hasFfmpeg())) throw new UserError(`${this.url}: RTSP needs ffmpeg on the PATH (apt-get install ffmpeg)`);
+    if (!(await hasFfmpeg())) throw new UserError(`${redactSecrets(this.url)}: RTSP needs ffmpeg on the PATH (apt-get install ffmpeg)`);
     return super.read();
   }
 

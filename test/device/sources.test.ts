@@ -157,8 +157,29 @@ describe('sources: details', () => {
     assert.deepEqual(labels, [0, 1, 9]);
   });
 
-  test('rtsp without ffmpeg is a clear UserError', { skip: ffmpegHere ? 'ffmpeg is installed here' : false }, async () => {
-    await assert.rejects(new RtspSource('rtsp://127.0.0.1:1/x').read(), (e: Error) => e instanceof UserError && /needs ffmpeg/.test(e.message));
+  test('rtsp without ffmpeg is a clear UserError', async () => {
+    if (!ffmpegHere) {
+      await assert.rejects(new RtspSource('rtsp://127.0.0.1:1/x').read(), (e: Error) => e instanceof UserError && /needs ffmpeg/.test(e.message));
+      return;
+    }
+    // ffmpeg is found once per process: a child whose PATH is an empty folder has none (CI installs it).
+    const dir = await mkdtemp(join(tmpdir(), 'edgeloom-noffmpeg-'));
+    try {
+      const script = join(dir, 'probe.mts');
+      await writeFile(script, [
+        `import { RtspSource } from ${JSON.stringify(new URL('../../device/sources/network.ts', import.meta.url).pathname)};`,
+        `import { UserError } from ${JSON.stringify(new URL('../../src/errors.ts', import.meta.url).pathname)};`,
+        "try { await new RtspSource('rtsp://admin:pw@127.0.0.1:1/x').read(); console.log('no error'); }",
+        "catch (e) { console.log(JSON.stringify({ user: e instanceof UserError, message: e.message })); }",
+      ].join('\n'));
+      const { execFile } = await import('node:child_process');
+      const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, PATH: dir } }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+      const result = JSON.parse(out.trim().split('\n').at(-1)!) as { user: boolean; message: string };
+      assert.equal(result.user, true);
+      assert.equal(result.message, 'rtsp://admin:***@127.0.0.1:1/x: RTSP needs ffmpeg on the PATH (apt-get install ffmpeg)');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('parseSourceSpec', () => {
