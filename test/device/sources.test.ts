@@ -173,7 +173,8 @@ describe('sources: details', () => {
         "catch (e) { console.log(JSON.stringify({ user: e instanceof UserError, message: e.message })); }",
       ].join('\n'));
       const { execFile } = await import('node:child_process');
-      const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, PATH: dir } }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, PATH: dir } }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
       const result = JSON.parse(out.trim().split('\n').at(-1)!) as { user: boolean; message: string };
       assert.equal(result.user, true);
       assert.equal(result.message, 'rtsp://admin:***@127.0.0.1:1/x: RTSP needs ffmpeg on the PATH (apt-get install ffmpeg)');
