@@ -60,7 +60,7 @@ def main() -> None:
             step()
         best = min(best, time.perf_counter() - start)
     print(json.dumps({
-        "model": "customnet", "params": params, "backend": f"PyTorch {torch.__version__} CPU, {torch.get_num_threads()} threads (reference)",
+        "model": "customnet", "params": params, "backend": f"PyTorch {torch.__version__} CPU, {torch.get_num_threads()} thread{'' if torch.get_num_threads() == 1 else 's'} (reference)",
         "batch": a.batch, "steps": a.steps, "samplesPerSecond": a.batch * a.steps / best,
     }))
 
