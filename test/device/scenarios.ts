@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startAgent } from '../../device/agent.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
+import { TcpProxy } from './faults.ts';
 import { agentConfig, checkLabelSchema, firstDeliveries, Recorder, sleep, type Workspace } from './helpers.ts';
 
 /** A broker the scenarios can stop and start again on the same port (aedes in-process or mosquitto). */
@@ -42,11 +43,16 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
   const topics = deviceTopics(deviceId);
   const total = Math.ceil(fps * (outageMs / 1000 + 3));
   let rec = await Recorder.connect(broker.url, topics.label('cam0'));
-  const agent = await startAgent(await agentConfig(ws, { deviceId, source: 'fashion-mnist:test', fps, maxFrames: total, mqttUrl: broker.url }), quiet);
+  // The agent reaches the broker through a proxy that stays shut after the restart until the
+  // recorders have subscribed again: otherwise an agent that reconnects first delivers its queue
+  // to a broker nobody is subscribed to yet (the labels arrive, but the test cannot see them).
+  const proxy = await TcpProxy.start(Number(new URL(broker.url).port));
+  const agent = await startAgent(await agentConfig(ws, { deviceId, source: 'fashion-mnist:test', fps, maxFrames: total, mqttUrl: proxy.url }), quiet);
   try {
     await rec.waitFor('first labels', () => rec.messages.length >= 3);
     const before = [...rec.messages];
     await rec.close();
+    proxy.set('down');
     await broker.stop();
     await sleep(outageMs);
     assert.ok(agent.ctx.queue.depth > 0, 'labels were queued during the outage');
@@ -54,6 +60,7 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
     await broker.start();
     rec = await Recorder.connect(broker.url, `edgeloom/${deviceId}/+/label`);
     const status = await Recorder.connect(broker.url, topics.status);
+    proxy.set('up');
     // The restarted broker kept no retained messages: `online` is there because the agent re-sent it.
     await status.waitFor('online re-sent after the reconnect', () => status.messages.some((m) => m.text === 'online'));
     await status.close();
@@ -63,6 +70,7 @@ export async function storeAndForward(broker: BrokerHandle, ws: Workspace, devic
   } finally {
     await agent.stop({ drainTimeoutMs: 1000 });
     await rec.close();
+    await proxy.close();
   }
 }
 
