@@ -4,6 +4,7 @@ import { addForeignModelOptions } from './model.ts';
 import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
 import { addOptimizerOptions } from './recipe-flags.ts';
 import { loadTraining } from './training.ts';
+import { DEFAULT_SEED } from '../src/defaults.ts';
 // Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
 import type { CvOptions } from '../training/studies/cv.ts';
 import type { InspectOptions } from '../training/studies/inspect.ts';
@@ -42,7 +43,7 @@ function addRecipeFlags(cmd: Command): Command {
     .option('--augment <presets>', 'augmentation presets, as for train')
     .option('--limit <n>', 'resample a stratified subset of N training images', parseIntOption('--limit'))
     .option('--patience <n>', 'early stopping on each model\'s validation part', parseIntOption('--patience'))
-    .option('--seed <n>', 'seed of the folds, initialisation and shuffling (default 42)', parseIntOption('--seed'))
+    .option('--seed <n>', `seed of the folds, initialisation and shuffling (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
     .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print JSON on stdout');
@@ -114,7 +115,7 @@ export function registerReproduceCommand(program: Command): void {
     .option('--only <ids>', 'only these experiments, comma-separated (e.g. cnn,cnn-kf)')
     .option('--out <dir>', 'output directory (default studies/STUDY/BUDGET): one directory per experiment, report.md, reproduce.json')
     .option('--data <spec>', 'data source for the trained experiments (default fashion-mnist, as the studies)')
-    .option('--seed <n>', 'seed (default 42)', parseIntOption('--seed'))
+    .option('--seed <n>', `seed (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--backend <name>', 'auto | node | wasm | cpu')
     .option('--limit <n>', 'override the budget: training images (0 = all)', parseIntOption('--limit'))
     .option('--epochs <n>', 'override the budget: epochs per model', parseIntOption('--epochs'))

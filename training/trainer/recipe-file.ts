@@ -2,31 +2,19 @@ import { readFile } from 'node:fs/promises';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { ACTIVATIONS, ARCH_SETTING_NAMES, getArchitecture, type ArchSettings } from '../arch/index.ts';
+import type { TrainOptions } from './config.ts';
 
 /**
  * A recipe file: the hyper-parameters of one run as JSON, written by `edgeloom search` (its best
  * setting) and read by `edgeloom train --recipe FILE`, where flags given on the command line win.
  */
-export interface RecipeFile {
+export type RecipeFile = Pick<TrainOptions,
+  'epochs' | 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'schedule' | 'weightDecay' | 'labelSmoothing' | 'augment'
+  | 'limit' | 'valSplit' | 'patience' | 'seed' | 'data' | 'settings'> & {
   arch: string;
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  optimizer?: string;
-  momentum?: number;
-  schedule?: string;
-  weightDecay?: number;
-  labelSmoothing?: number;
-  augment?: string;
-  limit?: number;
-  valSplit?: number;
-  patience?: number;
-  seed?: number;
-  data?: string;
-  settings?: ArchSettings;
   /** Where the recipe came from (e.g. the search and its validation score); not read back. */
   from?: unknown;
-}
+};
 
 const NUMBER_KEYS = ['epochs', 'batchSize', 'lr', 'momentum', 'weightDecay', 'labelSmoothing', 'limit', 'valSplit', 'patience', 'seed'] as const;
 const STRING_KEYS = ['arch', 'optimizer', 'schedule', 'augment', 'data'] as const;
