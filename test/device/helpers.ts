@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,3 +156,36 @@ export function firstDeliveries(messages: Received[]): number[] {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LiveProcess {
+  pid: number;
+  /** The executable's name as /proc/PID/stat gives it (without the parentheses). */
+  comm: string;
+  ppid: number;
+  pgrp: number;
+}
+
+/**
+ * Every live process (zombies excluded), from /proc/PID/stat. The name may hold spaces and
+ * parentheses, so the fields are read after its last ')': "pid (comm) state ppid pgrp ...".
+ */
+export function liveProcesses(): LiveProcess[] {
+  const out: LiveProcess[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const [state, ppid, pgrp] = stat.slice(close + 2).split(' ');
+      if (state !== 'Z') out.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(ppid), pgrp: Number(pgrp) });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** Live members of a process group. */
+export function groupMembers(pgid: number): number[] {
+  return liveProcesses().filter((p) => p.pgrp === pgid).map((p) => p.pid);
+}

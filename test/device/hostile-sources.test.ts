@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
@@ -13,6 +12,7 @@ import { FileSource } from '../../device/sources/files.ts';
 import { HttpSnapshotSource, MjpegSource } from '../../device/sources/network.ts';
 import { JpegStreamSplitter, MultipartParser } from '../../device/sources/stream-parsers.ts';
 import { SOURCE_DEFAULTS } from '../../device/sources/types.ts';
+import { groupMembers } from './helpers.ts';
 
 /**
  * Camera servers and camera commands that misbehave on purpose. Each test bounds what the source
@@ -230,22 +230,6 @@ describe('hostile camera servers', () => {
     assert.match(String((await timed(new HttpSnapshotSource(srv.url).read())).result), /headers larger than 65536 bytes/);
   });
 });
-
-/** Live members of a process group (zombies excluded), from /proc. */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
-}
 
 async function waitUntil(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import { FashionMnistSource } from '../../device/sources/fashion-mnist.ts';
 import { RtspSource, hasFfmpeg } from '../../device/sources/network.ts';
 import { SourceError } from '../../device/sources/types.ts';
 import { correlation, meanAbsDiff } from '../preprocess/synth.ts';
-import { freePort } from './helpers.ts';
+import { freePort, liveProcesses } from './helpers.ts';
 
 // A real RTSP server: GStreamer's gst-rtsp-server through Debian's python3-gi (see .ci/run), because
 // our client insists on RTSP over TCP (interleaved) and the npm relay servers (rtsp-streaming-server
@@ -65,18 +64,7 @@ async function startServer(image: string, auth?: [string, string]): Promise<Rtsp
 
 /** Pids of the ffmpeg processes this test process started (RtspSource's decoders). */
 function ffmpegChildren(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // /proc/PID/stat: "pid (comm) state ppid ..."; comm has no spaces for ffmpeg.
-      const [, comm, state, ppid] = readFileSync(`/proc/${entry}/stat`, 'utf8').split(' ');
-      if (comm === '(ffmpeg)' && state !== 'Z' && Number(ppid) === process.pid) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
+  return liveProcesses().filter((p) => p.comm === 'ffmpeg' && p.ppid === process.pid).map((p) => p.pid);
 }
 
 /** Waits (polling /proc, no event exists for "a process ended") until no ffmpeg child is left. */

@@ -2,14 +2,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import type { CameraStatusPayload } from '../../src/mqtt/payloads.ts';
 import { deviceTopics } from '../../src/mqtt/topics.ts';
-import { makeWorkspace, Recorder, sleep, type Workspace } from './helpers.ts';
+import { groupMembers, makeWorkspace, Recorder, sleep, type Workspace } from './helpers.ts';
 
 let ws: Workspace;
 let broker: EmbeddedBroker;
@@ -40,22 +39,6 @@ async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ url
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
-}
-
-/** Live members of a process group (zombies excluded), from /proc. */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
 }
 
 test('SIGTERM stops the agent process within 5 s while its sources hang (command, silent MJPEG, slow-loris snapshot); the good camera labelled meanwhile', async () => {
