@@ -23,7 +23,7 @@ import { IMAGE_PIXELS } from '../src/classes.ts';
 import { writeFileAtomic } from '../src/fs-atomic.ts';
 import { deviceTopics } from '../src/mqtt/topics.ts';
 import { describeMachine, machineInfo, markdownTable, REPO_ROOT, replaceDocSection } from './bench/common.ts';
-import { unitLaunch } from './bench/memory.ts';
+import { buildInCheckout, UNIT_FILE, unitLaunch } from './bench/memory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -80,12 +80,8 @@ async function makeFrames(dir: string): Promise<{ good: number; bad: number }> {
 async function agentLaunch(kind: string): Promise<{ args: string[]; env: Record<string, string>; buildDir?: string }> {
   if (kind === 'dev') return { args: [path.join(REPO_ROOT, 'bin', 'edgeloom.js')], env: {} };
   if (kind !== 'unit') throw new Error(`--launch: expected unit or dev, got "${kind}"`);
-  // Inside the checkout (scripts/build.mjs writes only there) so that the build finds node_modules.
-  const outName = `.build-soak-${process.pid}`;
-  const buildDir = path.join(REPO_ROOT, outName);
-  const code = await new Promise<number | null>((resolve) => spawn(process.execPath, ['scripts/build.mjs', '--outdir', outName], { cwd: REPO_ROOT, stdio: 'inherit' }).on('close', resolve));
-  if (code !== 0) throw new Error('scripts/build.mjs failed');
-  const unit = unitLaunch(await readFile(path.join(REPO_ROOT, 'scripts', 'edgeloom-agent.service'), 'utf8'));
+  const buildDir = await buildInCheckout('soak');
+  const unit = unitLaunch(await readFile(UNIT_FILE, 'utf8'));
   return { args: [...unit.nodeArgs, path.join(buildDir, 'cli.js')], env: unit.env, buildDir };
 }
 

@@ -22,7 +22,7 @@ import { describeMachine, formatMs, isMain, machineInfo, markdownTable, REPO_ROO
 
 export const SECTION = '## Agent memory';
 const MODEL = 'models/default.onnx';
-const UNIT_FILE = path.join(REPO_ROOT, 'scripts', 'edgeloom-agent.service');
+export const UNIT_FILE = path.join(REPO_ROOT, 'scripts', 'edgeloom-agent.service');
 
 interface SessionConfig {
   name: string;
@@ -134,6 +134,22 @@ export function unitLaunch(unit: string): { nodeArgs: string[]; env: Record<stri
   return { nodeArgs: exec.slice(node + 1, script), env };
 }
 
+/**
+ * The production build (scripts/build.mjs) in a fresh `.build-<tag>-<pid>` folder of the checkout,
+ * where it finds node_modules (build.mjs writes only there); the caller removes it (a failed build
+ * is removed here).
+ */
+export async function buildInCheckout(tag: string): Promise<string> {
+  const name = `.build-${tag}-${process.pid}`;
+  const dir = path.join(REPO_ROOT, name);
+  const code = await new Promise<number | null>((resolve) => spawn(process.execPath, ['scripts/build.mjs', '--outdir', name], { cwd: REPO_ROOT, stdio: 'inherit' }).on('close', resolve));
+  if (code !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`scripts/build.mjs --outdir ${name} failed`);
+  }
+  return dir;
+}
+
 /** The real agent as its own process; RSS sampled every 100 ms; steady = median of the second half. */
 async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoice, frames: { dir: string; label: string }, count: number, brokerUrl: string, work: string,
   buildDir: string): Promise<AgentRow> {
@@ -166,13 +182,10 @@ async function measureAgent(entry: AgentRow['entry'], ep: ExecutionProviderChoic
 
 async function measureAgents(count: number): Promise<AgentRow[]> {
   const { startBroker } = await import('../../device/broker.ts');
+  const buildDir = await buildInCheckout('bench');
   const work = await mkdtemp(path.join(os.tmpdir(), 'edgeloom-memory-'));
-  const buildName = `.build-bench-${process.pid}`;
-  const buildDir = path.join(REPO_ROOT, buildName);
   const broker = await startBroker({ port: 0, wsPort: null, host: '127.0.0.1' });
   try {
-    const built = await new Promise<number | null>((resolve) => spawn(process.execPath, ['scripts/build.mjs', '--outdir', buildName], { cwd: REPO_ROOT, stdio: 'inherit' }).on('close', resolve));
-    if (built !== 0) throw new Error('build failed');
     const png = { dir: path.join(work, 'png'), label: '28x28 PNG' };
     const jpeg = { dir: path.join(work, 'jpeg'), label: '320x240 JPEG' };
     await writeFrames(png.dir, 'png');
