@@ -41,17 +41,7 @@ function layerWeight(model: tf.LayersModel, layer: string, weight: string): tf.L
 /** tfjs layout -> graph layout. */
 function toGraph(p: ParamSpec, values: Float32Array): Float32Array {
   if (p.conv) return convKernelToOnnx(values, ...p.conv);
-  if (p.dense) {
-    // tfjs [features, units] -> [units, features], column j holding tfjs row perm[j].
-    const [units, features] = p.dims;
-    const perm = p.dense.perm;
-    const out = new Float32Array(values.length);
-    for (let j = 0; j < features; j++) {
-      const row = perm ? perm[j] : j;
-      for (let u = 0; u < units; u++) out[u * features + j] = values[row * units + u];
-    }
-    return out;
-  }
+  if (p.dense) return moveDenseKernel(p, values, 'to-graph');
   return Float32Array.from(values);
 }
 
@@ -61,17 +51,28 @@ export function fromGraph(p: ParamSpec, values: Float32Array): Float32Array {
     const [kh, kw, cin, cout] = p.conv;
     return convKernelFromOnnx(values, cout, cin, kh, kw);
   }
-  if (p.dense) {
-    const [units, features] = p.dims;
-    const perm = p.dense.perm;
-    const out = new Float32Array(values.length);
-    for (let j = 0; j < features; j++) {
-      const row = perm ? perm[j] : j;
-      for (let u = 0; u < units; u++) out[row * units + u] = values[u * features + j];
-    }
-    return out;
-  }
+  if (p.dense) return moveDenseKernel(p, values, 'from-graph');
   return Float32Array.from(values);
+}
+
+/**
+ * A Dense kernel between tfjs's [features, units] and the graph's [units, features], where graph
+ * column j holds tfjs row perm[j]; one index map, read in either direction.
+ */
+function moveDenseKernel(p: ParamSpec, values: Float32Array, direction: 'to-graph' | 'from-graph'): Float32Array {
+  const [units, features] = p.dims;
+  const perm = p.dense?.perm;
+  const out = new Float32Array(values.length);
+  for (let j = 0; j < features; j++) {
+    const row = perm ? perm[j] : j;
+    for (let u = 0; u < units; u++) {
+      const graph = u * features + j;
+      const tfjs = row * units + u;
+      if (direction === 'to-graph') out[graph] = values[tfjs];
+      else out[tfjs] = values[graph];
+    }
+  }
+  return out;
 }
 
 interface BatchSession {
