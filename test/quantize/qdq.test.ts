@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { insertQdq, loadGraph, removeQuantizableActivations, tensorsToQuantize, type Graph, type QdqOptions } from '../../training/quantize/qdq.ts';
 import {
   attr, DataType, encodeModel, floatTensor, floatValueInfo, getIntAttr, int8Tensor, makeNode, tensorDims, tensorFloats,
-  type ModelProto, type NodeProto, type TensorProto,
+  type NodeProto, type TensorProto,
 } from '../../src/onnx/proto.ts';
-import { tinyModelProto, TINY_CONV_FILTERS, TINY_EMBEDDING } from './tiny.ts';
+import { tinyModelProto, TINY_CONV_FILTERS, TINY_EMBEDDING, type ModelSpec } from './tiny.ts';
 
 /**
  * insertQdq and its helpers on small hand-built graphs, in process (no calibration, no onnxruntime):
@@ -16,12 +16,12 @@ import { tinyModelProto, TINY_CONV_FILTERS, TINY_EMBEDDING } from './tiny.ts';
 const CPU: QdqOptions = { target: 'cpu', perChannel: true, reduceRange: false };
 const TRT: QdqOptions = { target: 'tensorrt', perChannel: true, reduceRange: false };
 
-function graphOf(model: ModelProto): Graph {
+function graphOf(model: ModelSpec): Graph {
   return loadGraph(encodeModel(model));
 }
 
 /** A model around the given nodes: input `input` [N,4], output `logits` (and more outputs if named). */
-function model(nodes: NodeProto[], inits: TensorProto[], outputs = ['logits']): ModelProto {
+function model(nodes: NodeProto[], inits: TensorProto[], outputs = ['logits']): ModelSpec {
   return {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],

@@ -1,6 +1,6 @@
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
-import { attr, encodeModel, floatTensor, floatValueInfo, makeNode, type ModelProto } from '../../src/onnx/proto.ts';
+import { attr, encodeModel, floatTensor, floatValueInfo, makeNode } from '../../src/onnx/proto.ts';
 import { createRng } from '../../src/random.ts';
 
 /**
@@ -19,10 +19,13 @@ export interface TinyOptions {
   noEmbedding?: boolean;
 }
 
+/** What encodeModel takes: a plain object in the ONNX proto's shape. */
+export type ModelSpec = Parameters<typeof encodeModel>[0];
+
 export const TINY_CONV_FILTERS = 2;
 export const TINY_EMBEDDING = 8;
 
-export function tinyModelProto(opts: TinyOptions = {}): ModelProto {
+export function tinyModelProto(opts: TinyOptions = {}): ModelSpec {
   const rng = createRng(opts.seed ?? 1);
   const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng() * 2 - 1) * scale);
   const flat = TINY_CONV_FILTERS * 13 * 13;
