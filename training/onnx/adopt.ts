@@ -146,6 +146,8 @@ export function adoptModel(bytes: Uint8Array, path: string, opts: AdoptOptions =
 
   // Inputs: one `input` [N,1,28,28]; an NHWC model gets a Transpose in front of its own first node.
   const originalInput = io.input.name!;
+  // Read before renaming: io.output is the graph's own output entry, renamed in place to `logits`.
+  const originalOutput = io.output.name!;
   for (const name of ['input', 'logits', 'embedding']) if (name !== originalInput && name !== io.output.name) freeName(model, name);
   if (io.layout === 'NHWC') {
     const nhwc = originalInput === 'input' ? 'input/nhwc' : originalInput;
@@ -172,7 +174,7 @@ export function adoptModel(bytes: Uint8Array, path: string, opts: AdoptOptions =
   g.valueInfo = [];
 
   const classes = classNamesFor(io.numClasses, opts, existing, file);
-  const info: AdoptionInfo = { source: file, inputName: originalInput, inputLayout: io.layout, outputName: io.output.name!, outputKind: scores.kind, embedding: embedding?.tensor ?? null };
+  const info: AdoptionInfo = { source: file, inputName: originalInput, inputLayout: io.layout, outputName: originalOutput, outputKind: scores.kind, embedding: embedding?.tensor ?? null };
   const meta: Partial<EdgeloomModelMetadata> = { ...(existing ?? {}), arch: existing?.arch ?? 'foreign', classes, preprocessing: DEFAULT_PREPROCESSING, adopted: info };
   return { bytes: writeModelMetadata(encodeModel(model), meta), info, numClasses: io.numClasses };
 }
