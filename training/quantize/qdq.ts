@@ -141,8 +141,8 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
     params.set(t, result);
     return result;
   };
-  const zpTensor = (name: string, dims: number[], values: number[], type: 'uint8' | 'int8' | 'int32') =>
-    type === 'uint8' ? uint8Tensor(name, dims, Uint8Array.from(values)) : type === 'int8' ? int8Tensor(name, dims, Int8Array.from(values)) : int32Tensor(name, dims, Int32Array.from(values));
+  const zpTensor = (name: string, dims: number[], values: number[], type: 'uint8' | 'int8') =>
+    type === 'uint8' ? uint8Tensor(name, dims, Uint8Array.from(values)) : int8Tensor(name, dims, Int8Array.from(values));
 
   const quantized = new Set(ranges.keys());
   for (const t of quantized) {
@@ -180,7 +180,8 @@ export function insertQdq(g: Graph, ranges: Map<string, [number, number]>, opts:
         const q = quantizeBias(tensorFloats(inits.get(biasName)!), paramsOf(n.input![0]).scale, Array.from(wScales));
         const qb = nameFor(`${biasName}/quantized`);
         const qbScale = nameFor(`${biasName}/b_scale`);
-        const perAxis = q.scales.length > 1 && wScales.length > 1;
+        // One bias scale per weight scale: per output channel exactly when the weights are.
+        const perAxis = wScales.length > 1;
         inits.set(qb, int32Tensor(qb, [q.values.length], q.values));
         inits.set(qbScale, floatTensor(qbScale, perAxis ? [q.scales.length] : [], perAxis ? q.scales : q.scales.subarray(0, 1)));
         // No zero-point input: ONNX defaults it to 0, and an all-zero int32 vector per channel would
