@@ -251,3 +251,29 @@ test('metadataFromTrainReport: arch, recipe, test metrics and classes from the r
   assert.deepEqual(odd, { arch: 'own' });
   assert.deepEqual(metadataFromTrainReport({ test: { accuracy: 0.5 } }), { metrics: { split: 'test', accuracy: 0.5, macroF1: undefined, weightedF1: undefined, count: undefined, trainedAt: undefined } });
 });
+
+test('BatchNorm: explicit channel axes, no gamma, and never folded into the embedding layer (the embedding is the pre-BN value)', async () => {
+  const model = tf.sequential({ layers: [
+    L.conv2d({ inputShape: [28, 28, 1], filters: 3, kernelSize: 3, strides: 3 }),
+    L.batchNormalization({ axis: 3, scale: false }),
+    L.flatten(),
+    L.dense({ units: 6, name: 'embedding' }),
+    L.batchNormalization({ axis: 1 }),
+    L.dense({ units: 10, name: 'logits' }),
+  ] });
+  const bytes = await parity(model, 'bn axes');
+  // The Conv's BN is folded; the embedding's stays standalone (Mul + Add).
+  assert.equal(opsOf(bytes).filter((o) => o === 'Mul').length, 1);
+  refuses(() => tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 2, kernelSize: 3 }), L.batchNormalization({ axis: 2, name: 'bnw' }), L.flatten({ name: 'embedding' }),
+    L.dense({ units: 10, name: 'logits' })] }), /^layer bnw: BatchNormalization over axis 2 is not supported/);
+});
+
+test('concatenation of plain vectors keeps their order: no Gather for the embedding', async () => {
+  const inp = tf.input({ shape: [784] });
+  const a = L.dense({ units: 3, activation: 'tanh' }).apply(inp) as ST;
+  const b = L.dense({ units: 4 }).apply(inp) as ST;
+  const cat = L.concatenate({ name: 'embedding' }).apply([a, b]) as ST;
+  const bytes = await parity(tf.model({ inputs: inp, outputs: L.dense({ units: 10, name: 'logits' }).apply(cat) as ST }), 'vector concat');
+  assert.ok(!opsOf(bytes).includes('Gather'));
+  assert.equal(nodesOf(bytes).find((n) => n.opType === 'Concat')!.output![0], 'embedding');
+});
