@@ -87,6 +87,11 @@ export function strykerOptions(name: string, mod: MutationModule, full = false, 
     coverageAnalysis: 'perTest',
     // Two cores shared with everything else on a board or CI runner.
     concurrency: 1,
+    // A mutant times out after (its tests' dry-run time) x 1.5 + timeoutMS. Stryker's 5 s default
+    // let the shared machine's load (its load average went from 10 to 26 during one run) turn
+    // ordinary runs into "timeouts": 41 of the first 162 training-onnx mutants. 30 s keeps real
+    // infinite loops bounded and load from counting as a kill.
+    timeoutMS: 30_000,
     incremental: !full,
     incrementalFile: path.join(dir, 'incremental.json'),
     reporters: ['html', 'json', 'clear-text', 'progress'],
