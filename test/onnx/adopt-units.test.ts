@@ -224,7 +224,8 @@ test('adoptModel refuses what it cannot adopt, naming the file and the fix', () 
     refuses(edit((s) => { s.graph!.output = [floatValueInfo('out', dims)]; }), new RegExp(`^f\\.onnx: output \`out\` has shape \\[${dims.join(',')}\\], expected \\[N,C\\] with a fixed C >= 2$`));
   }
   refuses(bytesOf(foreign()), /^f\.onnx: --output-kind: expected auto, logits or probabilities, got "softmax"$/, { outputKind: 'softmax' });
-  const quantized = writeModelMetadata(bytesOf(foreign()), { classes: CLASSES5, quantization: { format: 'QDQ', target: 'cpu', method: 'minmax', calibrationSize: 1, calibrationSeed: 1, perChannel: true,
+  const quantized = writeModelMetadata(bytesOf(foreign()), { classes: CLASSES5, quantization: {
+    format: 'QDQ', target: 'cpu', method: 'minmax', calibrationSize: 1, calibrationSeed: 1, perChannel: true,
     reduceRange: false, activationType: 'uint8', weightType: 'int8' } });
   refuses(quantized, /^f\.onnx: already quantized; adopt the float model$/);
 });

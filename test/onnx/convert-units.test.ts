@@ -249,7 +249,9 @@ test('metadataFromTrainReport: arch, recipe, test metrics and classes from the r
   // Fields of the wrong type are ignored, model.json's values stay.
   const odd = metadataFromTrainReport({ arch: 7 as unknown as string, config: 'x' as unknown as object, classNames: ['a', 3] as unknown as string[], test: { count: 5 } }, { arch: 'own' });
   assert.deepEqual(odd, { arch: 'own' });
-  assert.deepEqual(metadataFromTrainReport({ test: { accuracy: 0.5 } }), { metrics: { split: 'test', accuracy: 0.5, macroF1: undefined, weightedF1: undefined, count: undefined, trainedAt: undefined } });
+  assert.deepEqual(metadataFromTrainReport({ test: { accuracy: 0.5 } }), {
+    metrics: { split: 'test', accuracy: 0.5, macroF1: undefined, weightedF1: undefined, count: undefined, trainedAt: undefined },
+  });
 });
 
 test('BatchNorm: explicit channel axes, no gamma, and never folded into the embedding layer (the embedding is the pre-BN value)', async () => {

@@ -189,7 +189,9 @@ test('insertQdq (cpu): per-channel int8 weights, int32 biases at input scale x w
   const { g, r } = tinyQdq(CPU);
   assertWellFormed(r);
   assert.ok(!r.initializers.some((t) => t.name === 'conv/w' || t.name === 'fc/w' || t.name === 'conv/b'), 'float weights and biases are dropped');
-  for (const [op, wName, channels, inputRange] of [['conv', 'conv/w', TINY_CONV_FILTERS, 1], ['fc', 'fc/w', TINY_EMBEDDING, 2.55 /* flat shares conv/act's range */], ['head', 'head/w', 10, 1.02]] as const) {
+  // fc reads `flat`, which shares conv/act's range (2.55).
+  const ops = [['conv', 'conv/w', TINY_CONV_FILTERS, 1], ['fc', 'fc/w', TINY_EMBEDDING, 2.55], ['head', 'head/w', 10, 1.02]] as const;
+  for (const [op, wName, channels, inputRange] of ops) {
     const node = r.nodes.find((n) => n.name === op)!;
     const wDq = producerOf(r.nodes, node.input![1])!;
     assert.equal(wDq.opType, 'DequantizeLinear');
