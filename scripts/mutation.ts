@@ -45,7 +45,9 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   onnx: {
     mutate: ['src/onnx/**/*.ts'],
-    tests: ['test/onnx/metadata.test.ts', 'test/device/units.test.ts'],
+    // A hand-built model (no tfjs); session-wasm.test.ts hides onnxruntime-node and pays for
+    // compiling onnxruntime-web (2 s), so it comes last.
+    tests: ['test/onnx/proto-units.test.ts', 'test/onnx/contract-units.test.ts', 'test/onnx/session-units.test.ts', 'test/onnx/session-wasm.test.ts'],
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
