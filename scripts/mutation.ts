@@ -40,7 +40,8 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     mutate: ['src/preprocess/**/*.ts', 'src/preprocess.ts'],
     // Hand-made frames; decode-units.test.ts makes its small images with sharp. preprocess.test.ts
     // (the data set through synthetic camera frames) stays in `npm test`.
-    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/convert-units.test.ts', 'test/preprocess/decode-units.test.ts'],
+    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/steps-more.test.ts', 'test/preprocess/convert-units.test.ts',
+      'test/preprocess/decode-units.test.ts'],
   },
   quantize: {
     mutate: ['training/quantize/**/*.ts'],
