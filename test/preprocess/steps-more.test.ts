@@ -144,6 +144,11 @@ test('resampleRegion: shrinking widens the kernel (a 2-pixel stripe pattern aver
   const stripes = Float32Array.from({ length: w * 4 }, (_, i) => (i % 2 === 0 ? 0 : 1));
   const half = resampleRegion(stripes, w, { left: 0, top: 0, width: w, height: 4 }, 28, 4);
   for (let x = 4; x < 24; x++) close(half[x], 0.5, 0.02, `column ${x}`);
+  // A period of 3 input pixels is beyond the halved frame's Nyquist limit: only its mean, 1/3, is left
+  // (a kernel not widened would pick pairs of pixels: 0, 1/2, 1/2, ...).
+  const thirds = Float32Array.from({ length: 60 * 4 }, (_, i) => (i % 3 === 2 ? 1 : 0));
+  const t = resampleRegion(thirds, 60, { left: 0, top: 0, width: 60, height: 4 }, 30, 4);
+  for (let x = 3; x < 27; x++) close(t[x], 1 / 3, 0.05, `period-3 column ${x}`);
   // A step enlarged 4x: Lanczos' negative lobes overshoot on both sides of the edge.
   const step = Float32Array.from({ length: 8 * 2 }, (_, i) => (i % 8 < 4 ? 0 : 1));
   const big = resampleRegion(step, 8, { left: 0, top: 0, width: 8, height: 2 }, 32, 2);
