@@ -51,7 +51,8 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     mutate: ['src/onnx/**/*.ts'],
     // A hand-built model (no tfjs); session-wasm.test.ts hides onnxruntime-node and pays for
     // compiling onnxruntime-web (2 s), so it comes last.
-    tests: ['test/onnx/proto-units.test.ts', 'test/onnx/contract-units.test.ts', 'test/onnx/session-units.test.ts', 'test/onnx/session-wasm.test.ts'],
+    tests: ['test/onnx/proto-units.test.ts', 'test/onnx/contract-units.test.ts', 'test/onnx/contract-more.test.ts', 'test/onnx/session-units.test.ts',
+      'test/onnx/session-wasm.test.ts'],
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
