@@ -47,15 +47,15 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
-    tests: ['test/device/queue.test.ts'],
+    tests: ['test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
     mutate: ['device/camera.ts'],
-    tests: ['test/device/units.test.ts', 'test/preprocess/units.test.ts', 'test/device/agent-features.test.ts'],
+    tests: ['test/device/camera-units.test.ts'],
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
-    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/agent-health.test.ts'],
+    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
     mutate: ['device/features/commands*.ts'],
