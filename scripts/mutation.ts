@@ -58,8 +58,9 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     tests: ['test/device/mqtt-backoff.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
-    mutate: ['device/features/commands*.ts'],
-    tests: ['test/device/command-units.test.ts', 'test/device/commands-hostile.test.ts'],
+    // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).
+    mutate: ['device/features/commands.ts', 'device/features/command-queue.ts'],
+    tests: ['test/device/command-body.test.ts', 'test/device/commands-units.test.ts'],
   },
   'training-onnx': {
     mutate: ['training/onnx/**/*.ts'],
