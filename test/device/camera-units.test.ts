@@ -32,7 +32,10 @@ before(async () => {
   modelPath = join(dir, 'm.onnx');
   await writeFile(modelPath, buildTinyModel({ seed: 5, metadata: { 'edgeloom.classes': JSON.stringify(CLASSES) } }));
 });
+// A failing test leaves its agent or camera running: stop them all here, so the process ends.
+const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
+  for (const c of cleanups) await c().catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -52,6 +55,7 @@ async function run(cfg: AgentConfig, source?: FrameSource): Promise<Run> {
   const lines: string[] = [];
   const log = { ...quiet, warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
   const agent = await startAgent(cfg, log, source ? { sources: new Map([[cfg.cameras[0].id, source]]) } : {});
+  cleanups.push(() => agent.stop({ drainTimeoutMs: 0 }));
   const topic = agent.ctx.topics.label(cfg.cameras[0].id);
   return { agent, lines, labels: () => agent.ctx.queue.peek(1000).filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as LabelPayload) };
 }
@@ -273,6 +277,7 @@ describe('camera pacing, pause and health', () => {
     const r = await run(cfg, new MemorySource([]));
     await r.agent.finished();
     const cam = new CameraRunner(cfg.cameras[0], r.agent.ctx, new MemorySource([good]));
+    cleanups.push(() => cam.stop());
     cam.setPaused(true);
     assert.equal(r.agent.ctx.stats.camera('cam0').paused, true);
     cam.start();

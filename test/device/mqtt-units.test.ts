@@ -29,7 +29,10 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgeloom-mqtt-'));
   broker = await startBroker({ port: 0, host: '127.0.0.1' });
 });
+// A failing test leaves its clients and peers behind: stop them all here, so the process ends.
+const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
+  for (const c of cleanups) await c().catch(() => undefined);
   await broker.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -45,6 +48,7 @@ const fast = { reconnectMinMs: 50, reconnectMaxMs: 100, reconnectJitter: 0, conn
 function client(opts: Partial<MqttConnectionOptions> & { url: string }, w: Will = will) {
   const { lines, log } = logged();
   const c = new DeviceMqttClient({ clientId: `t-${Math.random().toString(16).slice(2)}`, ...fast, ...opts }, w, log);
+  cleanups.push(() => c.stop());
   return { c, lines };
 }
 
@@ -88,6 +92,10 @@ async function scriptedPeer(answer: (p: Packet, version: number) => Packet[]): P
     s.on('data', (d) => parser.parse(d));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   return {
     url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
     packets,
@@ -182,6 +190,7 @@ describe('DeviceMqttClient connection', () => {
     const users = join(dir, 'users');
     await updatePasswordFile(users, 'pi', 'right');
     const secured = await startBroker({ port: 0, host: '127.0.0.1', users });
+    cleanups.push(() => secured.close());
     try {
       const { c, lines } = client({ url: secured.url, username: 'pi', password: 'wrong', protocol: '3.1.1' });
       c.start();
@@ -211,6 +220,7 @@ describe('DeviceMqttClient connection', () => {
     assert.equal(lines.filter((l) => l.startsWith('mqtt: ') && l.includes('ECONNREFUSED')).length, 1, 'the same error is logged once per outage');
     assert.ok(lines.some((l) => l.startsWith('mqtt: ') && l.endsWith('; retrying with backoff (50-100 ms)')));
     const b = await startBroker({ port, host: '127.0.0.1' });
+    cleanups.push(() => b.close());
     try {
       await once(c, 'connect');
       assert.equal(c.reconnectAttempts, 0);
@@ -221,6 +231,7 @@ describe('DeviceMqttClient connection', () => {
       await until('the loss', () => !c.connected);
       await until('a failed attempt', () => c.reconnectAttempts >= 1);
       const b2 = await startBroker({ port, host: '127.0.0.1' });
+      cleanups.push(() => b2.close());
       try {
         const attempts = new Promise<number>((resolve) => c.once('connect', () => resolve(lines.length)));
         await attempts;
@@ -303,6 +314,7 @@ describe('DeviceMqttClient publish, subscribe, stop', () => {
 
   test('stop publishes the last message and disconnects cleanly: no will', async () => {
     const rec = await Recorder.connect(broker.url, 'edgeloom/stop/#');
+    cleanups.push(() => rec.close());
     const { c } = client({ url: broker.url, protocol: '3.1.1' }, { topic: 'edgeloom/stop/status', payload: 'will', qos: 1, retain: false });
     c.start();
     await once(c, 'connect');
@@ -357,6 +369,7 @@ describe('Publisher', () => {
 
   test('QoS 1 goes through the queue in order, also past a window of 32, and is committed once acked', async () => {
     const rec = await Recorder.connect(broker.url, 'p1/#');
+    cleanups.push(() => rec.close());
     const { c, queue, stats, pub } = await setup(false);
     for (let i = 0; i < 40; i++) await pub.send(`p1/${i}`, String(i), { qos: 1 });
     assert.equal(queue.depth, 40, 'held while offline');
@@ -382,6 +395,7 @@ describe('Publisher', () => {
     await pub.send('p2/state', 'on', { qos: 1, retain: true });
     assert.equal(await pub.drained(5000), true);
     const rec = await Recorder.connect(broker.url, 'p2/#');
+    cleanups.push(() => rec.close());
     await rec.waitFor('the retained copy', () => rec.messages.length >= 1);
     assert.deepEqual(rec.messages.map((m) => [m.text, m.retain]), [['on', true]]);
     await c.publish('p2/state', '', { qos: 1, retain: true });
