@@ -47,7 +47,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
-    tests: ['test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
+    tests: ['test/device/queue-edges.test.ts', 'test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
     mutate: ['device/camera.ts'],
