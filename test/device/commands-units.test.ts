@@ -186,8 +186,10 @@ test('an agent runs commands: set-fps, pause, resume, snapshot, models; refuses 
 
 test('an agent refuses disabled and opt-in commands, then rate-limits, naming the config keys', async () => {
   await withAgent('c-off', (c) => Object.assign(c.commands, { burst: 3, ratePerS: 0.001, disabled: ['resume'] }), async ({ agent, send }) => {
-    assert.deepEqual(await send('resume', { requestId: 'd' }), { ok: false, command: 'resume', requestId: 'd', code: 'disabled', error: 'resume: disabled in this agent\'s config (commands.disabled)' });
-    assert.deepEqual(await send('snapshot', {}), { ok: false, command: 'snapshot', requestId: null, code: 'disabled', error: 'snapshot: off unless enabled in this agent\'s config (commands.enabled: [snapshot])' });
+    assert.deepEqual(await send('resume', { requestId: 'd' }), { ok: false, command: 'resume', requestId: 'd', code: 'disabled',
+      error: 'resume: disabled in this agent\'s config (commands.disabled)' });
+    assert.deepEqual(await send('snapshot', {}), { ok: false, command: 'snapshot', requestId: null, code: 'disabled',
+      error: 'snapshot: off unless enabled in this agent\'s config (commands.enabled: [snapshot])' });
     assert.equal((await send('pause', {})).ok, true);
     assert.equal(agent.ctx.cameras.get('cam0')!.paused, true);
     assert.deepEqual(await send('resume', { requestId: 'late' }), { ok: false, command: 'resume', requestId: null, code: 'rate-limited',
