@@ -56,7 +56,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
     .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
-    .option('--backend <name>', 'auto | node | wasm | cpu | ort (experimental: training steps on onnxruntime, customnet-like models; needs --experimental)', 'auto')
+    .option('--backend <name>', 'auto | node | wasm | cpu | ort (experimental: training steps on onnxruntime; needs --experimental)', 'auto')
     .option('--experimental', 'allow experimental features (--backend ort)')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')

@@ -19,12 +19,12 @@ export function batchOf(seed: number, batch: number, classes: number): Batch {
 
 /**
  * Dropout masks (values 0 or 1/keep) for every mask input of a step graph, keyed by input name in
- * the graph's layout ([C, H*W*N] or [F, N]), and the same masks keyed by tfjs layer in tfjs's
- * layout ([N, H, W, C] or [N, F] in tfjs's flatten order).
+ * the graph's layout ([C, H*W*N] or [F, N]), and the same masks in tfjs's layout ([N, H, W, C] or
+ * [N, F] in tfjs's flatten order), one per Dropout layer in the model's order (the graph's too).
  */
-export function dropoutMasks(specs: readonly MaskSpec[], batch: number, seed: number): { graph: Record<string, Float32Array>; tfjs: Map<string, Float32Array> } {
+export function dropoutMasks(specs: readonly MaskSpec[], batch: number, seed: number): { graph: Record<string, Float32Array>; tfjs: Float32Array[] } {
   const graph: Record<string, Float32Array> = {};
-  const tfjs = new Map<string, Float32Array>();
+  const tfjs: Float32Array[] = [];
   const rng = createRng(seed);
   for (const spec of specs) {
     const [rows, cols] = spec.dims;
@@ -39,7 +39,7 @@ export function dropoutMasks(specs: readonly MaskSpec[], batch: number, seed: nu
       t[tIndex] = v;
     }
     graph[spec.input] = g;
-    tfjs.set(spec.layer, t);
+    tfjs.push(t);
   }
   return { graph, tfjs };
 }
@@ -48,20 +48,21 @@ type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Lay
 
 /**
  * tfjs's loss and gradients for every trainable weight (keyed `<layer>/<weight>`): the model's
- * layers applied in training mode one by one along its graph, each Dropout replaced by its mask.
+ * layers applied in training mode one by one along its graph, the i-th Dropout replaced by masks[i].
  */
-export function tfjsGradients(model: tf.LayersModel, b: Batch, masks: Map<string, Float32Array>, classes: number): { loss: number; grads: Map<string, tf.Tensor>; byVariable: { name: string; tensor: tf.Tensor }[] } {
+export function tfjsGradients(model: tf.LayersModel, b: Batch, masks: readonly Float32Array[], classes: number): { loss: number; grads: Map<string, tf.Tensor>; byVariable: { name: string; tensor: tf.Tensor }[] } {
   const batch = b.y.length / classes;
   const xs = tf.tensor4d(b.x, [batch, 28, 28, 1]);
   const ys = tf.tensor2d(b.y, [batch, classes]);
   const { value, grads } = tf.variableGrads(() => {
     const values = new Map<string, tf.Tensor>();
     let last: tf.Tensor = xs;
+    let dropouts = 0;
     for (const layer of model.layers as AnyLayer[]) {
       const inputs = layer.inboundNodes[0].inboundLayers.map((l) => values.get(l.name)!);
       const cls = layer.getClassName();
       if (cls === 'InputLayer') last = xs;
-      else if (cls === 'Dropout') last = tf.mul(inputs[0], tf.tensor(masks.get(layer.name)!, inputs[0].shape));
+      else if (cls === 'Dropout') last = tf.mul(inputs[0], tf.tensor(masks[dropouts++], inputs[0].shape));
       else last = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: true }) as tf.Tensor;
       values.set(layer.name, last);
     }

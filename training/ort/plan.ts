@@ -10,7 +10,7 @@ import { UserError } from '../../src/errors.ts';
  */
 export type LayerSpec = { name: string; inputs: string[] } & (
   | { kind: 'input' }
-  | { kind: 'conv'; kh: number; kw: number; sh: number; sw: number; same: boolean; filters: number; bias: boolean; relu: boolean }
+  | { kind: 'conv'; kh: number; kw: number; sh: number; sw: number; same: boolean; filters: number; bias: boolean; activation: Activation }
   | { kind: 'bn'; epsilon: number; momentum: number }
   | { kind: 'relu' }
   | { kind: 'maxpool' }
@@ -19,8 +19,11 @@ export type LayerSpec = { name: string; inputs: string[] } & (
   | { kind: 'add' }
   | { kind: 'flatten' }
   | { kind: 'dropout'; rate: number }
-  | { kind: 'dense'; units: number; relu: boolean }
+  | { kind: 'dense'; units: number; activation: Activation }
 );
+
+/** The activations a Conv2D or Dense may carry (mlp and cnn accept tanh as a setting). */
+export type Activation = 'linear' | 'relu' | 'tanh';
 
 type Config = Record<string, unknown>;
 type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Layer[] }[] };
@@ -32,10 +35,10 @@ function pair(v: unknown, fallback: number): [number, number] {
   return [Number(v), Number(v)];
 }
 
-function activationOf(layer: tf.layers.Layer, cfg: Config): boolean {
+function activationOf(layer: tf.layers.Layer, cfg: Config): Activation {
   const a = (cfg.activation as string | undefined) ?? 'linear';
-  if (a !== 'linear' && a !== 'relu') throw unsupported(layer, `activation ${a}`);
-  return a === 'relu';
+  if (a !== 'linear' && a !== 'relu' && a !== 'tanh') throw unsupported(layer, `activation ${a}`);
+  return a;
 }
 
 function unsupported(layer: tf.layers.Layer, what: string): UserError {
@@ -88,7 +91,7 @@ function specOf(layer: tf.layers.Layer, cls: string, cfg: Config): Body | null {
       const [dh, dw] = pair(cfg.dilationRate, 1);
       if (dh !== 1 || dw !== 1) throw unsupported(layer, 'dilation');
       if (cfg.padding !== 'same' && cfg.padding !== 'valid') throw unsupported(layer, `padding ${String(cfg.padding)}`);
-      return { kind: 'conv', kh, kw, sh, sw, same: cfg.padding === 'same', filters: Number(cfg.filters), bias: cfg.useBias !== false, relu: activationOf(layer, cfg) };
+      return { kind: 'conv', kh, kw, sh, sw, same: cfg.padding === 'same', filters: Number(cfg.filters), bias: cfg.useBias !== false, activation: activationOf(layer, cfg) };
     }
     case 'BatchNormalization': {
       const axis = Number(cfg.axis ?? -1);
@@ -96,8 +99,11 @@ function specOf(layer: tf.layers.Layer, cls: string, cfg: Config): Body | null {
       if (cfg.center === false || cfg.scale === false) throw unsupported(layer, 'center/scale off');
       return { kind: 'bn', epsilon: Number(cfg.epsilon ?? 1e-3), momentum: Number(cfg.momentum ?? 0.99) };
     }
-    case 'Activation':
-      return activationOf(layer, cfg) ? { kind: 'relu' } : null;
+    case 'Activation': {
+      const a = activationOf(layer, cfg);
+      if (a === 'tanh') throw unsupported(layer, 'a tanh Activation layer (tanh inside Conv2D or Dense is)');
+      return a === 'relu' ? { kind: 'relu' } : null;
+    }
     case 'ReLU':
       if (cfg.maxValue !== null && cfg.maxValue !== undefined) throw unsupported(layer, 'maxValue');
       return { kind: 'relu' };
@@ -117,7 +123,7 @@ function specOf(layer: tf.layers.Layer, cls: string, cfg: Config): Body | null {
     case 'Dropout':
       return { kind: 'dropout', rate: Number(cfg.rate ?? 0) };
     case 'Dense':
-      return { kind: 'dense', units: Number(cfg.units), relu: activationOf(layer, cfg) };
+      return { kind: 'dense', units: Number(cfg.units), activation: activationOf(layer, cfg) };
     default:
       throw unsupported(layer, 'this layer type');
   }

@@ -4,12 +4,15 @@ import { GraphBuilder } from '../onnx/graph.ts';
 /** The shapes and names a training-step graph shares between its layer rules and its driver. */
 export type OptimizerSpec =
   | { kind: 'adam'; beta1: number; beta2: number; epsilon: number }
-  | { kind: 'momentum'; momentum: number };
+  | { kind: 'momentum'; momentum: number }
+  | { kind: 'adagrad'; initial: number; epsilon: number };
 
 export interface StepGraphOptions {
   batch: number;
   numClasses: number;
   optimizer: OptimizerSpec;
+  /** Decoupled weight decay of the conv and dense kernels (training/trainer/optim.ts); default 0. */
+  weightDecay?: number;
   /** Also output every gradient as `<param>.grad` (tests). */
   gradients?: boolean;
 }
@@ -39,8 +42,6 @@ export interface StatSpec {
 
 export interface MaskSpec {
   input: string;
-  /** The tfjs Dropout layer. */
-  layer: string;
   dims: number[];
   rate: number;
   /** Maps a flat row to tfjs's flatten order (perm[row] = tfjs index); null: the same order. */

@@ -42,13 +42,29 @@ function loss(b: StepBuilder, logitsT: string): { loss: string; dLogitsT: string
   return { loss: l, dLogitsT: b.n('Transpose', [d], 'dlogitsT', [attr('perm', [1, 0])]) };
 }
 
-/** Optimiser update of one parameter; returns the state input names. */
-function update(b: StepBuilder, p: string, g: string, outputs: string[]): string[] {
+/**
+ * Optimiser update of one parameter, as tfjs's optimisers do it; returns the state input names.
+ * `decay`: decoupled weight decay after the step, w <- w * (1 - lr * wd), as
+ * training/trainer/optim.ts applies it to the kernels (the `decay` factor is computed once per step).
+ */
+function update(b: StepBuilder, p: string, g: string, outputs: string[], decay: boolean): string[] {
   const o = b.opts.optimizer;
+  const next = (delta: string) => {
+    if (!decay) return b.n('Sub', [p, delta], `${p}.next`);
+    return b.n('Mul', [b.n('Sub', [p, delta], `${p}/stepped`), 'decay'], `${p}.next`);
+  };
   if (o.kind === 'momentum') {
     const acc = `${p}.acc`;
     const accNext = b.n('Add', [b.n('Mul', [acc, b.scalar(o.momentum)], `${p}/accm`), g], `${acc}.next`);
-    outputs.push(b.n('Sub', [p, b.n('Mul', [accNext, 'lr'], `${p}/delta`)], `${p}.next`), accNext);
+    outputs.push(next(b.n('Mul', [accNext, 'lr'], `${p}/delta`)), accNext);
+    return [acc];
+  }
+  if (o.kind === 'adagrad') {
+    // tfjs's Adagrad: acc += g²; w -= lr * g / sqrt(acc + eps), acc starting at `initial`.
+    const acc = `${p}.g2sum`;
+    const accNext = b.n('Add', [acc, b.n('Mul', [g, g], `${p}/g2`)], `${acc}.next`);
+    const denom = b.n('Sqrt', [b.n('Add', [accNext, b.scalar(o.epsilon)], `${p}/acceps`)], `${p}/denom`);
+    outputs.push(next(b.n('Mul', [b.n('Div', [g, denom], `${p}/scaled`), 'lr'], `${p}/delta`)), accNext);
     return [acc];
   }
   // tfjs's Adam: w -= lr * (m/(1-beta1^t)) / (sqrt(v/(1-beta2^t)) + eps); c1, c2 are those 1/(1-beta^t).
@@ -58,7 +74,7 @@ function update(b: StepBuilder, p: string, g: string, outputs: string[]): string
   const vNext = b.n('Add', [b.n('Mul', [v, b.scalar(o.beta2)], `${p}/vb`), b.n('Mul', [g2, b.scalar(1 - o.beta2)], `${p}/g2b`)], `${v}.next`);
   const denom = b.n('Add', [b.n('Sqrt', [b.n('Mul', [vNext, 'c2'], `${p}/vhat`)], `${p}/sqrtv`), b.scalar(o.epsilon)], `${p}/denom`);
   const delta = b.n('Div', [b.n('Mul', [mNext, 'lr_c1'], `${p}/mhat`), denom], `${p}/delta`);
-  outputs.push(b.n('Sub', [p, delta], `${p}.next`), mNext, vNext);
+  outputs.push(next(delta), mNext, vNext);
   return [m, v];
 }
 
@@ -132,10 +148,15 @@ function backward(b: StepBuilder, tape: readonly TapeEntry[], output: string, dL
 export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptions): StepGraph {
   const b = new StepBuilder(opts);
   const N = opts.batch;
-  for (const name of ['x', 'y', 'lr', 'c1', 'c2', 'lr_c1']) b.g.reserve(name);
+  for (const name of ['x', 'y', 'lr', 'c1', 'c2', 'lr_c1', 'decay']) b.g.reserve(name);
   const { logits, output, tape } = forward(b, specs);
   if (!logits.flat || logits.f !== opts.numClasses) throw new Error(`the model must end in Dense(${opts.numClasses}) logits`);
   b.g.nodes.push({ opType: 'Mul', input: ['lr', 'c1'], output: ['lr_c1'], name: 'lr_c1/Mul', attribute: [] });
+  const weightDecay = opts.weightDecay ?? 0;
+  if (weightDecay > 0) {
+    const lrWd = b.n('Mul', ['lr', b.scalar(weightDecay)], 'lr_wd');
+    b.g.nodes.push({ opType: 'Sub', input: [b.scalar(1), lrWd], output: ['decay'], name: 'decay/Sub', attribute: [] });
+  }
   const { loss: lossName, dLogitsT } = loss(b, logits.name);
   backward(b, tape, output, dLogitsT);
   // The logits come out too (a [N, K] transpose the loss needs anyway): training accuracy.
@@ -144,7 +165,7 @@ export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptio
   for (const p of b.params) {
     const g = b.grads.get(p.input);
     if (!g) throw new Error(`no gradient for ${p.input}`);
-    const state = update(b, p.input, g, outputs);
+    const state = update(b, p.input, g, outputs, weightDecay > 0 && p.weight === 'kernel');
     slots.push(...state.map((st) => st.slice(p.input.length + 1)).filter((st) => !slots.includes(st)));
   }
   outputs.push(...b.statOutputs);

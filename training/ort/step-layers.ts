@@ -1,6 +1,6 @@
 import { attr } from '../../src/onnx/proto.ts';
 import { flattenPerm, samePads } from '../onnx/graph.ts';
-import type { LayerSpec } from './plan.ts';
+import type { Activation, LayerSpec } from './plan.ts';
 import type { Act, Backward, StepBuilder } from './step-builder.ts';
 
 /**
@@ -16,6 +16,17 @@ type Image = Extract<Act, { flat: false }>;
 function image(x: Act, layer: string, what: string): Image {
   if (x.flat) throw new Error(`layer ${layer}: ${what} after Flatten`);
   return x;
+}
+
+/** A Conv2D's or Dense's own activation, and the gradient through it (tanh' = 1 - tanh²). */
+function activate(b: StepBuilder, name: string, y: string, a: Activation): { out: string; back: (dOut: string) => string } {
+  if (a === 'linear') return { out: y, back: (d) => d };
+  if (a === 'relu') {
+    const out = b.n('Relu', [y], `${name}/relu`);
+    return { out, back: (d) => b.where(b.n('Greater', [out, b.scalar(0)], `${name}/pos`), d, `${name}/drelu`) };
+  }
+  const out = b.n('Tanh', [y], `${name}/tanh`);
+  return { out, back: (d) => b.n('Mul', [d, b.n('Sub', [b.scalar(1), b.n('Mul', [out, out], `${name}/t2`)], `${name}/dtanh`)], `${name}/dact`) };
 }
 
 /** Output size and leading pad of one axis, as TensorFlow pads 'same' (the extra pixel at the end). */
@@ -59,9 +70,9 @@ export function conv(b: StepBuilder, s: Spec<'conv'>, [input]: Act[]): Rule {
     bias = b.param(s.name, 'bias', [s.filters]);
     y = b.n('Add', [y, b.reshape(bias, [s.filters, 1])], `${s.name}/biased`);
   }
-  const out = s.relu ? b.n('Relu', [y], `${s.name}/relu`) : y;
-  return [{ name: out, c: s.filters, h: oh, w: ow, flat: false, trainable: true, reluOut: s.relu }, (dOut) => {
-    const dy = s.relu ? b.where(b.n('Greater', [out, b.scalar(0)], `${s.name}/pos`), dOut, `${s.name}/drelu`) : dOut;
+  const { out, back } = activate(b, s.name, y, s.activation);
+  return [{ name: out, c: s.filters, h: oh, w: ow, flat: false, trainable: true, reluOut: s.activation === 'relu' }, (dOut) => {
+    const dy = back(dOut);
     b.grads.set(W, b.n('Gemm', [dy, patches], `${W}.grad`, [attr('transB', 1)]));
     if (bias) b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
     if (!x.trainable) return [null];
@@ -202,7 +213,7 @@ export function dropout(b: StepBuilder, s: Spec<'dropout'>, [x]: Act[]): Rule {
   const dims = x.flat ? [x.f, b.opts.batch] : [x.c, x.h * x.w * b.opts.batch];
   // RandomUniformLike took 6.8 of 275 ms (a Mersenne twister per value); the caller draws the mask.
   const mask = b.g.uniqueName(`${s.name}/mask`);
-  b.masks.push({ input: mask, layer: s.name, dims, rate: s.rate, perm: x.flat ? x.perm : null });
+  b.masks.push({ input: mask, dims, rate: s.rate, perm: x.flat ? x.perm : null });
   const y = b.n('Mul', [x.name, mask], `${s.name}/y`);
   return [{ ...x, name: y }, x.trainable ? (dy) => [b.n('Mul', [dy, mask], `${s.name}/dx`)] : null];
 }
@@ -212,9 +223,9 @@ export function dense(b: StepBuilder, s: Spec<'dense'>, [x]: Act[]): Rule {
   const W = b.param(s.name, 'kernel', [s.units, x.f], { dense: { perm: x.perm } });
   const bias = b.param(s.name, 'bias', [s.units]);
   const pre = b.n('Gemm', [W, x.name, b.reshape(bias, [s.units, 1])], `${s.name}/gemm`);
-  const out = s.relu ? b.n('Relu', [pre], `${s.name}/relu`) : pre;
-  return [{ name: out, f: s.units, perm: null, flat: true, trainable: true, reluOut: s.relu }, (dOut) => {
-    const dy = s.relu ? b.where(b.n('Greater', [out, b.scalar(0)], `${s.name}/pos`), dOut, `${s.name}/drelu`) : dOut;
+  const { out, back } = activate(b, s.name, pre, s.activation);
+  return [{ name: out, f: s.units, perm: null, flat: true, trainable: true, reluOut: s.activation === 'relu' }, (dOut) => {
+    const dy = back(dOut);
     b.grads.set(W, b.n('Gemm', [dy, x.name], `${W}.grad`, [attr('transB', 1)]));
     b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
     return [x.trainable ? b.n('MatMul', [b.n('Transpose', [W], `${s.name}/Wt`, [attr('perm', [1, 0])]), dy], `${s.name}/dx`) : null];
