@@ -1,4 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../../src/errors.ts';
+import { getArchitecture } from '../arch/index.ts';
+import { planLayers } from '../ort/plan.ts';
 import { OrtTrainingStep, TFJS_ADAGRAD, TFJS_ADAM, type NamedTensor } from '../ort/step.ts';
 import type { OptimizerSpec } from '../ort/step-graph.ts';
 import { batchTargets, type TrainBatch } from './batch.ts';
@@ -11,6 +14,20 @@ import type { TrainConfig } from './types.ts';
  * differentiate are refused when the step is built, with one line naming the layer.
  */
 export const ORT_BACKEND = 'ort';
+
+/** Why the onnxruntime step cannot train `config`'s architecture (its first layer it cannot differentiate), or null. */
+export function ortUnsupported(config: TrainConfig): string | null {
+  const model = getArchitecture(config.arch).build({ seed: config.seed, ...config.settings });
+  try {
+    planLayers(model);
+    return null;
+  } catch (err) {
+    if (err instanceof UserError) return err.message;
+    throw err;
+  } finally {
+    model.dispose();
+  }
+}
 
 function optimizerSpec(config: TrainConfig): OptimizerSpec {
   if (config.optimizer === 'adam') return TFJS_ADAM;
