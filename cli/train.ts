@@ -57,7 +57,7 @@ export function registerTrainCommands(program: Command): void {
     .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
     .option('--backend <name>', 'auto | node | wasm | cpu | ort (experimental: training steps on onnxruntime; needs --experimental)', 'auto')
-    .option('--experimental', 'allow experimental features (--backend ort)')
+    .option('--experimental', 'allow experimental features: --backend ort, and auto picking ort where it can train the architecture')
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
     .option('--init <path>', 'fine-tune: start from a trained model, an fp32 edgeloom .onnx file (models/edgenet.onnx) or a tfjs model directory (--arch defaults to its architecture)')

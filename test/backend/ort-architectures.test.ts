@@ -81,7 +81,8 @@ for (const { arch, batch, settings, illConditioned } of CASES) {
         const nudgedTfjs = spread && !key.startsWith('logits/') ? spread.grads.get(key)!.dataSync() as Float32Array : null;
         const [normBound, entryBound] = nudgedTfjs ? [Math.max(1e-4, 4 * normRelativeError(tfjs, nudgedTfjs)), Math.max(1e-3, 4 * maxRelativeError(tfjs, nudgedTfjs))] : [1e-4, 1e-3];
         const [norm, entry] = [normRelativeError(tfjs, ours), maxRelativeError(tfjs, ours)];
-        assert.ok(norm <= normBound && entry <= entryBound, `gradient ${key}: relative error ${norm.toExponential(2)} (bound ${normBound.toExponential(2)}), worst entry ${entry.toExponential(2)} (bound ${entryBound.toExponential(2)})`);
+        const e = (v: number) => v.toExponential(2);
+        assert.ok(norm <= normBound && entry <= entryBound, `gradient ${key}: relative error ${e(norm)} (bound ${e(normBound)}), worst entry ${e(entry)} (bound ${e(entryBound)})`);
       }
       tf.dispose([...ref.byVariable, ...(spread?.byVariable ?? [])].map((g) => g.tensor));
     } finally {

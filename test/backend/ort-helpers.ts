@@ -50,7 +50,8 @@ type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Lay
  * tfjs's loss and gradients for every trainable weight (keyed `<layer>/<weight>`): the model's
  * layers applied in training mode one by one along its graph, the i-th Dropout replaced by masks[i].
  */
-export function tfjsGradients(model: tf.LayersModel, b: Batch, masks: readonly Float32Array[], classes: number): { loss: number; grads: Map<string, tf.Tensor>; byVariable: { name: string; tensor: tf.Tensor }[] } {
+export function tfjsGradients(model: tf.LayersModel, b: Batch, masks: readonly Float32Array[], classes: number):
+  { loss: number; grads: Map<string, tf.Tensor>; byVariable: { name: string; tensor: tf.Tensor }[] } {
   const batch = b.y.length / classes;
   const xs = tf.tensor4d(b.x, [batch, 28, 28, 1]);
   const ys = tf.tensor2d(b.y, [batch, classes]);
