@@ -56,19 +56,20 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
-    tests: ['test/device/queue.test.ts'],
+    tests: ['test/device/queue-edges.test.ts', 'test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
     mutate: ['device/camera.ts'],
-    tests: ['test/device/units.test.ts', 'test/preprocess/units.test.ts', 'test/device/agent-features.test.ts'],
+    tests: ['test/device/camera-units.test.ts'],
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
-    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/agent-health.test.ts'],
+    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
-    mutate: ['device/features/commands*.ts'],
-    tests: ['test/device/command-units.test.ts', 'test/device/commands-hostile.test.ts'],
+    // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).
+    mutate: ['device/features/commands.ts', 'device/features/command-queue.ts'],
+    tests: ['test/device/command-body.test.ts', 'test/device/command-limits.test.ts', 'test/device/command-units.test.ts', 'test/device/commands-units.test.ts'],
   },
   'training-onnx': {
     mutate: ['training/onnx/**/*.ts'],
