@@ -130,7 +130,13 @@ const card = {
     perClass: m.perClass.map((p) => ({ label: p.label, precision: round(p.precision), recall: round(p.recall), f1: round(p.f1), support: p.support })),
     confusion: m.confusion,
   },
-  validation: validation ? { split: 'the validation split of the training recipe (edgeloom evaluate --split val)', count: validation.confusion.flat().reduce((a, b) => a + b, 0), accuracy: round(validation.accuracy) } : null,
+  validation: validation
+    ? {
+        split: 'the validation split of the training recipe (edgeloom evaluate --split val)',
+        count: validation.confusion.flat().reduce((a, b) => a + b, 0),
+        accuracy: round(validation.accuracy),
+      }
+    : null,
   ...(parent ? { parent } : {}),
   ...(robustness ? { robustness } : {}),
   ...(training ? { training } : {}),

@@ -31,11 +31,17 @@ export interface MutationModule {
 export const MUTATION_MODULES: Record<string, MutationModule> = {
   drift: {
     mutate: ['src/drift/**/*.ts'],
-    tests: ['test/drift/math.test.ts', 'test/drift/projection.test.ts', 'test/drift/monitor.test.ts'],
+    // The unit files pin the monitor and the profile format on a hand-made profile in milliseconds;
+    // monitor.test.ts and projection.test.ts build real profiles (5 s and 3 s a run) and stay in `npm test`.
+    tests: ['test/drift/projection-units.test.ts', 'test/drift/profile-units.test.ts', 'test/drift/monitor-units.test.ts', 'test/drift/math-more.test.ts',
+      'test/drift/math.test.ts'],
   },
   preprocess: {
     mutate: ['src/preprocess/**/*.ts', 'src/preprocess.ts'],
-    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/preprocess.test.ts'],
+    // Hand-made frames; decode-units.test.ts makes its small images with sharp. preprocess.test.ts
+    // (the data set through synthetic camera frames) stays in `npm test`.
+    tests: ['test/preprocess/units.test.ts', 'test/preprocess/background.test.ts', 'test/preprocess/steps-more.test.ts', 'test/preprocess/convert-units.test.ts',
+      'test/preprocess/decode-units.test.ts'],
   },
   quantize: {
     mutate: ['training/quantize/**/*.ts'],
@@ -46,23 +52,27 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   onnx: {
     mutate: ['src/onnx/**/*.ts'],
-    tests: ['test/onnx/metadata.test.ts', 'test/device/units.test.ts'],
+    // A hand-built model (no tfjs); session-wasm.test.ts hides onnxruntime-node and pays for
+    // compiling onnxruntime-web (2 s), so it comes last.
+    tests: ['test/onnx/proto-units.test.ts', 'test/onnx/contract-units.test.ts', 'test/onnx/contract-more.test.ts', 'test/onnx/session-units.test.ts',
+      'test/onnx/session-wasm.test.ts'],
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],
-    tests: ['test/device/queue.test.ts'],
+    tests: ['test/device/queue-edges.test.ts', 'test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
     mutate: ['device/camera.ts'],
-    tests: ['test/device/units.test.ts', 'test/preprocess/units.test.ts', 'test/device/agent-features.test.ts'],
+    tests: ['test/device/camera-units.test.ts'],
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
-    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/agent-health.test.ts'],
+    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
-    mutate: ['device/features/commands*.ts'],
-    tests: ['test/device/command-units.test.ts', 'test/device/commands-hostile.test.ts'],
+    // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).
+    mutate: ['device/features/commands.ts', 'device/features/command-queue.ts'],
+    tests: ['test/device/command-body.test.ts', 'test/device/command-limits.test.ts', 'test/device/command-units.test.ts', 'test/device/commands-units.test.ts'],
   },
   'training-onnx': {
     mutate: ['training/onnx/**/*.ts'],

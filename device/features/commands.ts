@@ -12,7 +12,7 @@ import { OPT_IN_COMMANDS, SerialQueue, TokenBucket } from './command-queue.ts';
 /** Why a command was not run (`code` of the result; a model refusal carries ModelRefusedError's code). */
 export type CommandErrorCode = 'rate-limited' | 'busy' | 'disabled' | 'too-large' | 'bad-body' | 'unknown-camera' | 'no-frame' | 'failed';
 
-class CommandError extends Error {
+export class CommandError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
   }
@@ -35,7 +35,11 @@ type Body<N extends CommandName> = z.infer<(typeof BODIES)[N]>;
 /** Error texts go to every client that may read results: one line, bounded. */
 const MAX_ERROR_CHARS = 300;
 
-function parseBody(name: CommandName, raw: Buffer): { requestId: string | null; body: Record<string, unknown> } {
+/**
+ * A command body, checked (pure; exported for its tests). Throws `bad-body` CommandErrors carrying the
+ * `requestId` when one was readable, so that even a refusal can be matched to its request.
+ */
+export function parseBody(name: CommandName, raw: Buffer): { requestId: string | null; body: Record<string, unknown> } {
   const text = raw.toString('utf8').trim();
   let parsed: unknown = {};
   try {

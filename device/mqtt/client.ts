@@ -67,7 +67,8 @@ export interface MqttConnectionError {
 
 type MqttJsError = Error & { code?: number | string };
 
-function describeError(err: MqttJsError): MqttConnectionError {
+/** What an MQTT.js error means, as `lastError` reports it (pure; exported for its tests). */
+export function describeError(err: MqttJsError): MqttConnectionError {
   const at = new Date().toISOString();
   if (typeof err.code === 'number') {
     const code = /^Connection refused/.test(err.message) ? 'CONNACK_REFUSED' : 'MQTT_ERROR';

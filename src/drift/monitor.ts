@@ -169,7 +169,8 @@ export function nextStatus(prev: DriftStatus, failing: boolean, strong: boolean,
   return 'ok';
 }
 
-function fmt(x: number): string {
+/** A number in a reason: 3 significant digits, exponent form below 1e-3 and from 1000 up (docs/drift.md). */
+export function fmt(x: number): string {
   return Math.abs(x) >= 1000 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : Number(x.toPrecision(3)).toString();
 }
 

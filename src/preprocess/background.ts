@@ -66,13 +66,14 @@ export function backgroundAt(bg: BackgroundModel, x: number, y: number, width: n
 }
 
 /** Border samples: positions (-0.5..0.5) and indices into the frame, evenly strided. */
-interface BorderSamples {
+export interface BorderSamples {
   xs: Float64Array;
   ys: Float64Array;
   index: Int32Array;
 }
 
-function borderSamples(width: number, height: number): BorderSamples {
+/** Every `stride`-th pixel of the band along the four edges in raster order, at most BACKGROUND_SAMPLES of them. */
+export function borderSamples(width: number, height: number): BorderSamples {
   const band = Math.max(1, Math.round(Math.min(width, height) * BAND_FRACTION));
   const borderCount = width * height - Math.max(0, width - 2 * band) * Math.max(0, height - 2 * band);
   const stride = Math.max(1, Math.ceil(borderCount / BACKGROUND_SAMPLES));

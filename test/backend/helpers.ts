@@ -38,3 +38,15 @@ export function maxRelativeError(a: Float32Array, b: Float32Array, floor = 1e-12
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (Math.abs(a[i]) + scale));
   return worst;
 }
+
+/** ‖a - b‖ / ‖a‖ (Euclidean norms over all entries): the relative error of a whole tensor. */
+export function normRelativeError(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let diff = 0;
+  let size = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    size += a[i] ** 2;
+  }
+  return Math.sqrt(diff / Math.max(size, Number.MIN_VALUE));
+}

@@ -1,64 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRng } from '../../src/random.ts';
 import { UserError } from '../../src/errors.ts';
 import { tf } from '../../training/backend/index.ts';
 import { getArchitecture } from '../../training/arch/index.ts';
 import { prepareWasm } from '../../training/backend/wasm.ts';
-import { OrtTrainingStep } from '../../training/ort/step.ts';
+import { OrtTrainingStep, TFJS_ADAGRAD } from '../../training/ort/step.ts';
+import { applyWeightDecay, decayedVariables } from '../../training/trainer/optim.ts';
 import { planLayers } from '../../training/ort/plan.ts';
-import { maxRelativeError, randomValues } from './helpers.ts';
+import { maxRelativeError } from './helpers.ts';
+import { batchOf as batchOfSize, dropoutMasks, tfjsGradients } from './ort-helpers.ts';
 
 const BATCH = 8;
 const CLASSES = 10;
-
-interface Batch {
-  x: Float32Array;
-  y: Float32Array;
-}
-
-function batchOf(seed: number): Batch {
-  const x = randomValues(BATCH * 784, seed).map((v) => (v + 1) / 2);
-  const y = new Float32Array(BATCH * CLASSES);
-  // Smoothed labels (rows sum to 1), as `--label-smoothing` feeds them.
-  for (let i = 0; i < BATCH; i++) for (let k = 0; k < CLASSES; k++) y[i * CLASSES + k] = k === (i * 3 + seed) % CLASSES ? 0.91 : 0.01;
-  return { x, y };
-}
-
-/** A dropout mask in the graph's [features, N] layout (values 0 or 1/keep) and the same mask as tfjs's [N, features]. */
-function dropoutMask(spec: { dims: number[]; rate: number; perm: Int32Array | null }, seed: number): { graph: Float32Array; tfjs: Float32Array } {
-  const [features, n] = spec.dims;
-  const rng = createRng(seed);
-  const graph = new Float32Array(features * n);
-  const tfjs = new Float32Array(features * n);
-  for (let j = 0; j < features; j++) for (let i = 0; i < n; i++) {
-    const v = rng() < spec.rate ? 0 : 1 / (1 - spec.rate);
-    graph[j * n + i] = v;
-    tfjs[i * features + (spec.perm ? spec.perm[j] : j)] = v;
-  }
-  return { graph, tfjs };
-}
-
-/** tfjs's loss and gradients for every trainable weight (keyed `<layer>/<weight>`), with the dropout mask applied by hand. */
-function tfjsGradients(model: tf.LayersModel, b: Batch, mask: Float32Array): { loss: number; grads: Map<string, tf.Tensor>; byVariable: { name: string; tensor: tf.Tensor }[] } {
-  const xs = tf.tensor4d(b.x, [BATCH, 28, 28, 1]);
-  const ys = tf.tensor2d(b.y, [BATCH, CLASSES]);
-  const keep = tf.tensor2d(mask, [BATCH, mask.length / BATCH]);
-  const { value, grads } = tf.variableGrads(() => {
-    let x: tf.Tensor = xs;
-    for (const layer of model.layers) {
-      const cls = layer.getClassName();
-      if (cls === 'InputLayer') continue;
-      x = cls === 'Dropout' ? tf.mul(x, keep) : (layer.apply(x, { training: true }) as tf.Tensor);
-    }
-    return tf.losses.softmaxCrossEntropy(ys, x) as tf.Scalar;
-  }, model.trainableWeights.map((w) => w.read() as tf.Variable));
-  const named = new Map<string, tf.Tensor>();
-  for (const layer of model.layers) for (const w of layer.trainableWeights) named.set(`${layer.name}/${w.originalName.split('/').pop()}`, grads[w.name]);
-  const loss = value.dataSync()[0];
-  tf.dispose([xs, ys, keep, value]);
-  return { loss, grads: named, byVariable: Object.entries(grads).map(([name, tensor]) => ({ name, tensor })) };
-}
+const batchOf = (seed: number) => batchOfSize(seed, BATCH, CLASSES);
 
 test('the onnxruntime training step of customnet matches tfjs: loss, every gradient, tfjs Adam\'s update, moving statistics', async () => {
   await prepareWasm();
@@ -68,11 +22,11 @@ test('the onnxruntime training step of customnet matches tfjs: loss, every gradi
   try {
     assert.equal(step.graph.masks.length, 1, 'customnet has one dropout layer');
     const b = batchOf(1);
-    const mask = dropoutMask(step.graph.masks[0], 5);
+    const mask = dropoutMasks(step.graph.masks, BATCH, 5);
     const lr = 1e-3;
-    const ort = await step.step(b.x, b.y, lr, { [step.graph.masks[0].input]: mask.graph });
+    const ort = await step.step(b.x, b.y, lr, mask.graph);
 
-    const ref = tfjsGradients(model, b, mask.tfjs);
+    const ref = tfjsGradients(model, b, mask.tfjs, CLASSES);
     assert.ok(Math.abs(ort.loss - ref.loss) <= 1e-4 * ref.loss, `loss ${ort.loss} vs tfjs ${ref.loss}`);
     assert.equal(ort.grads!.size, 11, 'three conv kernels, three gamma/beta pairs, dense kernel and bias');
     for (const [key, g] of ref.grads) {
@@ -104,36 +58,57 @@ test('the onnxruntime training step of customnet matches tfjs: loss, every gradi
   }
 });
 
-test('SGD with momentum in the graph follows tfjs for two steps, and writeTo puts the weights back into the model', async () => {
-  await prepareWasm();
-  await tf.setBackend('wasm');
-  const model = getArchitecture('customnet').build({ seed: 6 });
-  const reference = getArchitecture('customnet').build({ seed: 6 });
-  const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, optimizer: { kind: 'momentum', momentum: 0.9 }, session: { intraOpThreads: 1 } });
-  const optimizer = tf.train.momentum(0.05, 0.9);
-  try {
-    const losses: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const b = batchOf(10 + i);
-      const mask = dropoutMask(step.graph.masks[0], 20 + i);
-      losses.push((await step.step(b.x, b.y, 0.05, { [step.graph.masks[0].input]: mask.graph })).loss);
-      const ref = tfjsGradients(reference, b, mask.tfjs);
-      assert.ok(Math.abs(losses[i] - ref.loss) <= 1e-4 * ref.loss, `step ${i}: loss ${losses[i]} vs tfjs ${ref.loss}`);
-      optimizer.applyGradients(ref.byVariable);
-      tf.dispose([...ref.grads.values()]);
+const OPTIMIZERS = [
+  { name: 'SGD with momentum', spec: { kind: 'momentum', momentum: 0.9 }, tfjs: () => tf.train.momentum(0.05, 0.9) },
+  { name: 'Adagrad', spec: TFJS_ADAGRAD, tfjs: () => tf.train.adagrad(0.05) },
+] as const;
+
+for (const o of OPTIMIZERS) {
+  test(`${o.name} with weight decay in the graph follows tfjs for two steps; writeTo and the optimiser state read as tfjs's`, async () => {
+    await prepareWasm();
+    await tf.setBackend('wasm');
+    const model = getArchitecture('customnet').build({ seed: 6 });
+    const reference = getArchitecture('customnet').build({ seed: 6 });
+    const [lr, weightDecay] = [0.05, 0.01];
+    const step = await OrtTrainingStep.create(model, { batch: BATCH, numClasses: CLASSES, optimizer: o.spec, weightDecay, session: { intraOpThreads: 1 } });
+    const optimizer = o.tfjs();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const b = batchOf(10 + i);
+        const mask = dropoutMasks(step.graph.masks, BATCH, 20 + i);
+        const loss = (await step.step(b.x, b.y, lr, mask.graph)).loss;
+        const ref = tfjsGradients(reference, b, mask.tfjs, CLASSES);
+        assert.ok(Math.abs(loss - ref.loss) <= 1e-4 * ref.loss, `step ${i}: loss ${loss} vs tfjs ${ref.loss}`);
+        optimizer.applyGradients(ref.byVariable);
+        applyWeightDecay(decayedVariables(reference), lr, weightDecay);
+        tf.dispose([...ref.grads.values()]);
+      }
+      step.writeTo(model);
+      for (let i = 0; i < model.weights.length; i++) {
+        const err = maxRelativeError(reference.weights[i].read().dataSync() as Float32Array, model.weights[i].read().dataSync() as Float32Array);
+        assert.ok(err <= 1e-4, `${model.weights[i].name}: relative error ${err.toExponential(2)}`);
+      }
+      // A checkpoint stores the optimiser state in tfjs's format: same count, order, shapes and values.
+      const ours = step.optimizerWeights(model);
+      const theirs = await optimizer.getWeights();
+      assert.equal(ours.length, theirs.length);
+      assert.equal(ours[0].tensor.dataSync()[0], 2, 'two iterations');
+      for (let i = 0; i < ours.length; i++) {
+        // The two models' layer names differ by their numbers only (conv2d_Conv2D5 and conv2d_Conv2D8).
+        assert.equal(ours[i].name.replace(/\d+\//, '/'), theirs[i].name.replace(/\d+\//, '/'));
+        assert.deepEqual(ours[i].tensor.shape, theirs[i].tensor.shape);
+        const err = maxRelativeError(theirs[i].tensor.dataSync() as Float32Array, ours[i].tensor.dataSync() as Float32Array);
+        assert.ok(err <= 1e-4, `${ours[i].name}: relative error ${err.toExponential(2)}`);
+      }
+      tf.dispose(ours.map((w) => w.tensor));
+    } finally {
+      optimizer.dispose();
+      await step.close();
+      model.dispose();
+      reference.dispose();
     }
-    step.writeTo(model);
-    for (let i = 0; i < model.weights.length; i++) {
-      const err = maxRelativeError(reference.weights[i].read().dataSync() as Float32Array, model.weights[i].read().dataSync() as Float32Array);
-      assert.ok(err <= 1e-4, `${model.weights[i].name}: relative error ${err.toExponential(2)}`);
-    }
-  } finally {
-    optimizer.dispose();
-    await step.close();
-    model.dispose();
-    reference.dispose();
-  }
-});
+  });
+}
 
 test('seeded dropout in the graph is reproducible for a seed and differs between seeds', async () => {
   await tf.setBackend('cpu');
@@ -155,10 +130,13 @@ test('seeded dropout in the graph is reproducible for a seed and differs between
   model.dispose();
 });
 
-test('architectures the graph cannot differentiate yet are refused, naming the layer', () => {
-  const model = getArchitecture('edgenet').build({ seed: 1 });
+test('layers the graph cannot differentiate are refused, naming the layer', () => {
+  const input = tf.input({ shape: [28, 28, 1] });
+  const logits = tf.layers.dense({ units: CLASSES, activation: 'sigmoid', name: 'squashed' }).apply(tf.layers.flatten().apply(input)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: logits });
   try {
-    assert.throws(() => planLayers(model), (err: Error) => err instanceof UserError && /--backend ort: layer \S+ \(\w+\): .* not supported/.test(err.message));
+    const refusal = /^--backend ort: layer squashed \(Dense\): activation sigmoid is not supported.*use --backend wasm$/;
+    assert.throws(() => planLayers(model), (err: Error) => err instanceof UserError && refusal.test(err.message));
   } finally {
     model.dispose();
   }

@@ -4,7 +4,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { crc32, deflateSync } from 'node:zlib';
 import { resolveAgentConfig } from '../../device/config.ts';
 import { loadModel } from '../../device/model.ts';
 import { softmax, topK } from '../../src/scores.ts';
@@ -16,25 +15,10 @@ import { firstLine, UserError } from '../../src/errors.ts';
 import { preprocessImage } from '../../src/preprocess.ts';
 import sharp from 'sharp';
 import { buildTinyModel } from './tiny-model.ts';
+import { pngHeader } from '../helpers/png-header.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'edgeloom-units-'));
 
-/** A grey PNG whose header claims width x height (its pixel data is a stub): decoders see the size before any pixel. */
-function pngHeader(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), body.length + 4);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth; colour type 0 (grey), deflate, no filter, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
-}
 process.on('exit', () => void rm(dir, { recursive: true, force: true }));
 
 describe('config', () => {

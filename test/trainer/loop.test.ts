@@ -9,7 +9,6 @@ import { selectBackend } from '../../training/backend/index.ts';
 import { ARCHITECTURES } from '../../training/arch/index.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { UserError } from '../../src/errors.ts';
-import type { ImageSet } from '../../training/data/dataset.ts';
 import { lossAndAccuracy, runTrainingLoop, type LoopState } from '../../training/trainer/loop.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../training/trainer/checkpoint.ts';
 import { loadTfjsModel, predictTfjs, readTfjsModelMeta, saveTfjsModel } from '../../training/model/io.ts';
@@ -17,24 +16,11 @@ import { applyWeightDecay, makeOptimizer, setLearningRate } from '../../training
 import { resolveConfig } from '../../training/trainer/config.ts';
 import { prepareSplits } from '../../training/data/split.ts';
 import { createRng } from '../../src/random.ts';
+import { bands } from './bands.ts';
 
 before(async () => {
   await selectBackend('auto');
 });
-
-/** Synthetic, learnable data: class c is a bright horizontal band at row 2c+4. */
-function bands(count: number, seed: number): ImageSet {
-  const rng = createRng(seed);
-  const images = new Uint8Array(count * 784);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const c = i % 10;
-    labels[i] = c;
-    for (let p = 0; p < 784; p++) images[i * 784 + p] = Math.floor(rng() * 60);
-    for (let x = 0; x < 28; x++) images[i * 784 + (2 * c + 4) * 28 + x] = 255;
-  }
-  return { images, labels, count, classNames: FASHION_MNIST_CLASSES };
-}
 
 const classNames = [...FASHION_MNIST_CLASSES];
 
@@ -119,7 +105,7 @@ async function train(cfgOver: Record<string, unknown>, stopAfter: number | null,
     resume: resume?.state as LoopState | undefined,
     bestWeights: resume?.bestWeights ?? null,
     shouldStop: () => stopAfter !== null && ++batches >= stopAfter,
-    onCheckpoint: async (state, best) => { await saveCheckpoint(out, model, optimizer, best, state); },
+    onCheckpoint: async (state, best) => { await saveCheckpoint(out, model, await optimizer.getWeights(), best, state); },
   });
   return { result, model, optimizer };
 }

@@ -3,30 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../src/errors.ts';
-import { checkOrtConfig, smoothTargets } from '../../training/trainer/ort-step.ts';
+import { ARCHITECTURES } from '../../training/arch/index.ts';
 import { resolveConfig } from '../../training/trainer/config.ts';
+import { ortUnsupported, smoothTargets } from '../../training/trainer/ort-step.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
-test('train --backend ort needs --experimental and refuses what it does not support yet, one line each', async () => {
+test('train --backend ort needs --experimental', async () => {
   const out = await mkdtemp(join(tmpdir(), 'el-ort-refuse-'));
   const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /--backend ort: experimental .* add --experimental/);
-  const config = resolveConfig({ arch: 'customnet' });
-  assert.doesNotThrow(() => checkOrtConfig(config, false));
-  const refused = [
-    [{}, true, '--resume'],
-    [{ optimizer: 'adagrad' }, false, '--optimizer adagrad'],
-    [{ weightDecay: 1e-4 }, false, '--weight-decay'],
-    [{ freezeEpochs: 1 }, false, '--freeze-epochs'],
-  ] as const;
-  for (const [over, resuming, flag] of refused) {
-    assert.throws(() => checkOrtConfig({ ...config, ...over }, resuming), (err: Error) => err instanceof UserError && err.message.includes(flag) && err.message.includes('--backend wasm'));
-  }
-  const lenet5 = await edgeloom(['train', '--arch', 'lenet5', '--backend', 'ort', '--experimental', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
-  assert.notEqual(lenet5.code, 0);
-  assert.match(lenet5.stderr, /--backend ort: layer \S+ \(AveragePooling2D\): .*not supported .*use --backend wasm/);
+  assert.match(r.stderr, /--backend ort: experimental; add --experimental/);
 });
 
 test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still summing to 1', () => {
@@ -36,11 +22,16 @@ test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still sum
   assert.equal(smoothTargets(y, 4, 0), y);
 });
 
-test('train --backend ort --experimental trains customnet: loss falls, the report names ort, the saved model is the trained one', async () => {
+test('the onnxruntime step plans every architecture, so --backend auto --experimental trains each on it', () => {
+  for (const arch of Object.keys(ARCHITECTURES)) assert.equal(ortUnsupported(resolveConfig({ arch })), null, arch);
+});
+
+test('train --experimental (auto) trains customnet on onnxruntime: loss falls, the report names ort, the saved model is the trained one', async () => {
   const out = await mkdtemp(join(tmpdir(), 'el-ort-train-'));
-  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32',
+  const r = await edgeloom(['train', '--arch', 'customnet', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32',
     '--lr', '0.002', '--schedule', 'constant', '--test-limit', '500', '--no-onnx', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /back end: ort \(experimental/);
   assert.match(r.stderr, /onnxruntime training step: 1 intra-op thread/);
   const summary = JSON.parse(r.stdout);
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));

@@ -1,7 +1,10 @@
-import { attr, encodeModel, floatValueInfo, int64Tensor } from '../../src/onnx/proto.ts';
+import { attr, encodeModel, floatValueInfo } from '../../src/onnx/proto.ts';
 import { EDGELOOM_VERSION } from '../../src/version.ts';
-import { GraphBuilder, flattenPerm } from '../onnx/graph.ts';
-import { poolBeforeRelu, type LayerSpec } from './plan.ts';
+import { consumers, poolBeforeRelu, type LayerSpec } from './plan.ts';
+import { StepBuilder, type Act, type Backward, type MaskSpec, type ParamSpec, type StatSpec, type StepGraphOptions } from './step-builder.ts';
+import { add, batchNorm, conv, dense, dropout, flatten, globalAveragePool, pool, relu, type Rule } from './step-layers.ts';
+
+export type { OptimizerSpec, ParamSpec, StatSpec, StepGraphOptions } from './step-builder.ts';
 
 /**
  * One training step (forward, softmax cross-entropy, backward, optimiser update) as one ONNX graph
@@ -9,258 +12,22 @@ import { poolBeforeRelu, type LayerSpec } from './plan.ts';
  *
  * Layout: activations are [C, H, W, N] (channels outermost, batch innermost), kept as 2-D
  * [C, H*W*N] matrices. Then every convolution is one large GEMM over the whole batch: its patch
- * matrix [Cin*kh*kw, H*W*N] is a single Gather of the padded input (rows of N contiguous floats),
+ * matrix [Cin*kh*kw, H'*W'*N] is a single Gather of the input (rows of N contiguous floats),
  * the forward pass is W[Cout, Cin*k] x patches, the filter gradient dY x patchesᵀ reuses the same
- * patches, and the input gradient is the same kind of GEMM with the flipped, transposed filter over
- * the patches of dY. BatchNorm statistics are row reductions, 2x2 max pooling is two reductions over
- * a middle axis of size 2, and Dense is Gemm with the batch as columns. Weights and optimiser state
- * are graph inputs and come back as outputs named `<input>.next`.
+ * patches, and the input gradient is the same kind of GEMM with the transposed filter over
+ * patches of dY. BatchNorm statistics are row reductions, 2x2 pooling is two reductions over
+ * a middle axis of size 2, and Dense is Gemm with the batch as columns (step-layers.ts). The model
+ * may branch (residual blocks): the gradients reaching a value read by several layers are summed.
+ * Weights and optimiser state are graph inputs and come back as outputs named `<input>.next`.
  */
-export type OptimizerSpec =
-  | { kind: 'adam'; beta1: number; beta2: number; epsilon: number }
-  | { kind: 'momentum'; momentum: number };
-
-export interface StepGraphOptions {
-  batch: number;
-  numClasses: number;
-  optimizer: OptimizerSpec;
-  /** Also output every gradient as `<param>.grad` (tests). */
-  gradients?: boolean;
-}
-
-/** A trainable weight as the graph sees it; `layer`/`weight` name the tfjs layer and its short weight name. */
-export interface ParamSpec {
-  input: string;
-  layer: string;
-  weight: 'kernel' | 'bias' | 'gamma' | 'beta';
-  dims: number[];
-  /** Conv: [kh, kw, cin, cout] of the tfjs kernel, kept as [cout, cin*kh*kw]. */
-  conv?: [number, number, number, number];
-  /**
-   * Dense: the tfjs [features, units] kernel kept transposed as [units, features] (a Gemm with
-   * transA over 6,272 features took 13 of 275 ms), columns in the graph's flatten order
-   * (perm[column] = tfjs row; null: the same order).
-   */
-  dense?: { perm: Int32Array | null };
-}
-
-export interface StatSpec {
-  input: string;
-  layer: string;
-  weight: 'moving_mean' | 'moving_variance';
-  dims: number[];
-}
-
 export interface StepGraph {
   bytes: Uint8Array;
   params: ParamSpec[];
   stats: StatSpec[];
   /** Names of optimiser-state inputs per parameter, in order (Adam: m, v; momentum: accumulator). */
   slots: string[];
-  /** Dropout masks, inputs of values 0 or 1/(1-rate); `perm` maps a flat row to tfjs's flatten order (perm[row] = tfjs index). */
-  masks: { input: string; dims: number[]; rate: number; perm: Int32Array | null }[];
-}
-
-type Act = { name: string; c: number; h: number; w: number; flat: false } | { name: string; f: number; perm: Int32Array | null; flat: true };
-type Backward = (dy: string) => string | null;
-
-class StepBuilder {
-  readonly g = new GraphBuilder();
-  readonly params: ParamSpec[] = [];
-  readonly stats: StatSpec[] = [];
-  readonly masks: StepGraph['masks'] = [];
-  readonly grads = new Map<string, string>();
-  readonly statOutputs: string[] = [];
-  readonly tape: Backward[] = [];
-  constructor(readonly opts: StepGraphOptions) {}
-
-  n(op: string, inputs: string[], out: string, attrs: ReturnType<typeof attr>[] = []): string {
-    return this.g.node(op, inputs, out, attrs).output;
-  }
-
-  shape(dims: number[]): string {
-    return this.g.addInt64('shape', dims);
-  }
-
-  reshape(x: string, dims: number[], out = `${x}/r`): string {
-    return this.n('Reshape', [x, this.shape(dims)], out);
-  }
-
-  scalar(value: number, base = 'k'): string {
-    return this.g.addFloat(base, [], new Float32Array([value]));
-  }
-
-  int64(base: string, dims: number[], values: number[]): string {
-    const name = this.g.uniqueName(base);
-    this.g.initializers.set(name, int64Tensor(name, dims, values));
-    return name;
-  }
-
-  param(layer: string, weight: ParamSpec['weight'], dims: number[], extra: Partial<ParamSpec> = {}): string {
-    const input = this.g.uniqueName(`${layer}/${weight}`);
-    this.params.push({ input, layer, weight, dims, ...extra });
-    return input;
-  }
-
-  /**
-   * `value` where the boolean `mask` holds, else 0, as value * float(mask): for the broadcast of the
-   * pooling gradient (1.6M values) 2.7 ms against Where's 5.6 ms, and 0.47 against 0.58 ms for a
-   * ReLU gradient of 400k values (one thread, min of 40, loaded machine).
-   */
-  where(mask: string, value: string, out: string): string {
-    return this.n('Mul', [this.n('Cast', [mask], `${out}/mask`, [attr('to', 1)]), value], out);
-  }
-
-  /** Patches of x [c, h*w*N] for a stride-1 kh x kw window with the given pads: [c*kh*kw, oh*ow*N]. */
-  patches(x: string, c: number, h: number, w: number, kh: number, kw: number, pads: readonly number[], base: string, flip = false): { name: string; oh: number; ow: number } {
-    const N = this.opts.batch;
-    const [pt, pl, pb, pr] = pads;
-    const hp = h + pt + pb;
-    const wp = w + pl + pr;
-    const oh = hp - kh + 1;
-    const ow = wp - kw + 1;
-    let src = x;
-    if (pt + pl + pb + pr > 0) {
-      const padSpec = this.g.addInt64(`${base}/pads`, [0, pt, pl, 0, 0, pb, pr, 0]);
-      src = this.n('Pad', [this.reshape(x, [c, h, w, N]), padSpec], `${base}/padded`);
-    }
-    const rows = this.reshape(src, [c, hp * wp, N]);
-    const idx: number[] = [];
-    for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
-      const [dy, dx] = flip ? [kh - 1 - ky, kw - 1 - kx] : [ky, kx];
-      for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) idx.push((y + dy) * wp + xx + dx);
-    }
-    const indices = this.int64(`${base}/indices`, [kh * kw, oh * ow], idx);
-    const gathered = this.n('Gather', [rows, indices], `${base}/gather`, [attr('axis', 1)]);
-    return { name: this.reshape(gathered, [c * kh * kw, oh * ow * N], `${base}/patches`), oh, ow };
-  }
-}
-
-function conv(b: StepBuilder, s: Extract<LayerSpec, { kind: 'conv' }>, x: Act, needInputGrad: boolean): Act {
-  if (x.flat) throw new Error(`layer ${s.name}: convolution after Flatten`);
-  const k = s.kh * s.kw;
-  const W = b.param(s.name, 'kernel', [s.filters, x.c * k], { conv: [s.kh, s.kw, x.c, s.filters] });
-  const p = b.patches(x.name, x.c, x.h, x.w, s.kh, s.kw, s.pads, `${s.name}/x`);
-  let y = b.n('MatMul', [W, p.name], `${s.name}/conv`);
-  let bias: string | null = null;
-  if (s.bias) {
-    bias = b.param(s.name, 'bias', [s.filters]);
-    y = b.n('Add', [y, b.reshape(bias, [s.filters, 1])], `${s.name}/biased`);
-  }
-  const out = s.relu ? b.n('Relu', [y], `${s.name}/relu`) : y;
-  b.tape.push((dOut) => {
-    const dy = s.relu ? b.where(b.n('Greater', [out, b.scalar(0)], `${s.name}/pos`), dOut, `${s.name}/drelu`) : dOut;
-    b.grads.set(W, b.n('Gemm', [dy, p.name], `${W}.grad`, [attr('transB', 1)]));
-    if (bias) b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
-    if (!needInputGrad) return null;
-    // dX = conv(dY padded by k-1-pad, W rotated 180° with in/out swapped). The rotation goes into
-    // the patch indices (a Gather of single floats over W took 3 ms of 275); W only transposes.
-    const [pt, pl, pb, pr] = s.pads;
-    const dPatches = b.patches(dy, s.filters, p.oh, p.ow, s.kh, s.kw, [s.kh - 1 - pt, s.kw - 1 - pl, s.kh - 1 - pb, s.kw - 1 - pr], `${s.name}/dy`, true);
-    const wt = b.reshape(b.n('Transpose', [b.reshape(W, [s.filters, x.c, k])], `${s.name}/Wt`, [attr('perm', [1, 0, 2])]), [x.c, s.filters * k]);
-    return b.n('MatMul', [wt, dPatches.name], `${s.name}/dx`);
-  });
-  return { name: out, c: s.filters, h: p.oh, w: p.ow, flat: false };
-}
-
-function batchNorm(b: StepBuilder, s: Extract<LayerSpec, { kind: 'bn' }>, x: Act): Act {
-  const c = x.flat ? x.f : x.c;
-  const count = x.flat ? b.opts.batch : x.h * x.w * b.opts.batch;
-  if (x.flat && x.perm) throw new Error(`layer ${s.name}: batch norm after Flatten`);
-  const gamma = b.param(s.name, 'gamma', [c]);
-  const beta = b.param(s.name, 'beta', [c]);
-  const axes = () => b.g.addInt64('axes', [1]);
-  const mean = b.n('ReduceMean', [x.name], `${s.name}/mean`, [attr('axes', [1]), attr('keepdims', 1)]);
-  const xc = b.n('Sub', [x.name, mean], `${s.name}/xc`);
-  // One pass over xc instead of Mul then ReduceMean.
-  const variance = b.n('Mul', [b.n('ReduceSumSquare', [xc], `${s.name}/ss`, [attr('axes', [1]), attr('keepdims', 1)]), b.scalar(1 / count)], `${s.name}/var`);
-  const invStd = b.n('Reciprocal', [b.n('Sqrt', [b.n('Add', [variance, b.scalar(s.epsilon)], `${s.name}/vareps`)], `${s.name}/std`)], `${s.name}/invstd`);
-  const scale = b.n('Mul', [b.reshape(gamma, [c, 1]), invStd], `${s.name}/scale`);
-  const y = b.n('Add', [b.n('Mul', [xc, scale], `${s.name}/scaled`), b.reshape(beta, [c, 1])], `${s.name}/y`);
-  // Moving averages exactly as tfjs updates them: m - (m - batch) * (1 - momentum), biased variance.
-  for (const [weight, batchValue] of [['moving_mean', mean], ['moving_variance', variance]] as const) {
-    const input = b.g.uniqueName(`${s.name}/${weight}`);
-    b.stats.push({ input, layer: s.name, weight, dims: [c] });
-    const diff = b.n('Sub', [input, b.reshape(batchValue, [c])], `${input}/diff`);
-    b.statOutputs.push(b.n('Sub', [input, b.n('Mul', [diff, b.scalar(1 - s.momentum)], `${input}/step`)], `${input}.next`));
-  }
-  b.tape.push((dy) => {
-    // With x^ = xc * invStd: dbeta = sum(dy), dgamma = invStd * sum(dy * xc),
-    // dx = scale * (dy - dbeta/M - xc * invStd² * sum(dy * xc)/M).
-    const s1 = b.n('ReduceSum', [dy, axes()], `${s.name}/s1`, [attr('keepdims', 1)]);
-    const s2 = b.n('ReduceSum', [b.n('Mul', [dy, xc], `${s.name}/dyxc`), axes()], `${s.name}/s2`, [attr('keepdims', 1)]);
-    b.grads.set(beta, b.reshape(s1, [c], `${beta}.grad`));
-    b.grads.set(gamma, b.reshape(b.n('Mul', [s2, invStd], `${s.name}/dgamma`), [c], `${gamma}.grad`));
-    const invM = b.scalar(-1 / count);
-    const kx = b.n('Mul', [b.n('Mul', [scale, b.n('Mul', [invStd, invStd], `${s.name}/ivar`)], `${s.name}/sv`), b.n('Mul', [s2, invM], `${s.name}/s2m`)], `${s.name}/kx`);
-    const k0 = b.n('Mul', [scale, b.n('Mul', [s1, invM], `${s.name}/s1m`)], `${s.name}/k0`);
-    const part = b.n('Add', [b.n('Mul', [dy, scale], `${s.name}/dys`), b.n('Mul', [xc, kx], `${s.name}/xck`)], `${s.name}/dxp`);
-    return b.n('Add', [part, k0], `${s.name}/dx`);
-  });
-  return { ...x, name: y };
-}
-
-function relu(b: StepBuilder, s: { name: string }, x: Act): Act {
-  const y = b.n('Relu', [x.name], `${s.name}/relu`);
-  b.tape.push((dy) => b.where(b.n('Greater', [y, b.scalar(0)], `${s.name}/pos`), dy, `${s.name}/drelu`));
-  return { ...x, name: y };
-}
-
-/**
- * 2x2/2 max pooling as two max-reductions over a middle axis of 2; the gradient goes to every
- * window entry equal to the max (ties have probability zero on real-valued inputs). With `relu`
- * (a ReLU that poolBeforeRelu moved after the pool), entries equal to relu(max) are exactly those
- * of a positive max, so one Equal and one Where give both gradients.
- */
-function maxPool(b: StepBuilder, s: { name: string }, x: Act, relu: boolean): Act {
-  if (x.flat) throw new Error(`layer ${s.name}: pooling after Flatten`);
-  if (x.h % 2 !== 0 || x.w % 2 !== 0) throw new Error(`layer ${s.name}: odd feature map ${x.h}x${x.w} (not supported yet)`);
-  const N = b.opts.batch;
-  const [c, h2, w2] = [x.c, x.h / 2, x.w / 2];
-  const rows = b.n('ReduceMax', [b.reshape(x.name, [c * h2, 2, x.w * N])], `${s.name}/rows`, [attr('axes', [1]), attr('keepdims', 0)]);
-  const pooled = b.n('ReduceMax', [b.reshape(rows, [c * h2 * w2, 2, N])], `${s.name}/pool`, [attr('axes', [1]), attr('keepdims', 0)]);
-  const y = b.reshape(relu ? b.n('Relu', [pooled], `${s.name}/relu`) : pooled, [c, h2 * w2 * N], `${s.name}/y`);
-  b.tape.push((dy) => {
-    const windows = [c * h2, 2, w2, 2, N];
-    const one = [c * h2, 1, w2, 1, N];
-    const hit = b.n('Equal', [b.reshape(x.name, windows), b.reshape(y, one)], `${s.name}/argmax`);
-    return b.reshape(b.where(hit, b.reshape(dy, one), `${s.name}/dwin`), [c, x.h * x.w * N], `${s.name}/dx`);
-  });
-  return { name: y, c, h: h2, w: w2, flat: false };
-}
-
-function flatten(b: StepBuilder, s: { name: string }, x: Act): Act {
-  if (x.flat) return x;
-  const N = b.opts.batch;
-  const f = x.c * x.h * x.w;
-  b.tape.push((dy) => b.reshape(dy, [x.c, x.h * x.w * N], `${s.name}/dx`));
-  return { name: b.reshape(x.name, [f, N], `${s.name}/flat`), f, perm: flattenPerm(x.c, x.h, x.w), flat: true };
-}
-
-function dropout(b: StepBuilder, s: Extract<LayerSpec, { kind: 'dropout' }>, x: Act): Act {
-  if (s.rate <= 0) return x;
-  const dims = x.flat ? [x.f, b.opts.batch] : [x.c, x.h * x.w * b.opts.batch];
-  // RandomUniformLike took 6.8 of 275 ms (a Mersenne twister per value); the caller draws the mask.
-  const mask = b.g.uniqueName(`${s.name}/mask`);
-  b.masks.push({ input: mask, dims, rate: s.rate, perm: x.flat ? x.perm : null });
-  const y = b.n('Mul', [x.name, mask], `${s.name}/y`);
-  b.tape.push((dy) => b.n('Mul', [dy, mask], `${s.name}/dx`));
-  return { ...x, name: y };
-}
-
-function dense(b: StepBuilder, s: Extract<LayerSpec, { kind: 'dense' }>, x: Act, needInputGrad: boolean): Act {
-  if (!x.flat) throw new Error(`layer ${s.name}: Dense on an image (add Flatten)`);
-  const W = b.param(s.name, 'kernel', [s.units, x.f], { dense: { perm: x.perm } });
-  const bias = b.param(s.name, 'bias', [s.units]);
-  const pre = b.n('Gemm', [W, x.name, b.reshape(bias, [s.units, 1])], `${s.name}/gemm`);
-  const out = s.relu ? b.n('Relu', [pre], `${s.name}/relu`) : pre;
-  b.tape.push((dOut) => {
-    const dy = s.relu ? b.where(b.n('Greater', [out, b.scalar(0)], `${s.name}/pos`), dOut, `${s.name}/drelu`) : dOut;
-    b.grads.set(W, b.n('Gemm', [dy, x.name], `${W}.grad`, [attr('transB', 1)]));
-    b.grads.set(bias, b.n('ReduceSum', [dy, b.g.addInt64('axes', [1])], `${bias}.grad`, [attr('keepdims', 0)]));
-    return needInputGrad ? b.n('MatMul', [b.n('Transpose', [W], `${s.name}/Wt`, [attr('perm', [1, 0])]), dy], `${s.name}/dx`) : null;
-  });
-  return { name: out, f: s.units, perm: null, flat: true };
+  /** Dropout masks, inputs of values 0 or 1/(1-rate). */
+  masks: MaskSpec[];
 }
 
 /** Mean softmax cross-entropy over the batch; labels `y` [N, K] rows summing to 1 (one-hot or smoothed). */
@@ -275,13 +42,29 @@ function loss(b: StepBuilder, logitsT: string): { loss: string; dLogitsT: string
   return { loss: l, dLogitsT: b.n('Transpose', [d], 'dlogitsT', [attr('perm', [1, 0])]) };
 }
 
-/** Optimiser update of one parameter; returns the state input names. */
-function update(b: StepBuilder, p: string, g: string, outputs: string[]): string[] {
+/**
+ * Optimiser update of one parameter, as tfjs's optimisers do it; returns the state input names.
+ * `decay`: decoupled weight decay after the step, w <- w * (1 - lr * wd), as
+ * training/trainer/optim.ts applies it to the kernels (the `decay` factor is computed once per step).
+ */
+function update(b: StepBuilder, p: string, g: string, outputs: string[], decay: boolean): string[] {
   const o = b.opts.optimizer;
+  const next = (delta: string) => {
+    if (!decay) return b.n('Sub', [p, delta], `${p}.next`);
+    return b.n('Mul', [b.n('Sub', [p, delta], `${p}/stepped`), 'decay'], `${p}.next`);
+  };
   if (o.kind === 'momentum') {
     const acc = `${p}.acc`;
     const accNext = b.n('Add', [b.n('Mul', [acc, b.scalar(o.momentum)], `${p}/accm`), g], `${acc}.next`);
-    outputs.push(b.n('Sub', [p, b.n('Mul', [accNext, 'lr'], `${p}/delta`)], `${p}.next`), accNext);
+    outputs.push(next(b.n('Mul', [accNext, 'lr'], `${p}/delta`)), accNext);
+    return [acc];
+  }
+  if (o.kind === 'adagrad') {
+    // tfjs's Adagrad: acc += g²; w -= lr * g / sqrt(acc + eps), acc starting at `initial`.
+    const acc = `${p}.g2sum`;
+    const accNext = b.n('Add', [acc, b.n('Mul', [g, g], `${p}/g2`)], `${acc}.next`);
+    const denom = b.n('Sqrt', [b.n('Add', [accNext, b.scalar(o.epsilon)], `${p}/acceps`)], `${p}/denom`);
+    outputs.push(next(b.n('Mul', [b.n('Div', [g, denom], `${p}/scaled`), 'lr'], `${p}/delta`)), accNext);
     return [acc];
   }
   // tfjs's Adam: w -= lr * (m/(1-beta1^t)) / (sqrt(v/(1-beta2^t)) + eps); c1, c2 are those 1/(1-beta^t).
@@ -291,48 +74,98 @@ function update(b: StepBuilder, p: string, g: string, outputs: string[]): string
   const vNext = b.n('Add', [b.n('Mul', [v, b.scalar(o.beta2)], `${p}/vb`), b.n('Mul', [g2, b.scalar(1 - o.beta2)], `${p}/g2b`)], `${v}.next`);
   const denom = b.n('Add', [b.n('Sqrt', [b.n('Mul', [vNext, 'c2'], `${p}/vhat`)], `${p}/sqrtv`), b.scalar(o.epsilon)], `${p}/denom`);
   const delta = b.n('Div', [b.n('Mul', [mNext, 'lr_c1'], `${p}/mhat`), denom], `${p}/delta`);
-  outputs.push(b.n('Sub', [p, delta], `${p}.next`), mNext, vNext);
+  outputs.push(next(delta), mNext, vNext);
   return [m, v];
+}
+
+interface TapeEntry {
+  out: string;
+  inputs: string[];
+  back: Backward;
+}
+
+/** The forward pass in spec order; returns the logits and the tape of backward rules. */
+function forward(b: StepBuilder, specs: readonly LayerSpec[]): { logits: Act; output: string; tape: TapeEntry[] } {
+  const N = b.opts.batch;
+  const acts = new Map<string, Act>();
+  const tape: TapeEntry[] = [];
+  const ordered = poolBeforeRelu(specs);
+  const readers = consumers(ordered);
+  let last: { act: Act; out: string } | null = null;
+  for (let i = 0; i < ordered.length; i++) {
+    const s = ordered[i];
+    const xs = s.inputs.map((name) => acts.get(name)!);
+    let out = s.name;
+    let rule: Rule;
+    switch (s.kind) {
+      case 'input':
+        // x arrives as [N, 784] (tfjs's NHWC with one channel): [1, 28*28*N] is its transpose.
+        rule = [{ name: b.reshape(b.n('Transpose', ['x'], 'x_t', [attr('perm', [1, 0])]), [1, 784 * N], 'x_chwn'), c: 1, h: 28, w: 28, flat: false, trainable: false, reluOut: false }, null];
+        break;
+      case 'conv': rule = conv(b, s, xs); break;
+      case 'bn': rule = batchNorm(b, s, xs); break;
+      case 'relu': rule = relu(b, s, xs); break;
+      case 'add': rule = add(b, s, xs); break;
+      case 'maxpool': {
+        const next = ordered[i + 1];
+        const fuse = next?.kind === 'relu' && next.inputs[0] === s.name && readers.get(s.name) === 1;
+        rule = pool(b, s, 'max', xs, fuse);
+        if (fuse) {
+          out = next.name;
+          i++;
+        }
+        break;
+      }
+      case 'avgpool': rule = pool(b, s, 'avg', xs, false); break;
+      case 'gap': rule = globalAveragePool(b, s, xs); break;
+      case 'flatten': rule = flatten(b, s, xs); break;
+      case 'dropout': rule = dropout(b, s, xs); break;
+      case 'dense': rule = dense(b, s, xs); break;
+    }
+    const [act, back] = rule;
+    acts.set(out, act);
+    if (back) tape.push({ out, inputs: s.inputs, back });
+    last = { act, out };
+  }
+  return { logits: last!.act, output: last!.out, tape };
+}
+
+/** Runs the tape backwards from the logits' gradient, summing the gradients of values read twice. */
+function backward(b: StepBuilder, tape: readonly TapeEntry[], output: string, dLogits: string): void {
+  const pending = new Map<string, string[]>([[output, [dLogits]]]);
+  for (let i = tape.length - 1; i >= 0; i--) {
+    const { out, inputs, back } = tape[i];
+    const parts = pending.get(out);
+    if (!parts) continue;
+    const dInputs = back(b.sum(parts, `${out}/dsum`));
+    inputs.forEach((name, k) => {
+      const d = dInputs[k];
+      if (d) pending.set(name, [...(pending.get(name) ?? []), d]);
+    });
+  }
 }
 
 export function buildStepGraph(specs: readonly LayerSpec[], opts: StepGraphOptions): StepGraph {
   const b = new StepBuilder(opts);
   const N = opts.batch;
-  for (const name of ['x', 'y', 'lr', 'c1', 'c2', 'lr_c1']) b.g.reserve(name);
-  // x arrives as [N, 784] (tfjs's NHWC with one channel): [1, 28*28*N] is its transpose.
-  let act = { name: b.reshape(b.n('Transpose', ['x'], 'x_t', [attr('perm', [1, 0])]), [1, 784 * N], 'x_chwn'), c: 1, h: 28, w: 28, flat: false } as Act;
-  const ordered = poolBeforeRelu(specs);
-  for (let i = 0; i < ordered.length; i++) {
-    const s = ordered[i];
-    // Nothing before the first parameterised layer needs an input gradient.
-    const needInputGrad = ordered.slice(0, i).some((p) => p.kind === 'conv' || p.kind === 'dense' || p.kind === 'bn');
-    switch (s.kind) {
-      case 'conv': act = conv(b, s, act, needInputGrad); break;
-      case 'bn': act = batchNorm(b, s, act); break;
-      case 'relu': act = relu(b, s, act); break;
-      case 'maxpool': {
-        const fuse = ordered[i + 1]?.kind === 'relu';
-        act = maxPool(b, s, act, fuse);
-        if (fuse) i++;
-        break;
-      }
-      case 'flatten': act = flatten(b, s, act); break;
-      case 'dropout': act = dropout(b, s, act); break;
-      case 'dense': act = dense(b, s, act, needInputGrad); break;
-    }
-  }
-  if (!act.flat || act.f !== opts.numClasses) throw new Error(`the model must end in Dense(${opts.numClasses}) logits`);
+  for (const name of ['x', 'y', 'lr', 'c1', 'c2', 'lr_c1', 'decay']) b.g.reserve(name);
+  const { logits, output, tape } = forward(b, specs);
+  if (!logits.flat || logits.f !== opts.numClasses) throw new Error(`the model must end in Dense(${opts.numClasses}) logits`);
   b.g.nodes.push({ opType: 'Mul', input: ['lr', 'c1'], output: ['lr_c1'], name: 'lr_c1/Mul', attribute: [] });
-  const { loss: lossName, dLogitsT } = loss(b, act.name);
-  let grad: string | null = dLogitsT;
-  for (let i = b.tape.length - 1; i >= 0 && grad !== null; i--) grad = b.tape[i](grad);
+  const weightDecay = opts.weightDecay ?? 0;
+  if (weightDecay > 0) {
+    const lrWd = b.n('Mul', ['lr', b.scalar(weightDecay)], 'lr_wd');
+    b.g.nodes.push({ opType: 'Sub', input: [b.scalar(1), lrWd], output: ['decay'], name: 'decay/Sub', attribute: [] });
+  }
+  const { loss: lossName, dLogitsT } = loss(b, logits.name);
+  backward(b, tape, output, dLogitsT);
   // The logits come out too (a [N, K] transpose the loss needs anyway): training accuracy.
   const outputs: string[] = [lossName, 'logits'];
   const slots: string[] = [];
   for (const p of b.params) {
     const g = b.grads.get(p.input);
     if (!g) throw new Error(`no gradient for ${p.input}`);
-    const state = update(b, p.input, g, outputs);
+    const state = update(b, p.input, g, outputs, weightDecay > 0 && p.weight === 'kernel');
     slots.push(...state.map((st) => st.slice(p.input.length + 1)).filter((st) => !slots.includes(st)));
   }
   outputs.push(...b.statOutputs);

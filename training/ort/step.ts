@@ -16,13 +16,28 @@ export interface OrtStepConfig {
   numClasses: number;
   /** Default: tfjs's Adam (beta1 0.9, beta2 0.999, epsilon 1e-7, tfjs's float32 epsilon). */
   optimizer?: OptimizerSpec;
-  /** Seeds the dropout masks the step draws when the caller passes none (default 1). */
+  /** Seeds the dropout masks the step draws when the caller passes neither masks nor a seed (default 1). */
   seed?: number;
+  /** Decoupled weight decay of the conv and dense kernels, as training/trainer/optim.ts (default 0). */
+  weightDecay?: number;
   gradients?: boolean;
   session?: GraphSessionOptions;
 }
 
 export const TFJS_ADAM: OptimizerSpec = { kind: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+/** tfjs's Adagrad: accumulators start at 0.1; epsilon is the float32 back ends' 1e-7. */
+export const TFJS_ADAGRAD: OptimizerSpec = { kind: 'adagrad', initial: 0.1, epsilon: 1e-7 };
+
+/**
+ * The graph's optimiser slots as tfjs's optimisers name them in getWeights()/setWeights()
+ * (`<variable>/<suffix>`, after one `iter` scalar), so a checkpoint's optimiser state reads the same
+ * whichever back end wrote it. tfjs's plain SGD (momentum 0) keeps no slot.
+ */
+function tfjsSlots(o: OptimizerSpec): { slot: string; suffix: string }[] {
+  if (o.kind === 'adam') return [{ slot: 'm', suffix: 'm' }, { slot: 'v', suffix: 'v' }];
+  if (o.kind === 'adagrad') return [{ slot: 'g2sum', suffix: 'accumulator' }];
+  return o.momentum > 0 ? [{ slot: 'acc', suffix: 'momentum' }] : [];
+}
 
 export interface StepResult {
   loss: number;
@@ -75,6 +90,20 @@ function moveDenseKernel(p: ParamSpec, values: Float32Array, direction: 'to-grap
   return out;
 }
 
+/** A dropout mask from a seeded stream: 0 with probability `rate`, else 1/(1-rate). */
+function drawMask(rng: () => number, size: number, rate: number): Float32Array {
+  const mask = new Float32Array(size);
+  const keep = 1 / (1 - rate);
+  for (let i = 0; i < size; i++) mask[i] = rng() < rate ? 0 : keep;
+  return mask;
+}
+
+/** An optimiser weight as tfjs's Optimizer.getWeights() returns it. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
 interface BatchSession {
   session: GraphSession;
   graph: StepGraph;
@@ -106,7 +135,7 @@ export class OrtTrainingStep {
   }
 
   private static async open(specs: LayerSpec[], cfg: OrtStepConfig & { optimizer: OptimizerSpec }, batch: number): Promise<BatchSession> {
-    const graph = buildStepGraph(specs, { batch, numClasses: cfg.numClasses, optimizer: cfg.optimizer, gradients: cfg.gradients });
+    const graph = buildStepGraph(specs, { batch, numClasses: cfg.numClasses, optimizer: cfg.optimizer, weightDecay: cfg.weightDecay, gradients: cfg.gradients });
     return { graph, session: await createGraphSession(graph.bytes, cfg.session) };
   }
 
@@ -121,9 +150,11 @@ export class OrtTrainingStep {
 
   /** Loads weights and moving statistics from the tfjs model and resets the optimiser state. */
   readFrom(model: tf.LayersModel): void {
+    const o = this.cfg.optimizer;
+    const initial = o.kind === 'adagrad' ? o.initial : 0;
     for (const p of this.graph.params) {
       this.values.set(p.input, toGraph(p, layerWeight(model, p.layer, p.weight).read().dataSync() as Float32Array));
-      for (const slot of this.graph.slots) this.values.set(`${p.input}.${slot}`, new Float32Array(this.values.get(p.input)!.length));
+      for (const slot of this.graph.slots) this.values.set(`${p.input}.${slot}`, new Float32Array(this.values.get(p.input)!.length).fill(initial));
     }
     for (const s of this.graph.stats) this.values.set(s.input, Float32Array.from(layerWeight(model, s.layer, s.weight).read().dataSync()));
     this.t = 0;
@@ -135,6 +166,41 @@ export class OrtTrainingStep {
     for (const p of this.graph.params) out.set(`${p.layer}/${p.weight}`, fromGraph(p, this.values.get(p.input)!));
     for (const s of this.graph.stats) out.set(`${s.layer}/${s.weight}`, Float32Array.from(this.values.get(s.input)!));
     return out;
+  }
+
+  /** The graph parameter of each of the model's trainable weights, in the model's order (the order tfjs's optimisers keep their slots in). */
+  private paramsInModelOrder(model: tf.LayersModel): { param: ParamSpec; variable: string; shape: number[] }[] {
+    const byKey = new Map(this.graph.params.map((p) => [`${p.layer}/${p.weight}`, p]));
+    return model.layers.flatMap((layer) => layer.trainableWeights.map((w) => {
+      const param = byKey.get(`${layer.name}/${w.originalName.split('/').pop()}`);
+      if (!param) throw new Error(`weight ${w.name} has no parameter in the training step`);
+      return { param, variable: w.name, shape: w.shape as number[] };
+    }));
+  }
+
+  /** The optimiser state as tfjs's optimiser of the same kind returns it from getWeights() (for checkpoints). */
+  optimizerWeights(model: tf.LayersModel): NamedTensor[] {
+    const params = this.paramsInModelOrder(model);
+    const out: NamedTensor[] = [{ name: 'iter', tensor: tf.scalar(this.t, 'int32') }];
+    for (const { slot, suffix } of tfjsSlots(this.cfg.optimizer)) {
+      for (const { param, variable, shape } of params) {
+        out.push({ name: `${variable}/${suffix}`, tensor: tf.tensor(fromGraph(param, this.values.get(`${param.input}.${slot}`)!), shape) });
+      }
+    }
+    return out;
+  }
+
+  /** Restores optimiser state saved by optimizerWeights() or by tfjs's optimiser of the same kind (a resumed run). */
+  async setOptimizerWeights(model: tf.LayersModel, weights: readonly NamedTensor[]): Promise<void> {
+    const params = this.paramsInModelOrder(model);
+    const slots = tfjsSlots(this.cfg.optimizer);
+    if (weights.length !== 1 + slots.length * params.length) {
+      throw new Error(`optimiser state: ${weights.length} tensors, expected ${1 + slots.length * params.length} for ${this.cfg.optimizer.kind} over ${params.length} weights`);
+    }
+    this.t = (await weights[0].tensor.data())[0];
+    slots.forEach(({ slot }, s) => params.forEach(({ param }, i) => {
+      this.values.set(`${param.input}.${slot}`, toGraph(param, weights[1 + s * params.length + i].tensor.dataSync() as Float32Array));
+    }));
   }
 
   /** Writes the current weights and moving statistics into the tfjs model. */
@@ -149,10 +215,11 @@ export class OrtTrainingStep {
 
   /**
    * One step on `x` (batch*784 pixel/255 values) and `y` (batch*numClasses, rows summing to 1).
-   * `masks` overrides the dropout masks (by input name, graph layout); by default each step draws
-   * them from a stream seeded with `seed`.
+   * `masks` overrides the dropout masks (by input name, graph layout); the others are drawn from a
+   * stream seeded with `dropoutSeed` (the trainer's per-batch seed, so a resumed run draws the same
+   * masks) or, without one, from the step's own stream seeded with `seed`.
    */
-  async step(x: Float32Array, y: Float32Array, lr: number, masks: Record<string, Float32Array> = {}): Promise<StepResult> {
+  async step(x: Float32Array, y: Float32Array, lr: number, masks: Record<string, Float32Array> = {}, dropoutSeed?: number): Promise<StepResult> {
     const { numClasses } = this.cfg;
     const batch = y.length / numClasses;
     if (!Number.isInteger(batch) || x.length !== batch * 784) {
@@ -174,7 +241,8 @@ export class OrtTrainingStep {
       for (const slot of this.graph.slots) feeds[`${p.input}.${slot}`] = { data: this.values.get(`${p.input}.${slot}`)!, dims: p.dims };
     }
     for (const s of this.graph.stats) feeds[s.input] = { data: this.values.get(s.input)!, dims: s.dims };
-    for (const m of graph.masks) feeds[m.input] = { data: masks[m.input] ?? this.drawMask(m.dims[0] * m.dims[1], m.rate), dims: m.dims };
+    const rng = dropoutSeed === undefined ? this.rng : createRng(dropoutSeed);
+    for (const m of graph.masks) feeds[m.input] = { data: masks[m.input] ?? drawMask(rng, m.dims[0] * m.dims[1], m.rate), dims: m.dims };
     const out = await session.run(feeds);
     for (const name of this.values.keys()) this.values.set(name, out[`${name}.next`].data);
     const result: StepResult = { loss: out.loss.data[0], logits: out.logits.data };
@@ -182,14 +250,6 @@ export class OrtTrainingStep {
       result.grads = new Map(this.graph.params.map((p) => [`${p.layer}/${p.weight}`, fromGraph(p, out[`${p.input}.grad`].data)]));
     }
     return result;
-  }
-
-  /** A dropout mask from the step's seeded stream: 0 with probability `rate`, else 1/(1-rate). */
-  private drawMask(size: number, rate: number): Float32Array {
-    const mask = new Float32Array(size);
-    const keep = 1 / (1 - rate);
-    for (let i = 0; i < size; i++) mask[i] = this.rng() < rate ? 0 : keep;
-    return mask;
   }
 
   /** Flushes the profile of the first batch size's session (profiling on in `session`). */

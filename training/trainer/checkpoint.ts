@@ -40,11 +40,11 @@ function bytes(data: ArrayBuffer): Uint8Array {
   return new Uint8Array(data);
 }
 
-/** Writes OUT/checkpoint as a whole (temp dir, then rename), so a crash never leaves half of one. */
-export async function saveCheckpoint(outDir: string, model: tf.LayersModel, optimizer: tf.Optimizer, bestWeights: tf.Tensor[] | null,
+/** Writes OUT/checkpoint as a whole (temp dir, then rename), so a crash never leaves half of one; `optimizerWeights` as tfjs's Optimizer.getWeights() gives them. */
+export async function saveCheckpoint(outDir: string, model: tf.LayersModel, optimizerWeights: Array<{ name: string; tensor: tf.Tensor }>, bestWeights: tf.Tensor[] | null,
   state: Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>): Promise<string> {
   const dir = join(outDir, CHECKPOINT_DIR);
-  const opt = await tf.io.encodeWeights(await optimizer.getWeights());
+  const opt = await tf.io.encodeWeights(optimizerWeights);
   const best = bestWeights ? await tf.io.encodeWeights(bestWeights.map((t, i) => ({ name: `w${i}`, tensor: t }))) : null;
   await writeDirAtomic(dir, async (tmp) => {
     await saveTfjsModel(model, tmp, { arch: state.config.arch, classNames: state.config.classNames });

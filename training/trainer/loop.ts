@@ -129,6 +129,9 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
   const headVars = freezeEpochs > 0 ? model.getLayer('logits').trainableWeights.map((w) => w.read() as tf.Variable) : [];
   const headDecay = decayVars.filter((v) => headVars.includes(v));
   let headOptimizer: tf.Optimizer | null = null;
+  // With --backend ort the weights live in onnxruntime, except while --freeze-epochs trains the
+  // head in tfjs: then the step reads them back before its first step.
+  let ortHasWeights = true;
   const progress = input.progress ?? new ProgressLine(process.stderr, 'off');
   const state: LoopState = input.resume
     ? structuredClone(input.resume)
@@ -161,8 +164,11 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
         setLearningRate(headOptimizer, lr);
         const opt = headOptimizer;
         step = withSeededMathRandom(dropoutSeed, () => trainStep(model, opt, batch, numClasses, config.labelSmoothing, headVars));
+        ortHasWeights = false;
       } else if (input.ort) {
-        step = await ortTrainStep(input.ort, batch, numClasses, config.labelSmoothing, lr);
+        if (!ortHasWeights) input.ort.readFrom(model);
+        ortHasWeights = true;
+        step = await ortTrainStep(input.ort, batch, numClasses, config.labelSmoothing, lr, dropoutSeed);
       } else if (input.parallel) {
         const p = await parallelTrainStep(model, optimizer, input.parallel, batch, numClasses, dropoutSeed);
         // Accuracy is measured on the main thread's share only; scaled to the whole batch.
@@ -170,7 +176,8 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       } else {
         step = withSeededMathRandom(dropoutSeed, () => trainStep(model, optimizer, batch, numClasses, config.labelSmoothing, vars));
       }
-      applyWeightDecay(frozen ? headDecay : decayVars, lr, config.weightDecay);
+      // The onnxruntime step decays its kernels in the graph.
+      if (frozen || !input.ort) applyWeightDecay(frozen ? headDecay : decayVars, lr, config.weightDecay);
       lossSum += step.loss * idx.length;
       correct += step.correct;
       seen += idx.length;
@@ -187,7 +194,7 @@ export async function runTrainingLoop(input: LoopInput): Promise<LoopResult> {
       }
     }
     // Evaluation, early stopping and checkpoints read the tfjs model.
-    input.ort?.writeTo(model);
+    if (ortHasWeights) input.ort?.writeTo(model);
     if (interrupted) break;
     const seconds = (performance.now() - epochStart) / 1000;
     const v = val && val.count > 0 ? evaluateSet(model, val, 256) : null;

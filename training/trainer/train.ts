@@ -22,7 +22,7 @@ import { makeOptimizer } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { pickMisclassified, writeTrainReport, type TrainReport } from './report.ts';
 import type { TrainConfig } from './types.ts';
-import { ORT_BACKEND, checkOrtConfig, startOrtTraining } from './ort-step.ts';
+import { ORT_BACKEND, ortUnsupported, startOrtTraining } from './ort-step.ts';
 import type { OrtTrainingStep } from '../ort/step.ts';
 
 export interface TrainSummary {
@@ -131,14 +131,24 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
+/**
+ * `--backend auto --experimental` trains on onnxruntime where it can: the step measured 2.2-4.5x
+ * the wasm back end on customnet and edgenet (docs/backends.md). Not over tfjs-node (not measured
+ * against it), nor for a model the step cannot differentiate (one line says why).
+ */
+function autoPicksOrt(opts: TrainOptions, backend: BackendInfo, config: TrainConfig, log: Logger): boolean {
+  if ((opts.backend ?? 'auto') !== 'auto' || !opts.experimental || backend.name === 'node') return false;
+  const reason = ortUnsupported(config);
+  if (reason) log.info(`--backend auto --experimental: not ort (${reason})`);
+  return reason === null;
+}
+
 /** Phase 1: the back end, then the recipe from the flags, the checkpoint (--resume) or the --init model. */
 async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
-  const ort = opts.backend === ORT_BACKEND;
-  if (ort && !opts.experimental) throw new UserError('--backend ort: experimental (customnet-like sequential models only); add --experimental to use it');
+  const askedOrt = opts.backend === ORT_BACKEND;
+  if (askedOrt && !opts.experimental) throw new UserError('--backend ort: experimental; add --experimental to use it');
   // With ort, tfjs still evaluates, checkpoints and exports the model: on the best back end it has.
-  const backend = await selectBackend(ort ? 'auto' : parseBackendName(opts.backend ?? 'auto'));
-  const backendText = ort ? `ort (experimental: training steps on onnxruntime-node; evaluation and export on ${await backendDescription()})` : await backendDescription();
-  log.info(`back end: ${backendText}`);
+  const backend = await selectBackend(askedOrt ? 'auto' : parseBackendName(opts.backend ?? 'auto'));
 
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
   const initMeta = !checkpoint && opts.init ? await readInitMeta(opts.init) : null;
@@ -153,11 +163,13 @@ async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
     config = resolveConfig({ ...opts, arch: opts.arch ?? initMeta?.arch });
     if (initMeta && initMeta.arch !== config.arch) throw new UserError(`--init ${opts.init}: the model is ${initMeta.arch}, but --arch is ${config.arch}`);
   }
-  if (ort) checkOrtConfig(config, Boolean(checkpoint));
-  if (config.workers! > 1 && backend.name === 'node' && !ort) {
+  if (config.workers! > 1 && backend.name === 'node' && !askedOrt) {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
     config.workers = 1;
   }
+  const ort = askedOrt || autoPicksOrt(opts, backend, config, log);
+  const backendText = ort ? `ort (experimental: training steps on onnxruntime-node; evaluation and export on ${await backendDescription()})` : await backendDescription();
+  log.info(`back end: ${backendText}`);
   const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
   return { opts, config, backend, backendText, ort, checkpoint, initMeta, out, ...evaluationSizes(opts) };
 }
@@ -214,7 +226,7 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
   let ort: OrtTrainingStep | null = null;
   try {
     if (plan.ort) {
-      ort = await startOrtTraining(model, config);
+      ort = await startOrtTraining(model, config, checkpoint?.optimizerWeights);
       log.info(`onnxruntime training step: ${workers} intra-op thread(s), batch ${config.batchSize}`);
     } else if (workers > 1) {
       log.info(`data-parallel gradients: main thread + ${workers - 1} worker thread(s), ${backend.name} back end`);
@@ -236,7 +248,13 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
       progress: new ProgressLine(process.stderr, plan.opts.progress === false ? 'epochs' : 'auto'),
       log,
       onCheckpoint: async (state, best) => {
-        await saveCheckpoint(out, model, optimizer, best, { ...state, config });
+        // The optimiser state of an ort run is onnxruntime's, saved in the tfjs optimiser's format.
+        const weights = ort ? ort.optimizerWeights(model) : await optimizer.getWeights();
+        try {
+          await saveCheckpoint(out, model, weights, best, { ...state, config });
+        } finally {
+          if (ort) for (const w of weights) w.tensor.dispose();
+        }
       },
     });
   } finally {

@@ -1,0 +1,38 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
+import { DeviceMqttClient } from '../../device/mqtt/client.ts';
+import { Publisher } from '../../device/mqtt/publisher.ts';
+import { MemoryQueue } from '../../device/queue/memory.ts';
+import { AgentStats } from '../../device/stats.ts';
+
+/** What the mutation run of the publisher found unpinned (docs/testing.md). */
+
+let broker: EmbeddedBroker;
+before(async () => {
+  process.env.EDGELOOM_LOG_LEVEL ??= 'silent';
+  broker = await startBroker({ port: 0, host: '127.0.0.1' });
+});
+after(async () => {
+  await broker.close();
+});
+
+test('draining the queue until it is empty logs nothing', async () => {
+  const lines: string[] = [];
+  const push = (m: string) => lines.push(m);
+  const log = { debug: push, info: push, warn: push, error: push };
+  const c = new DeviceMqttClient({ url: broker.url, clientId: 'pub-edges', protocol: '3.1.1' }, { topic: 'pe/status', payload: 'offline', qos: 1, retain: false }, log);
+  const queue = new MemoryQueue();
+  const pub = new Publisher(c, queue, new AgentStats(), log);
+  c.start();
+  try {
+    await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+    lines.length = 0;
+    await pub.send('pe/ok', 'x', { qos: 1 });
+    assert.equal(await pub.drained(5000), true);
+    assert.deepEqual(lines, [], 'an emptied queue is no error');
+  } finally {
+    pub.stop();
+    await c.stop();
+  }
+});
