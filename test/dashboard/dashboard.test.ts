@@ -1,12 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
+import { readModelMetadata } from '../../src/onnx/metadata.ts';
 import { startAgent, type Agent } from '../../device/agent.ts';
 import { MemorySource } from '../../device/sources/memory.ts';
 import { loadTestImages } from '../../device/sources/fashion-mnist.ts';
@@ -77,7 +78,10 @@ test('fleet view: online, labels arriving, drift alert after blurred frames, com
     await page.waitForFunction(() => (document.querySelectorAll('section.device[data-device="line1"] ol.stream li').length ?? 0) >= 5);
     const label = await device.locator('.camera .label').textContent();
     assert.ok(label && label !== 'no label yet', `a label is shown (${label})`);
-    assert.match(await device.locator('.meta').textContent() ?? '', /model default-[0-9a-f]{12} \(93\.\d\d % test accuracy\) · cpu · edgeloom /);
+    // The accuracy the model file itself records (edgeloom.metrics), not a figure copied into the test.
+    const { metrics } = (await readModelMetadata(await readFile(join(ROOT, 'models/default.onnx')))) ?? {};
+    const shipped = (Number(metrics?.accuracy) * 100).toFixed(2).replace('.', '\\.');
+    assert.match(await device.locator('.meta').textContent() ?? '', new RegExp(`model default-[0-9a-f]{12} \\(${shipped} % test accuracy\\) · cpu · edgeloom `));
     assert.equal(await device.locator('ol.top3 li').count(), 3);
 
     const drift = page.locator('li.alert[data-kind="drift"][data-device="line1"]');
