@@ -8,22 +8,14 @@ import { UserError } from '../../src/errors.ts';
 import { validateModelContract } from '../../src/onnx/contract.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { decodeModel, encodeModel, floatValueInfo } from '../../src/onnx/proto.ts';
-import { createOnnxSession } from '../../src/onnx/session.ts';
 import { readContract } from '../../device/model.ts';
 import { adoptModel, modelForTools } from '../../training/onnx/adopt.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 import { SHIPPED_FP32, foreignFromShipped, tinyTorchCnn } from './foreign.ts';
+import { runOnce as run } from '../helpers/onnx-run.ts';
 
 const images = (n: number) => Float32Array.from({ length: n * 784 }, (_, i) => ((i * 7919) % 256) / 255);
 
-async function run(bytes: Uint8Array, x: Float32Array, n: number) {
-  const s = await createOnnxSession(bytes);
-  try {
-    return await s.run(x, n);
-  } finally {
-    await s.close();
-  }
-}
 
 test('adopt: PyTorch-style (NCHW, softmax, batch 1) and Keras-style (NHWC, logits) exports compute the shipped model\'s logits and embedding', async () => {
   const shipped = await readFile(SHIPPED_FP32);

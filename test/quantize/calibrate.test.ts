@@ -2,23 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildCalibrationModel, calibrate, collectStats } from '../../training/quantize/calibrate.ts';
 import { TensorStats, calibratedRange } from '../../training/quantize/histogram.ts';
-import { createOnnxSession } from '../../src/onnx/session.ts';
 import { tensorFloats, type TensorProto } from '../../src/onnx/proto.ts';
 import { createRng } from '../../src/random.ts';
 import { tinyImages, tinyModel, tinyModelProto, TINY_CONV_FILTERS, TINY_EMBEDDING } from './tiny.ts';
+import { runOnce as run } from '../helpers/onnx-run.ts';
 
 /**
  * Calibration on the tiny hand-written model: what the probe model exposes, and the ranges over
  * several batches, checked against the float model's own outputs and a Conv computed here.
  */
-async function run(bytes: Uint8Array, x: Float32Array, n: number) {
-  const s = await createOnnxSession(bytes);
-  try {
-    return await s.run(x, n);
-  } finally {
-    await s.close();
-  }
-}
 
 /** The tiny model's first Conv (3x3, no padding) + ReLU on one image, in plain JS. */
 function convRelu(image: Float32Array): Float32Array {

@@ -1,25 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_QUANTIZE_OPTIONS, quantizeModel } from '../../training/quantize/quantize.ts';
-import { createOnnxSession } from '../../src/onnx/session.ts';
 import { decodeModel, encodeModel, floatValueInfo, tensorFloats, DataType } from '../../src/onnx/proto.ts';
 import { parseModelMetadata, writeModelMetadata } from '../../src/onnx/metadata.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 import { tinyImages, tinyModel, tinyModelProto } from './tiny.ts';
+import { runOnce as run } from '../helpers/onnx-run.ts';
 
 /**
  * quantizeModel end to end on the tiny hand-written model (milliseconds, no training): the int8
  * model computes what the float one does, and says how it was made.
  */
-async function run(bytes: Uint8Array, x: Float32Array, n: number) {
-  const s = await createOnnxSession(bytes);
-  try {
-    return await s.run(x, n);
-  } finally {
-    await s.close();
-  }
-}
 
 const calibration = tinyImages(24);
 const check = tinyImages(6, 99);

@@ -16,6 +16,7 @@ import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 import { tinyTorchCnn } from '../onnx/foreign.ts';
 import { tinyImages, tinyModel } from './tiny.ts';
+import { captureLog } from '../helpers/capture-log.ts';
 
 /**
  * `edgeloom quantize` (runQuantize) in process, on the tiny hand-written model and a small CSV data
@@ -43,23 +44,10 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-/** Runs fn with log lines captured (at level info, whatever the environment says). */
+/** Runs fn with its log captured (test/helpers/capture-log.ts) as one string. */
 async function withLog<T>(fn: () => Promise<T>): Promise<{ result: T; log: string }> {
-  const level = process.env.EDGELOOM_LOG_LEVEL;
-  process.env.EDGELOOM_LOG_LEVEL = 'info';
-  const write = process.stderr.write.bind(process.stderr);
-  let log = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    log += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { result: await fn(), log };
-  } finally {
-    process.stderr.write = write;
-    if (level === undefined) delete process.env.EDGELOOM_LOG_LEVEL;
-    else process.env.EDGELOOM_LOG_LEVEL = level;
-  }
+  const { value, lines } = await captureLog(fn);
+  return { result: value, log: lines.join('') };
 }
 
 async function predictions(bytes: Uint8Array, set: ImageSet): Promise<number[]> {
