@@ -5,6 +5,7 @@
  *   npm run test:mutation -- --module drift    one module (repeat or comma-separate for more)
  *   npm run test:mutation -- --list            the modules with their source globs and test files
  *   npm run test:mutation -- --module drift --full   ignore the incremental file (re-test every mutant)
+ *   npm run test:mutation -- --module camera --timeout-ms 8000   a shorter allowance on an idle machine
  *   npm run test:mutation -- --module drift --mutate src/drift/monitor.ts [--tests test/drift/monitor.test.ts]
  *       part of a module (its own report and incremental file under reports/mutation/<module>/<part>/)
  * Incremental: each module keeps its results in reports/mutation/<module>/incremental.json and only
@@ -13,7 +14,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Stryker } from '@stryker-mutator/core';
+import type { Stryker } from '@stryker-mutator/core';
 import { isMain } from './bench/common.ts';
 
 type StrykerOptions = NonNullable<ConstructorParameters<typeof Stryker>[0]>;
@@ -83,8 +84,17 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
 
 const REPORTS = 'reports/mutation';
 
+/**
+ * A mutant times out after (its tests' dry-run time) x 1.5 + this. Stryker's 5 s default let the
+ * shared machine's load (its load average went from 10 to 26 during one run) turn ordinary runs
+ * into "timeouts": 41 of the first 162 training-onnx mutants. 30 s keeps real infinite loops bounded
+ * and load from counting as a kill; on an idle machine `--timeout-ms 8000` ends a mutant that stalls
+ * a loop (camera.ts, the mqtt client) sooner.
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 /** The Stryker options of one module (pure, so the wiring is testable). */
-export function strykerOptions(name: string, mod: MutationModule, full = false, dir = reportDir(name)): StrykerOptions {
+export function strykerOptions(name: string, mod: MutationModule, full = false, dir = reportDir(name), timeoutMS = DEFAULT_TIMEOUT_MS): StrykerOptions {
   return {
     mutate: mod.mutate,
     testRunner: 'tap',
@@ -97,11 +107,7 @@ export function strykerOptions(name: string, mod: MutationModule, full = false, 
     coverageAnalysis: 'perTest',
     // Two cores shared with everything else on a board or CI runner.
     concurrency: 1,
-    // A mutant times out after (its tests' dry-run time) x 1.5 + timeoutMS. Stryker's 5 s default
-    // let the shared machine's load (its load average went from 10 to 26 during one run) turn
-    // ordinary runs into "timeouts": 41 of the first 162 training-onnx mutants. 30 s keeps real
-    // infinite loops bounded and load from counting as a kill.
-    timeoutMS: 30_000,
+    timeoutMS,
     incremental: !full,
     incrementalFile: path.join(dir, 'incremental.json'),
     reporters: ['html', 'json', 'clear-text', 'progress'],
@@ -154,6 +160,7 @@ async function main(): Promise<void> {
       tests: { type: 'string', multiple: true },
       list: { type: 'boolean' },
       full: { type: 'boolean' },
+      'timeout-ms': { type: 'string' },
     },
   });
   if (values.list) {
@@ -172,12 +179,20 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  const timeoutMS = values['timeout-ms'] === undefined ? DEFAULT_TIMEOUT_MS : Number(values['timeout-ms']);
+  if (!Number.isInteger(timeoutMS) || timeoutMS < 1000) {
+    console.error(`test:mutation: --timeout-ms: expected a whole number of milliseconds >= 1000, got ${values['timeout-ms']}`);
+    process.exitCode = 2;
+    return;
+  }
+  // Loaded only now: Stryker takes seconds to import, and a bad flag should not wait for it.
+  const { Stryker: StrykerRunner } = await import('@stryker-mutator/core');
   const rows: string[] = [];
   for (const name of names) {
     const whole = MUTATION_MODULES[name];
     const part = values.mutate || values.tests ? { mutate: values.mutate ?? whole.mutate, tests: values.tests ?? whole.tests } : undefined;
     const dir = reportDir(name, part);
-    const results = await new Stryker(strykerOptions(name, part ?? whole, values.full, dir)).runMutationTest();
+    const results = await new StrykerRunner(strykerOptions(name, part ?? whole, values.full, dir, timeoutMS)).runMutationTest();
     const t = tally(results.map((r) => r.status));
     const counts = `killed ${t.killed}, survived ${t.survived}, timeout ${t.timeout}, no coverage ${t.noCoverage}`;
     rows.push(`${path.relative(REPORTS, dir)}: ${counts}, score ${t.score.toFixed(2)}% (report ${path.join(dir, 'index.html')})`);
