@@ -68,12 +68,15 @@ export function registerSearchCommand(program: Command): void {
       const { runSearch } = await loadTraining(() => import('../training/studies/search.ts'));
       const { formatSearch } = await loadTraining(() => import('../training/studies/search-report.ts'));
       const r = await runSearch(withoutDefaults(opts, cmd));
-      if (r.interrupted) {
-        process.stderr.write(`edgeloom: interrupted after ${r.trials.length} finished trial(s); run the same command again to continue\n`);
-        process.exitCode = 130;
-      }
+      if (r.interrupted) exitInterrupted(r.trials.length, 'trial');
       printResult(opts.json, r, () => formatSearch(r));
     }));
+}
+
+/** Ctrl-C during cv or search: the finished units are on disk, so the same command continues (exit 130, as a shell reports SIGINT). */
+function exitInterrupted(finished: number, unit: 'trial' | 'fold'): void {
+  process.stderr.write(`edgeloom: interrupted after ${finished} finished ${unit}(s); run the same command again to continue\n`);
+  process.exitCode = 130;
 }
 
 export function registerCvCommand(program: Command): void {
@@ -98,10 +101,7 @@ export function registerCvCommand(program: Command): void {
       const { runCv } = await loadTraining(() => import('../training/studies/cv.ts'));
       const { formatCv } = await loadTraining(() => import('../training/studies/cv-report.ts'));
       const r = await runCv(withoutDefaults(opts, cmd));
-      if (r.interrupted) {
-        process.stderr.write(`edgeloom: interrupted after ${r.folds.length} finished fold(s); run the same command again to continue\n`);
-        process.exitCode = 130;
-      }
+      if (r.interrupted) exitInterrupted(r.folds.length, 'fold');
       printResult(opts.json, r, () => formatCv(r));
     }));
 }
