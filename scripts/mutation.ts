@@ -63,7 +63,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     tests: ['test/device/queue-edges.test.ts', 'test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
-    mutate: ['device/camera.ts'],
+    mutate: ['device/camera.ts', 'device/rate-limited-warnings.ts'],
     tests: ['test/device/camera-units.test.ts'],
   },
   mqtt: {
