@@ -65,12 +65,14 @@ export class Publisher {
   private kick(): void {
     if (this.draining || this.stopped || this.retryTimer) return;
     this.draining = true;
-    this.drain().catch((err: Error) => `queue drain: ${err.message}`).then((failure) => {
-      this.draining = false;
-      if (failure) this.failures++;
-      if (this.queue.depth === 0) this.notifyIdle();
-      else if (this.mqtt.connected && !this.stopped) this.retryLater(failure);
-    });
+    this.drain().then((failure) => this.drainEnded(failure), (err: Error) => this.drainEnded(`queue drain: ${err.message}`));
+  }
+
+  private drainEnded(failure: string | null): void {
+    this.draining = false;
+    if (failure) this.failures++;
+    if (this.queue.depth === 0) this.notifyIdle();
+    else if (this.mqtt.connected && !this.stopped) this.retryLater(failure);
   }
 
   private retryLater(failure: string | null): void {
