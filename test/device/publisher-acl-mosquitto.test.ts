@@ -3,12 +3,16 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startAgent } from '../../device/agent.ts';
+import type { HttpFeatureHandle } from '../../device/features/http.ts';
+import { METRIC_NAMES } from '../../device/features/metrics.ts';
 import { DeviceMqttClient } from '../../device/mqtt/client.ts';
 import { Publisher } from '../../device/mqtt/publisher.ts';
 import { MemoryQueue } from '../../device/queue/memory.ts';
 import { AgentStats } from '../../device/stats.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
-import { Recorder } from './helpers.ts';
+import { parseExposition, sampleValue } from '../monitoring/exposition.ts';
+import { agentConfig, makeWorkspace, Recorder } from './helpers.ts';
 
 /**
  * An integrator's ACL that denies the agent one of its topics (here drift) on a real mosquitto 2:
@@ -30,7 +34,9 @@ describe('publisher against mosquitto with a topic ACL', { skip }, () => {
     dir = await mkdtemp(join(tmpdir(), 'edgeloom-acl-'));
     await chmod(dir, 0o755); // mosquitto started as root reads its ACL after dropping to user mosquitto
     // No rule = denied; the agent may write under edgeloom/acl/ except its drift topic.
-    await writeFile(join(dir, 'acl'), 'user agent\ntopic write edgeloom/acl/#\ntopic deny edgeloom/acl/drift\n\nuser watcher\ntopic read edgeloom/#\n');
+    await writeFile(join(dir, 'acl'), ['user agent', 'topic write edgeloom/acl/#', 'topic deny edgeloom/acl/drift', '',
+      // The whole agent (below): its own subtree, commands included, but for camera cam1's labels.
+      'user line7', 'topic readwrite edgeloom/line7/#', 'topic deny edgeloom/line7/cam1/label', '', 'user watcher', 'topic read edgeloom/#', ''].join('\n'));
     broker = await startMosquitto(binary!, dir, 'acl', `acl_file ${join(dir, 'acl')}\n`);
   });
   after(async () => {
@@ -80,5 +86,35 @@ describe('publisher against mosquitto with a topic ACL', { skip }, () => {
     const { stats, lines } = await run('3.1.1');
     assert.deepEqual(stats.droppedByReason, {});
     assert.deepEqual(lines.filter((l) => l.includes('refused')), []);
+  });
+
+  test('the agent whose ACL denies one camera\'s label topic: the other camera\'s labels arrive, /metrics and stats count the refusals', async () => {
+    const ws = await makeWorkspace();
+    const rec = await Recorder.connect(broker.url, 'edgeloom/line7/#', { username: 'watcher' });
+    const cfg = await agentConfig(ws, { deviceId: 'line7', source: `dir:${ws.framesDir}`, fps: 120, mqttUrl: broker.url, httpPort: 0 });
+    cfg.mqtt.username = 'line7';
+    cfg.cameras.push({ ...cfg.cameras[0], id: 'cam1' });
+    const agent = await startAgent(cfg, { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} });
+    try {
+      await agent.finished();
+      assert.equal(await agent.ctx.publisher.drained(10_000), true, 'the refused labels do not hold up the queue');
+      const { stats } = agent.ctx;
+      const cam0 = stats.camera('cam0').labels;
+      const cam1 = stats.camera('cam1').labels;
+      assert.ok(cam0 > 0 && cam1 > 0);
+      await rec.waitFor('cam0 labels', () => rec.on('edgeloom/line7/cam0/label').length >= cam0);
+      assert.equal(rec.on('edgeloom/line7/cam1/label').length, 0);
+      assert.equal(stats.droppedByReason.refused, cam1);
+      const http = agent.features.find((f) => f.name === 'http') as unknown as HttpFeatureHandle;
+      const metrics = parseExposition(await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text());
+      assert.equal(sampleValue(metrics, METRIC_NAMES.dropped, { reason: 'refused' }), cam1);
+      // The stats message (every second here) says it too, on a topic the ACL allows.
+      const counted = (m: { text: string }) => (JSON.parse(m.text) as { dropped: { byReason: Record<string, number> } }).dropped.byReason.refused === cam1;
+      await rec.waitFor('a stats message with the refusals', () => rec.on('edgeloom/line7/stats').some(counted));
+    } finally {
+      await agent.stop({ drainTimeoutMs: 1000 });
+      await rec.close();
+      await rm(ws.dir, { recursive: true, force: true });
+    }
   });
 });
