@@ -77,12 +77,12 @@ export class Publisher {
 
   private retryLater(failure: string | null): void {
     const wait = backoffDelayMs(Math.max(0, this.failures - 1), this.o.publishRetryMinMs, this.o.publishRetryMaxMs, this.o.reconnectJitter);
-    if (failure) this.warnings.warn('retried publishes', `mqtt: ${failure}; kept in the queue, retrying in ${wait} ms`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.kick();
     }, wait);
     this.retryTimer.unref();
+    if (failure) this.warnings.warn('retried publishes', `mqtt: ${failure}; kept in the queue, retrying in ${wait} ms`);
   }
 
   private cancelRetry(): void {
