@@ -64,12 +64,12 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     tests: ['test/device/queue-edges.test.ts', 'test/device/queue-units.test.ts', 'test/device/queue.test.ts'],
   },
   camera: {
-    mutate: ['device/camera.ts'],
+    mutate: ['device/camera.ts', 'device/rate-limited-warnings.ts'],
     tests: ['test/device/camera-units.test.ts'],
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
-    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts', 'test/device/mqtt-units.test.ts'],
+    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts', 'test/device/publisher-refused.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
     // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).
