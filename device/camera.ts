@@ -7,6 +7,7 @@ import { stallAfterMs, type CameraHealth } from './health.ts';
 import { softmax, topK } from '../src/scores.ts';
 import { createFrameSource, isLiveSource, parseSourceSpec } from './sources/spec.ts';
 import type { Frame, FrameSource } from './sources/types.ts';
+import { RateLimitedWarnings } from './rate-limited-warnings.ts';
 import { round } from './stats.ts';
 
 /** Why a frame failed, as counted in stats (short, stable keys): the decoder's and converter's codes, else `processing`. */
@@ -249,33 +250,6 @@ type Prepared = { t0: number; pre: PreprocessResult } | { t0: number; error: unk
 function qualityField(pre: PreprocessResult): Pick<LabelPayload, 'quality'> {
   const { fill, blobs, issues } = pre.quality;
   return issues.length > 0 ? { quality: { fill, blobs, issues: [...issues] } } : {};
-}
-
-/**
- * Per-frame warnings, at most one log line per reason per interval (a camera pointed at an empty
- * table would otherwise log every frame); the line after a quiet spell says how many were held back.
- * Counts stay exact in stats.
- */
-export class RateLimitedWarnings {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
-
-  constructor(
-    private readonly log: (message: string) => void,
-    private readonly intervalMs = 10_000,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
-
-  warn(key: string, message: string): void {
-    const t = this.now();
-    const entry = this.last.get(key);
-    if (entry && t - entry.at < this.intervalMs) {
-      entry.suppressed++;
-      return;
-    }
-    const held = entry && entry.suppressed > 0 ? ` (+${entry.suppressed} more ${key} in the last ${Math.round((t - entry.at) / 1000)} s)` : '';
-    this.last.set(key, { at: t, suppressed: 0 });
-    this.log(message + held);
-  }
 }
 
 class FrameError extends Error {

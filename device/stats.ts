@@ -24,6 +24,13 @@ interface CameraCounters {
   inference: number[];
 }
 
+/**
+ * Why a message was dropped outside the store-and-forward queue: `offline-qos0` a QoS 0 message while
+ * disconnected, `refused` a queued message the broker refused for good (MQTT 5 PUBACK >= 0x80 but
+ * the transient ones, device/mqtt/publish-outcome.ts), e.g. 0x87 Not authorized from a topic ACL.
+ */
+export type PublishDropReason = 'offline-qos0' | 'refused';
+
 /** Counters the agent updates and the stats/metrics features read. Never reset except the fps window. */
 export class AgentStats {
   readonly startedAt = Date.now();
@@ -33,7 +40,7 @@ export class AgentStats {
   /** Labelled frames with a preprocessing quality warning, by issue. */
   readonly qualityByIssue: Record<string, number> = {};
   qualityFlagged = 0;
-  /** Messages dropped outside the queue (QoS 0 while offline). */
+  /** Messages dropped outside the queue (QoS 0 while offline, refused by the broker). */
   readonly droppedByReason: Record<string, number> = {};
   /** Recent inference latencies (ms), a sliding window for p50/p95. */
   private readonly inference: number[] = [];
@@ -98,7 +105,7 @@ export class AgentStats {
     for (const issue of issues) this.qualityByIssue[issue] = (this.qualityByIssue[issue] ?? 0) + 1;
   }
 
-  drop(reason: string): void {
+  drop(reason: PublishDropReason): void {
     this.droppedByReason[reason] = (this.droppedByReason[reason] ?? 0) + 1;
   }
 

@@ -77,7 +77,8 @@ export class AgentMetrics {
     new Gauge({ name: METRIC_NAMES.queueDepth, help: 'Labels waiting in the store-and-forward queue for the broker', registers, collect() {
       this.set(ctx.queue.depth);
     } });
-    new Counter({ name: METRIC_NAMES.dropped, help: 'Messages dropped, per reason (queue-max-messages, queue-max-bytes, queue-max-age, offline-qos0)', labelNames: ['reason'], registers, collect() {
+    const droppedHelp = 'Messages dropped, per reason (queue-max-messages, queue-max-bytes, queue-max-age, offline-qos0, refused)';
+    new Counter({ name: METRIC_NAMES.dropped, help: droppedHelp, labelNames: ['reason'], registers, collect() {
       this.reset();
       for (const [reason, n] of Object.entries(s.dropped(ctx.queue).byReason)) this.inc({ reason }, n);
     } });

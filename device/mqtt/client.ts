@@ -4,7 +4,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { writeToStream } from 'mqtt-packet';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
-import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from './defaults.ts';
+import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs, type PublisherOptions } from './defaults.ts';
 
 /**
  * The only module that imports `mqtt`. Wraps one MQTT.js client: MQTT 5 first, falling back to
@@ -18,7 +18,7 @@ import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from './defaults.ts';
 // (docs/benchmarks.md "Agent memory").
 writeToStream.cacheNumbers = false;
 
-export interface MqttConnectionOptions extends Partial<Omit<typeof MQTT_CONNECTION_DEFAULTS, 'protocol'>> {
+export interface MqttConnectionOptions extends Partial<Omit<typeof MQTT_CONNECTION_DEFAULTS, 'protocol' | Exclude<keyof PublisherOptions, 'reconnectJitter'>>> {
   url: string;
   clientId: string;
   username?: string;

@@ -18,10 +18,30 @@ export const MQTT_CONNECTION_DEFAULTS = {
   /** On stop: how long to wait for the `offline` status to be acked, then for a clean disconnect. */
   stopPublishTimeoutMs: 1000,
   stopEndTimeoutMs: 500,
+  /**
+   * Store-and-forward retries after a transient failure (MQTT 5 Quota exceeded, a publish failed
+   * without a reason code): the first after this, doubling per failure in a row up to
+   * publishRetryMaxMs, jittered by reconnectJitter. A clean window resets it.
+   */
+  publishRetryMinMs: 200,
+  publishRetryMaxMs: 30_000,
+  /**
+   * A refused or retried publish is logged at most once per topic per interval: a topic the broker
+   * denies would otherwise log at frame rate; the counts stay exact in stats.
+   */
+  publishWarnIntervalMs: 60_000,
 };
+
+/** The defaults above the publisher reads (device/mqtt/publisher.ts); the others configure the connection. */
+export type PublisherOptions = Pick<typeof MQTT_CONNECTION_DEFAULTS, 'publishRetryMinMs' | 'publishRetryMaxMs' | 'publishWarnIntervalMs' | 'reconnectJitter'>;
 
 /** The wait before reconnect attempt `attempt` (0 = first after a loss): exponential, capped, jittered. */
 export function reconnectDelayMs(attempt: number, o: { reconnectMinMs: number; reconnectMaxMs: number; reconnectJitter: number }, random: () => number = Math.random): number {
-  const backoff = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(backoff * (1 - o.reconnectJitter * random())));
+  return backoffDelayMs(attempt, o.reconnectMinMs, o.reconnectMaxMs, o.reconnectJitter, random);
+}
+
+/** The wait before retry `attempt` (0 = the first): minMs doubling per attempt, capped at maxMs, jittered. */
+export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, jitter: number, random: () => number = Math.random): number {
+  const backoff = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+  return Math.max(1, Math.round(backoff * (1 - jitter * random())));
 }

@@ -1,7 +1,8 @@
 /**
  * Store-and-forward queue for QoS 1 messages (labels) while the broker is unreachable. Pluggable
  * like MQTT.js stores: an in-memory default and an on-disk implementation that survives restarts.
- * Delivery is at-least-once: a message is only removed once `commit` says the broker acked it.
+ * Delivery is at-least-once: a message is only removed once `commit` says the broker acked it (or
+ * refused it for good: the publisher counts those as dropped, `refused`).
  */
 export interface QueuedMessage {
   topic: string;
@@ -43,7 +44,7 @@ export interface MessageQueue {
   append(msg: QueuedMessage): Promise<void>;
   /** Up to `max` oldest undelivered messages, in order. */
   peek(max: number): StoredMessage[];
-  /** Everything with seq <= `seq` was delivered. */
+  /** Everything with seq <= `seq` was delivered (acked, or refused by the broker for good). */
   commit(seq: number): Promise<void>;
   readonly depth: number;
   readonly bytes: number;

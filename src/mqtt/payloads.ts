@@ -113,7 +113,7 @@ export interface StatsPayload {
   quality: { total: number; byIssue: Record<string, number> };
   /** Labels waiting in the store-and-forward queue. */
   queueDepth: number;
-  /** Messages dropped because a queue bound (messages, bytes, age) was exceeded or the broker was down for QoS 0. */
+  /** Messages dropped because a queue bound (messages, bytes, age) was exceeded, the broker was down for QoS 0 or refused a queued message for good (`refused`). */
   dropped: { total: number; byReason: Record<string, number> };
   rssBytes: number;
   /** Process CPU use since the previous stats message, percent of one core. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from '../../device/mqtt/defaults.ts';
+import { backoffDelayMs, MQTT_CONNECTION_DEFAULTS, reconnectDelayMs } from '../../device/mqtt/defaults.ts';
 import { resolveAgentConfig } from '../../device/config.ts';
 
 test('reconnect backoff doubles from the minimum, is capped, and jitter only shortens a wait down to (1 - jitter)', () => {
@@ -11,6 +11,12 @@ test('reconnect backoff doubles from the minimum, is capped, and jitter only sho
   assert.deepEqual(shortest, [500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
   assert.equal(reconnectDelayMs(1e6, o, () => 0), 30_000, 'no overflow after months of retries');
   assert.equal(reconnectDelayMs(3, { ...o, reconnectJitter: 0 }, Math.random), 8000);
+});
+
+test('store-and-forward retries back off from publishRetryMinMs to publishRetryMaxMs, not every 200 ms forever', () => {
+  const { publishRetryMinMs: min, publishRetryMaxMs: max } = MQTT_CONNECTION_DEFAULTS;
+  assert.deepEqual(Array.from({ length: 10 }, (_, a) => backoffDelayMs(a, min, max, 0)), [200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000]);
+  assert.equal(backoffDelayMs(0, min, max, 0.5, () => 1), 100, 'jitter shortens a wait down to (1 - jitter)');
 });
 
 test('the config takes its MQTT connection defaults from the one defaults object', async () => {

@@ -1,10 +1,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import type { IConnectPacket } from 'mqtt-packet';
+import { connack, scriptedPeer as startPeer, type Peer } from '../helpers/mqtt-peer.ts';
 import { startBroker, type EmbeddedBroker } from '../../device/broker.ts';
 import { updatePasswordFile } from '../../device/broker-auth.ts';
 import { DeviceMqttClient, describeError, type MqttConnectionOptions, type Will } from '../../device/mqtt/client.ts';
@@ -64,50 +64,12 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
   }
 }
 
-interface Peer {
-  url: string;
-  packets: Packet[];
-  sockets: Set<Socket>;
-  close(): Promise<void>;
+/** The shared scripted peer, stopped with the rest after the tests. */
+async function scriptedPeer(answer: Parameters<typeof startPeer>[0]): Promise<Peer> {
+  const peer = await startPeer(answer);
+  cleanups.push(() => peer.close());
+  return peer;
 }
-
-/** An MQTT peer on 127.0.0.1:0 that parses what it is sent and replies with `answer`'s packets. */
-async function scriptedPeer(answer: (p: Packet, version: number) => Packet[]): Promise<Peer> {
-  const packets: Packet[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    let version = 4;
-    parser.on('packet', (p: Packet) => {
-      if (p.cmd === 'connect') {
-        version = p.protocolVersion ?? 4;
-        (parser as unknown as { settings: { protocolVersion: number } }).settings.protocolVersion = version;
-      }
-      packets.push(p);
-      for (const reply of answer(p, version)) s.write(mqttPacket.generate(reply, { protocolVersion: version }));
-    });
-    s.on('data', (d) => parser.parse(d));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    packets,
-    sockets,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-const connack = (returnCode = 0): Packet => ({ cmd: 'connack', returnCode, reasonCode: returnCode, sessionPresent: false } as Packet);
 
 describe('DeviceMqttClient connection', () => {
   test('before start: not connected, no error, publish and subscribe refuse, stop sends nothing', async () => {
@@ -128,7 +90,7 @@ describe('DeviceMqttClient connection', () => {
       { topic: 'edgeloom/pi7/status', payload: 'gone', qos: 2, retain: true });
     c.start();
     await once(c, 'connect');
-    const connect = peer.packets[0] as mqttPacket.IConnectPacket;
+    const connect = peer.packets[0] as IConnectPacket;
     assert.equal(connect.cmd, 'connect');
     assert.equal(connect.protocolVersion, 4);
     assert.equal(connect.clientId, 'edgeloom-pi7');
@@ -162,7 +124,7 @@ describe('DeviceMqttClient connection', () => {
     const { c, lines } = client({ url: peer.url });
     c.start();
     await once(c, 'connect');
-    assert.equal((peer.packets[0] as mqttPacket.IConnectPacket).protocolVersion, 5);
+    assert.equal((peer.packets[0] as IConnectPacket).protocolVersion, 5);
     assert.deepEqual(lines, [`connected to ${peer.url} (MQTT 5)`]);
     await c.stop();
     await peer.close();
@@ -177,7 +139,7 @@ describe('DeviceMqttClient connection', () => {
     assert.equal(c.connected, false);
     assert.equal(c.lastError?.code, 'CONNACK_REFUSED');
     assert.equal(c.lastError?.reasonCode, 132);
-    assert.ok(peer.packets.filter((p) => p.cmd === 'connect').every((p) => (p as mqttPacket.IConnectPacket).protocolVersion === 5));
+    assert.ok(peer.packets.filter((p) => p.cmd === 'connect').every((p) => (p as IConnectPacket).protocolVersion === 5));
     const refusals = lines.filter((l) => l.includes('refused the connection'));
     assert.equal(refusals.length, 1, lines.join('\n'));
     assert.match(refusals[0], new RegExp(`^mqtt: broker ${peer.url} refused the connection: .+ \\(reason 132\\); retrying with backoff \\(50-100 ms\\)$`));

@@ -1,7 +1,7 @@
 /** The pure steps of the conversion (src/preprocess/*.ts), on hand-made arrays. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RateLimitedWarnings } from '../../device/camera.ts';
+import { RateLimitedWarnings } from '../../device/rate-limited-warnings.ts';
 import { robustStats, select } from '../../src/preprocess/background.ts';
 import { findBlobs, selectGarment } from '../../src/preprocess/blobs.ts';
 import { toWorkingGray, workingFactor } from '../../src/preprocess/convert.ts';
