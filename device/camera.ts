@@ -122,7 +122,8 @@ export class CameraRunner {
       try {
         this.source ??= await this.openSource();
         frame = await this.source.read();
-        backoffMs = 500;
+        // Only a frame ends the backoff: a stream that opens and ends at once is retried ever later.
+        if (frame) backoffMs = 500;
       } catch (err) {
         if (err instanceof UserError && this.frameNo === 0) {
           this.fatal = err.message;
