@@ -189,9 +189,9 @@ export function quantileCdf(quantiles: readonly number[], x: number): number {
     if (quantiles[mid] <= x) lo = mid;
     else hi = mid;
   }
-  const span = quantiles[hi] - quantiles[lo];
-  // A flat run of quantiles is a point mass: the CDF jumps to the run's last level.
-  return (lo + (span > 0 ? (x - quantiles[lo]) / span : 1)) / q;
+  // quantiles[lo] <= x < quantiles[hi], so the step is never flat: the search ends on the last level
+  // of a flat run of quantiles (a point mass), where the CDF has jumped.
+  return (lo + (x - quantiles[lo]) / (quantiles[hi] - quantiles[lo])) / q;
 }
 
 /** KS statistic sup |F_n - F| of a sample against a reference given by its quantiles. */
@@ -221,8 +221,8 @@ function leftLimitCdf(quantiles: readonly number[], x: number): number {
     if (quantiles[mid] < x) lo = mid;
     else hi = mid;
   }
-  const span = quantiles[hi] - quantiles[lo];
-  return (lo + (span > 0 ? (x - quantiles[lo]) / span : 0)) / q;
+  // quantiles[lo] < x <= quantiles[hi]: a step of non-zero width.
+  return (lo + (x - quantiles[lo]) / (quantiles[hi] - quantiles[lo])) / q;
 }
 
 /** Empirical quantiles at `levels` equally spaced levels 0..1 (type-7 interpolation). */
