@@ -133,7 +133,7 @@ export class CameraRunner {
         // Closing the source at shutdown ends a read in flight: that is no source error.
         if (this.stopping) break;
         this.ctx.stats.error(this.id, 'source');
-        this.warnings.warn('source', `camera ${this.id}: source error: ${(err as Error).message}`);
+        this.warnings.warn('source', `camera ${this.id}: source error: ${firstLine(err)}`);
         await this.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 30_000);
         continue;

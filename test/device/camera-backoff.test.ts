@@ -44,3 +44,17 @@ test('source errors are retried after 0.5 s, then 1 s; the next line after 10 s 
   assert.ok(third - second >= 999, `second retry after ${third - second} ms`);
   assert.deepEqual(cam.health(), { status: 'offline', reason: 'stopped' });
 });
+
+test('a source that rejects with something other than an Error is a source error too, logged by its text', { timeout: 5000 }, async () => {
+  const src = new ScriptedSource([
+    () => {
+      throw 'peer reset';
+    },
+  ], clock.real);
+  const r = await fx.run(await fx.config('not-an-error'), src);
+  await waitUntil(() => r.lines.length === 1);
+  const cam = r.agent.ctx.cameras.get('cam0')!;
+  await cam.stop();
+  assert.equal(r.lines[0], 'camera cam0: source error: peer reset');
+  assert.deepEqual(r.agent.ctx.stats.camera('cam0').errorsByReason, { source: 1 });
+});
