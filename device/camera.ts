@@ -122,7 +122,8 @@ export class CameraRunner {
       try {
         this.source ??= await this.openSource();
         frame = await this.source.read();
-        backoffMs = 500;
+        // Only a frame ends the backoff: a stream that opens and ends at once is retried ever later.
+        if (frame) backoffMs = 500;
       } catch (err) {
         if (err instanceof UserError && this.frameNo === 0) {
           this.fatal = err.message;
@@ -132,7 +133,7 @@ export class CameraRunner {
         // Closing the source at shutdown ends a read in flight: that is no source error.
         if (this.stopping) break;
         this.ctx.stats.error(this.id, 'source');
-        this.warnings.warn('source', `camera ${this.id}: source error: ${(err as Error).message}`);
+        this.warnings.warn('source', `camera ${this.id}: source error: ${firstLine(err)}`);
         await this.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 30_000);
         continue;

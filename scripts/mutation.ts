@@ -65,7 +65,9 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   camera: {
     mutate: ['device/camera.ts', 'device/rate-limited-warnings.ts'],
-    tests: ['test/device/camera-units.test.ts'],
+    // camera-backoff and camera-reopen wait out real retry sleeps (1.5 s each), so they come after
+    // the in-process edge cases; camera-units is the broadest and the slowest.
+    tests: ['test/device/camera-edges.test.ts', 'test/device/camera-backoff.test.ts', 'test/device/camera-reopen.test.ts', 'test/device/camera-units.test.ts'],
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
