@@ -1,7 +1,6 @@
 import { IMAGE_SIZE } from '../classes.ts';
 import type * as OrtNode from 'onnxruntime-node';
 import { readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -164,10 +163,11 @@ export function providerInstalled(provider: string, bindingFiles: readonly strin
   return !libs || libs.some((lib) => bindingFiles.includes(lib));
 }
 
-function bindingFiles(): string[] {
+/** The files beside onnxruntime-node's native binding for a platform (empty where it has none). */
+export function bindingFiles(platform: string = process.platform, arch: string = process.arch): string[] {
   try {
     const require = createRequire(import.meta.url);
-    const dir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+    const dir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', platform, arch);
     return readdirSync(dir);
   } catch {
     return [];
@@ -210,9 +210,7 @@ async function createNodeSession(ort: typeof OrtNode, model: string | Uint8Array
       ...(opts.optimizedModelFilePath ? { optimizedModelFilePath: opts.optimizedModelFilePath } : {}),
     };
     try {
-      session = typeof model === 'string'
-        ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+      session = await openSession(ort, model, sessionOptions);
       provider = candidate;
       break;
     } catch (err) {
@@ -222,13 +220,28 @@ async function createNodeSession(ort: typeof OrtNode, model: string | Uint8Array
     }
   }
   if (!session) throw new Error('onnxruntime: no execution provider could load the model');
-  if (failures.length > 0 && choice !== 'auto') {
-    log.warn(`execution provider ${choice} unavailable (${failures.join('; ')}); falling back to cpu`);
-  } else if (choice === 'auto') {
-    const tried = failures.length > 0 ? `; unusable here: ${failures.map((f) => f.split(':')[0]).join(', ')}, falling back to cpu` : '';
-    log.info(`execution provider: ${provider} (auto${tried})`);
-  }
+  const report = providerReport(choice, provider, failures);
+  if (report) log[report.level](report.text);
   return wrapSession(ort, session, provider);
+}
+
+/**
+ * The line a session logs about its provider (pure, so tests can pin it): `auto` says what it chose
+ * and which installed providers failed; an explicit choice warns when it fell back to cpu and is
+ * otherwise quiet. `failures` are `<provider>: <reason>`.
+ */
+export function providerReport(choice: ExecutionProviderChoice, provider: string, failures: readonly string[]): { level: 'info' | 'warn'; text: string } | null {
+  if (choice === 'auto') {
+    const tried = failures.length > 0 ? `; unusable here: ${failures.map((f) => f.split(':')[0]).join(', ')}, falling back to cpu` : '';
+    return { level: 'info', text: `execution provider: ${provider} (auto${tried})` };
+  }
+  if (failures.length > 0) return { level: 'warn', text: `execution provider ${choice} unavailable (${failures.join('; ')}); falling back to cpu` };
+  return null;
+}
+
+/** Both runtimes read a model path themselves (onnxruntime-web with node:fs when it runs in Node); their typings take a path or bytes, not the union. */
+function openSession(ort: Runtime, model: string | Uint8Array, options: OrtNode.InferenceSession.SessionOptions): Promise<OrtNode.InferenceSession> {
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
 async function createWebSession(model: string | Uint8Array, opts: SessionOptions): Promise<OnnxModelSession> {
@@ -240,9 +253,7 @@ async function createWebSession(model: string | Uint8Array, opts: SessionOptions
     throw new UserError(`--ep wasm: onnxruntime-web cannot load (${shortReason(err)}); install it with npm run install-board or npm ci`);
   }
   const sessionOptions = { ...SESSION_DEFAULTS, ...opts.tuning, executionProviders: ['wasm'] };
-  // onnxruntime-web reads a model path with fetch(): hand it the bytes instead.
-  const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  const session = await openSession(ort, model, sessionOptions);
   return wrapSession(ort, session, 'wasm');
 }
 
@@ -278,7 +289,7 @@ function wrapSession(ort: Runtime, live: OrtNode.InferenceSession, provider: str
 }
 
 /** onnxruntime's reasons can run to kilobytes (a whole provider search path): the first line, at most 200 characters. */
-function shortReason(err: unknown): string {
+export function shortReason(err: unknown): string {
   return firstLine(err).slice(0, 200);
 }
 
