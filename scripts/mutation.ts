@@ -54,10 +54,10 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   onnx: {
     mutate: ['src/onnx/**/*.ts'],
-    // A hand-built model (no tfjs); session-edges.test.ts (the first run's survivors) and
-    // session-wasm.test.ts (hides onnxruntime-node) pay for compiling onnxruntime-web (2 s), so they come last.
+    // A hand-built model (no tfjs); session-edges.test.ts and session-no-web.test.ts (written for the first
+    // run's survivors) and session-wasm.test.ts (hides onnxruntime-node) load onnxruntime-web (2 s), so they come last.
     tests: ['test/onnx/proto-units.test.ts', 'test/onnx/contract-units.test.ts', 'test/onnx/contract-more.test.ts', 'test/onnx/session-units.test.ts',
-      'test/onnx/session-edges.test.ts', 'test/onnx/session-wasm.test.ts'],
+      'test/onnx/session-no-web.test.ts', 'test/onnx/session-edges.test.ts', 'test/onnx/session-wasm.test.ts'],
   },
   queue: {
     mutate: ['device/queue/**/*.ts'],

@@ -23,7 +23,7 @@ test('provider report: auto names what it chose and which providers failed; an e
     { level: 'info', text: 'execution provider: cpu (auto; unusable here: tensorrt, cuda, falling back to cpu)' });
   assert.deepEqual(providerReport('cuda', 'cpu', ['cuda: libcudart.so.12: missing']),
     { level: 'warn', text: 'execution provider cuda unavailable (cuda: libcudart.so.12: missing); falling back to cpu' });
-  assert.deepEqual(providerReport('dml', 'cpu', ['a: x', 'b: y']).text, 'execution provider dml unavailable (a: x; b: y); falling back to cpu');
+  assert.deepEqual(providerReport('dml', 'cpu', ['a: x', 'b: y'])?.text, 'execution provider dml unavailable (a: x; b: y); falling back to cpu');
   assert.equal(providerReport('cuda', 'cuda', []), null);
   assert.equal(providerReport('cpu', 'cpu', []), null);
 });
