@@ -86,7 +86,8 @@ after(async () => {
 
 const commandsDef = () => FEATURES.find((f) => f.name === 'commands')!;
 
-test('a broker refusing the command subscription is reported once; a commands feature started while connected subscribes, answers at qos.commands, ignores other topics and unknown names, and drops its listeners on stop', async () => {
+test('a refused command subscription is reported once; a feature started while connected subscribes, answers at qos.commands, '
+  + 'ignores other topics and unknown names, and drops its listeners on stop', async () => {
   const rec = await Recorder.connect(url, 'edgeloom/#');
   const qosOf = new Map<string, number>();
   rec.client.on('message', (topic, _payload, packet) => qosOf.set(topic, packet.qos));
