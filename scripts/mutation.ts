@@ -51,7 +51,8 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     // The in-process tests on a tiny hand-written model (test/quantize/tiny.ts): quantize.test.ts
     // trains a CNN first and run.ts is otherwise reached only through CLI child processes.
     tests: ['test/quantize/ranges.test.ts', 'test/quantize/math.test.ts', 'test/quantize/qdq.test.ts', 'test/quantize/qdq-layout.test.ts', 'test/quantize/calibrate.test.ts',
-      'test/quantize/quantize-tiny.test.ts', 'test/quantize/quantize-ranges.test.ts', 'test/quantize/run.test.ts'],
+      'test/quantize/quantize-tiny.test.ts', 'test/quantize/quantize-ranges.test.ts', 'test/quantize/run-edges.test.ts',
+      'test/quantize/run.test.ts'],
   },
   onnx: {
     mutate: ['src/onnx/**/*.ts'],

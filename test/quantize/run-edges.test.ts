@@ -1,0 +1,108 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runQuantize } from '../../training/quantize/run.ts';
+import { loadCsvDataset } from '../../training/data/csv.ts';
+import { subset, type ImageSet } from '../../training/data/dataset.ts';
+import { stratifiedSample } from '../../training/data/split.ts';
+import { profileOrStrip } from '../../training/drift/profile-model.ts';
+import { sidecarPath } from '../../src/drift/profile.ts';
+import { toModelInput } from '../../src/preprocess.ts';
+import { createOnnxSession } from '../../src/onnx/session.ts';
+import { parseModelMetadata } from '../../src/onnx/metadata.ts';
+import { UserError } from '../../src/errors.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
+import { tinyImages, tinyModel } from './tiny.ts';
+import { captureLog } from '../helpers/capture-log.ts';
+
+/**
+ * Edges of `edgeloom quantize` (training/quantize/run.ts) that run.test.ts leaves open (the mutation
+ * run's survivors, docs/testing.md): a model with a drift profile gets one for its int8 outputs, a
+ * model without one gets none and no warning, the check's agreement and its own sample, the
+ * data-class mismatch naming the model. 80 training images: a drift profile needs at least 50.
+ */
+let dir: string;
+let data: string;
+let testSet: ImageSet;
+
+async function writeCsv(path: string, count: number, seed: number): Promise<void> {
+  const x = tinyImages(count, seed);
+  const lines = Array.from({ length: count }, (_, i) => [i % 10, ...Array.from(x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255))].join(','));
+  await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'el-qrun-edges-'));
+  await writeCsv(join(dir, 'train.csv'), 80, 1);
+  await writeCsv(join(dir, 'test.csv'), 20, 2);
+  data = `csv:${join(dir, 'train.csv')},${join(dir, 'test.csv')}`;
+  ({ test: testSet } = await loadCsvDataset(join(dir, 'train.csv'), join(dir, 'test.csv')));
+  await writeFile(join(dir, 'tiny.onnx'), tinyModel());
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function predictions(bytes: Uint8Array, set: ImageSet): Promise<number[]> {
+  const s = await createOnnxSession(bytes);
+  try {
+    const { logits } = await s.run(toModelInput(set.images), set.count);
+    return Array.from({ length: set.count }, (_, i) => {
+      const row = Array.from(logits.subarray(i * 10, (i + 1) * 10));
+      return row.indexOf(Math.max(...row));
+    });
+  } finally {
+    await s.close();
+  }
+}
+
+test('a model without a drift profile: none made, no drift or embedding warning, lines under [quantize]', async () => {
+  const out = join(dir, 'plain.int8.onnx');
+  const { lines } = await captureLog(() => runQuantize({ model: join(dir, 'tiny.onnx'), out, data, checkSize: 0 }));
+  const log = lines.join('');
+  assert.doesNotMatch(log, /\[drift\]|warn/, log);
+  assert.match(log, / \[quantize\] calibrating on 80 training images/);
+  assert.equal(parseModelMetadata(await readFile(out))?.driftReference, undefined);
+  assert.ok(!existsSync(sidecarPath(out)));
+});
+
+test('a model with a drift profile: the int8 model gets its own, on the same reference images, with its sidecar', async () => {
+  const fp32 = await profileOrStrip(tinyModel(), 'tiny', undefined, 50, data);
+  assert.ok(fp32.profile, 'the float model is profiled');
+  const model = join(dir, 'profiled.onnx');
+  await writeFile(model, fp32.bytes);
+  const out = join(dir, 'profiled.int8.onnx');
+  await runQuantize({ model, out, data, checkSize: 0 });
+  const meta = parseModelMetadata(await readFile(out));
+  const ref = meta?.driftReference as { source: unknown } | undefined;
+  assert.deepEqual(ref?.source, fp32.profile.source);
+  assert.ok(existsSync(sidecarPath(out)), 'sidecar written');
+});
+
+test('the check: agreement counts the images both models label alike, on a sample drawn with seed + 1', async () => {
+  // One calibration image gives ranges that clip other images: some int8 predictions move.
+  const out = join(dir, 'rough.int8.onnx');
+  const r = await runQuantize({ model: join(dir, 'tiny.onnx'), out, data, calibrationSize: 1, method: 'minmax', checkSize: 10 });
+  const sample = subset(testSet, stratifiedSample(testSet.labels, 10, 10, QUANTIZE_DEFAULTS.calibrationSeed + 1));
+  const a = await predictions(new Uint8Array(await readFile(join(dir, 'tiny.onnx'))), sample);
+  const b = await predictions(new Uint8Array(await readFile(out)), sample);
+  const rate = (f: (i: number) => boolean) => a.filter((_, i) => f(i)).length / a.length;
+  assert.deepEqual(r.check, {
+    images: 10,
+    fp32Accuracy: rate((i) => a[i] === sample.labels[i]),
+    int8Accuracy: rate((i) => b[i] === sample.labels[i]),
+    agreement: rate((i) => a[i] === b[i]),
+  });
+  const all = await runQuantize({ model: join(dir, 'tiny.onnx'), out, data, calibrationSize: 1, method: 'minmax', checkSize: 20 });
+  assert.ok(all.check && all.check.agreement < 1, `some predictions differ: ${JSON.stringify(all.check)}`);
+});
+
+test('data whose classes are not the model\'s: the refusal names --model and the file', async () => {
+  const model = join(dir, 'renamed.onnx');
+  const classes = Array.from({ length: 10 }, (_, i) => `c${i}`);
+  await writeFile(model, tinyModel({ metadata: { classes } }));
+  await assert.rejects(runQuantize({ model, out: join(dir, 'renamed.int8.onnx'), data, checkSize: 0 }),
+    (e: Error) => e instanceof UserError && e.message.startsWith(`--model ${model}: the model's 10 classes (${classes.join(', ')}) are not the 10 classes of ${data} (`));
+  assert.ok(!existsSync(join(dir, 'renamed.int8.onnx')));
+});
