@@ -96,4 +96,8 @@ test('the stretch: the 99th percentile becomes 255, the flat middle stays under 
   assert.ok(full >= Math.floor(0.01 * 784), `${full} pixels at 255`);
   // Clamped, not wrapped: no pixel of the garment's interior (the middle 20x20) is dark.
   for (let y = 4; y < 24; y++) for (let x = 4; x < 24; x++) assert.ok(r.pixels[y * 28 + x] >= 150, `(${x}, ${y}): ${r.pixels[y * 28 + x]}`);
+  // A spot brighter than the rest and smaller than 1% of the output lies above the percentile: 255, not wrapped round.
+  const spot = convertFrame(frame(160, 120, flat(30), [[[50, 30, 60, 60], 150], [[78, 58, 4, 4], 250]]));
+  const around = [13, 14, 15].flatMap((y) => [13, 14, 15].map((x) => spot.pixels[y * 28 + x]));
+  assert.ok(Math.max(...around) === 255 && Math.min(...around) >= 150, around.join(','));
 });
