@@ -16,3 +16,6 @@ export function addOptimizerOptions(cmd: Command): Command {
     .option('--weight-decay <x>', 'decoupled weight decay on conv/dense kernels', parseFloatOption('--weight-decay'))
     .option('--label-smoothing <x>', 'label smoothing for the cross-entropy', parseFloatOption('--label-smoothing'));
 }
+
+/** `--backend` of every command that trains (train, cv, search, reproduce); the values are checked by training/trainer/ort-step.ts. */
+export const TRAINING_BACKEND_HELP = 'auto | ort | node | wasm | cpu (auto: ort, or node when @tensorflow/tfjs-node is installed; see docs/backends.md)';

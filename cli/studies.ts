@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { addDataOptions, addModelDataOption } from './data.ts';
 import { addForeignModelOptions } from './model.ts';
 import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
-import { addOptimizerOptions } from './recipe-flags.ts';
+import { addOptimizerOptions, TRAINING_BACKEND_HELP } from './recipe-flags.ts';
 import { loadTraining } from './training.ts';
 import { DEFAULT_SEED } from '../src/defaults.ts';
 // Type-only: erased at run time, so training/ is still loaded lazily inside the actions.
@@ -44,7 +44,7 @@ function addRecipeFlags(cmd: Command): Command {
     .option('--limit <n>', 'resample a stratified subset of N training images', parseIntOption('--limit'))
     .option('--patience <n>', 'early stopping on each model\'s validation part', parseIntOption('--patience'))
     .option('--seed <n>', `seed of the folds, initialisation and shuffling (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
-    .option('--backend <name>', 'auto | node | wasm | cpu', 'auto')
+    .option('--backend <name>', TRAINING_BACKEND_HELP, 'auto')
     .option('--no-progress', 'no live progress line (one line per epoch only)')
     .option('--json', 'print JSON on stdout');
 }
@@ -68,12 +68,15 @@ export function registerSearchCommand(program: Command): void {
       const { runSearch } = await loadTraining(() => import('../training/studies/search.ts'));
       const { formatSearch } = await loadTraining(() => import('../training/studies/search-report.ts'));
       const r = await runSearch(withoutDefaults(opts, cmd));
-      if (r.interrupted) {
-        process.stderr.write(`edgeloom: interrupted after ${r.trials.length} finished trial(s); run the same command again to continue\n`);
-        process.exitCode = 130;
-      }
+      if (r.interrupted) exitInterrupted(r.trials.length, 'trial');
       printResult(opts.json, r, () => formatSearch(r));
     }));
+}
+
+/** Ctrl-C during cv or search: the finished units are on disk, so the same command continues (exit 130, as a shell reports SIGINT). */
+function exitInterrupted(finished: number, unit: 'trial' | 'fold'): void {
+  process.stderr.write(`edgeloom: interrupted after ${finished} finished ${unit}(s); run the same command again to continue\n`);
+  process.exitCode = 130;
 }
 
 export function registerCvCommand(program: Command): void {
@@ -98,10 +101,7 @@ export function registerCvCommand(program: Command): void {
       const { runCv } = await loadTraining(() => import('../training/studies/cv.ts'));
       const { formatCv } = await loadTraining(() => import('../training/studies/cv-report.ts'));
       const r = await runCv(withoutDefaults(opts, cmd));
-      if (r.interrupted) {
-        process.stderr.write(`edgeloom: interrupted after ${r.folds.length} finished fold(s); run the same command again to continue\n`);
-        process.exitCode = 130;
-      }
+      if (r.interrupted) exitInterrupted(r.folds.length, 'fold');
       printResult(opts.json, r, () => formatCv(r));
     }));
 }
@@ -116,7 +116,7 @@ export function registerReproduceCommand(program: Command): void {
     .option('--out <dir>', 'output directory (default studies/STUDY/BUDGET): one directory per experiment, report.md, reproduce.json')
     .option('--data <spec>', 'data source for the trained experiments (default fashion-mnist, as the studies)')
     .option('--seed <n>', `seed (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
-    .option('--backend <name>', 'auto | node | wasm | cpu')
+    .option('--backend <name>', TRAINING_BACKEND_HELP)
     .option('--limit <n>', 'override the budget: training images (0 = all)', parseIntOption('--limit'))
     .option('--epochs <n>', 'override the budget: epochs per model', parseIntOption('--epochs'))
     .option('--folds <k>', 'override the budget: folds of the cross-validation experiments', parseIntOption('--folds'))

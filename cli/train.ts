@@ -1,7 +1,7 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { addDataOptions } from './data.ts';
 import { action, parseFloatOption, parseIntOption, printResult, withoutDefaults } from './output.ts';
-import { addOptimizerOptions } from './recipe-flags.ts';
+import { addOptimizerOptions, TRAINING_BACKEND_HELP } from './recipe-flags.ts';
 import { loadTraining } from './training.ts';
 import type { TrainOptions } from '../training/trainer/config.ts';
 import { DEFAULT_SEED, QUANTIZE_DEFAULTS } from '../src/defaults.ts';
@@ -23,7 +23,7 @@ Examples:
   $ edgeloom train --init runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust
   $ edgeloom train --init runs/edgenet --distill runs/edgenet --augment robust --epochs 8 --lr 0.02 --out runs/edgenet-robust-kd
   $ edgeloom train --arch customnet --backend wasm --workers 2 --out runs/customnet
-  $ edgeloom train --arch customnet --backend ort --experimental --out runs/customnet-ort
+  $ edgeloom train --arch customnet --workers 2 --out runs/customnet-2t      # auto: steps on onnxruntime, 2 threads
   $ edgeloom train --arch lenet5 --epochs 1 --limit 500 --no-onnx --out runs/lenet5-tfjs-only
 
 Unset hyper-parameters come from the architecture's recipe (see "edgeloom archs").
@@ -56,8 +56,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--patience <n>', 'early stopping: epochs without val-accuracy gain (restores the best)', parseIntOption('--patience'))
     .option('--seed <n>', `seed for init, subsets, shuffling and augmentation (default ${DEFAULT_SEED})`, parseIntOption('--seed'))
     .option('--augment <presets>', 'none | safaei | shift | flip | erase | standard | robust, comma-separated, plus setting=value items (robust,corruption=0.3)')
-    .option('--backend <name>', 'auto | node | wasm | cpu | ort (experimental: training steps on onnxruntime; needs --experimental)', 'auto')
-    .option('--experimental', 'allow experimental features: --backend ort, and auto picking ort where it can train the architecture')
+    .option('--backend <name>', TRAINING_BACKEND_HELP, 'auto')
+    .addOption(new Option('--experimental', 'no longer needed (ignored with a warning): --backend ort is a regular back end').hideHelp())
     .option('--out <dir>', 'output directory (default runs/ARCH)')
     .option('--resume <dir>', 'continue from DIR/checkpoint (a previous --out)')
     .option('--init <path>', 'fine-tune: start from a trained model, an fp32 edgeloom .onnx file (models/edgenet.onnx) or a tfjs model directory (--arch defaults to its architecture)')

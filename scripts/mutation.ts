@@ -76,7 +76,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   commands: {
     // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).
     mutate: ['device/features/commands.ts', 'device/features/command-queue.ts'],
-    tests: ['test/device/command-body.test.ts', 'test/device/command-limits.test.ts', 'test/device/command-units.test.ts', 'test/device/commands-units.test.ts'],
+    tests: ['test/device/command-body.test.ts', 'test/device/command-limits.test.ts', 'test/device/command-units.test.ts', 'test/device/commands-edges.test.ts', 'test/device/commands-units.test.ts'],
   },
   'training-onnx': {
     mutate: ['training/onnx/**/*.ts'],

@@ -170,7 +170,8 @@ class CommandsFeature implements Feature {
         return { cameras: cams.map((c) => c.id), paused: name === 'pause' };
       }
       case 'snapshot': {
-        const [cam] = this.cameras((body as Body<'snapshot'>).camera ?? [...this.ctx.cameras.keys()][0]);
+        // Without `camera`: the first one (an agent has at least one camera).
+        const [cam] = this.cameras((body as Body<'snapshot'>).camera);
         const f = cam.lastFrame;
         if (!f) throw new CommandError('no-frame', `camera ${cam.id}: no frame read yet`);
         return { camera: cam.id, frame: cam.frameNo, ts: f.ts.toISOString(), bytes: f.buffer.length, imageBase64: f.buffer.toString('base64') };

@@ -5,7 +5,7 @@
  *        [--ort-threads 1] [--pytorch-threads 0]
  * --pytorch PYTHON adds PyTorch's CPU rate for customnet (pytorch_customnet.py, same method), one
  * row per --pytorch-threads value (0: torch's default, every core).
- * `ort` is the experimental onnxruntime training step (training/ort), one row per
+ * `ort` is the onnxruntime training step (training/ort), one row per
  * --ort-threads value, for the models it supports (others are skipped with a line on stderr).
  * --update-docs writes the table into the "Training throughput" section of docs/benchmarks.md.
  */
@@ -109,7 +109,7 @@ async function measureOrt(model: string, batch: number, warmup: number, steps: n
     for (let i = 0; i < steps; i++) await step.step(xs, ys, 1e-3);
     seconds = Math.min(seconds, (performance.now() - start) / 1000);
   }
-  const backend = `ort (onnxruntime-node cpu, ${threads} thread${threads === 1 ? '' : 's'}, experimental)`;
+  const backend = `ort (onnxruntime-node cpu, ${threads} thread${threads === 1 ? '' : 's'})`;
   const row = { model, params: net.countParams(), backend, batch, steps, samplesPerSecond: (batch * steps) / seconds };
   await step.close();
   net.dispose();

@@ -9,7 +9,7 @@ import { exportToOnnx } from '../../training/onnx/export.ts';
 import { formatEvaluation, loadEvalSet, runEvaluate } from '../../training/eval/evaluate.ts';
 import { loadDataset } from '../../training/data/load.ts';
 import { prepareSplits } from '../../training/data/split.ts';
-import { runCompare } from '../../training/eval/compare.ts';
+import { formatComparison, runCompare } from '../../training/eval/compare.ts';
 import { writeModelMetadata } from '../../src/onnx/metadata.ts';
 
 /**
@@ -102,6 +102,9 @@ test('compare: accuracy of each, agreement, latency and size', async () => {
     assert.equal(r.images, 100);
     assert.equal(r.agreement, 0);
     assert.deepEqual(r.models.map((m) => m.accuracy), [0.1, 0.1]);
+    // Each constant model is right on its own class's 10 images only: 10 discordant each way.
+    assert.deepEqual(r.mcnemar, { onlyA: 10, onlyB: 10, p: 1 });
+    assert.match(formatComparison(r), /only the first right on 10, only the second on 10: McNemar exact p = 1\.000 \(no accuracy difference beyond chance\)/);
     for (const m of r.models) {
       assert.ok(m.sizeBytes > 0 && existsSync(m.model));
       assert.equal(m.latencyMs.runs, 5);
@@ -109,6 +112,7 @@ test('compare: accuracy of each, agreement, latency and size', async () => {
     }
     const same = await runCompare({ a, b: a, limit: 50, runs: 1 });
     assert.equal(same.agreement, 1);
+    assert.deepEqual(same.mcnemar, { onlyA: 0, onlyB: 0, p: 1 });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

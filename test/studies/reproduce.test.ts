@@ -28,6 +28,8 @@ test('reproduce le-glouanec at a tiny budget: the study\'s 92.37% beside a measu
   assert.equal(r.rows[0].edgeloom, report.test.accuracy);
   assert.equal(report.test.count, 100);
   assert.equal(report.data.train, 200);
+  // --backend auto: the steps ran on onnxruntime (tfjs-node is not installed here).
+  assert.equal(report.backend, 'ort');
   assert.match(await readFile(join(out, 'report.md'), 'utf8'), /\| LeNet-5 variant \(lenet5-bn\), one train\/test split \| 92\.37% \| \d+\.\d\d% \|/);
 });
 

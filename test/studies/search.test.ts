@@ -78,6 +78,18 @@ test('search on Fashion-MNIST: every trial scored on the validation split; best 
   assert.deepEqual(report.config.settings, { activation: r.best!.settings.activation });
 });
 
+test('search and train --recipe on --backend ort: the best trial\'s validation accuracy repeats exactly (the same onnxruntime step)', async () => {
+  const out = join(dir, 'mlp-ort');
+  const r = await runSearch({ arch: 'mlp', grid: 'activation=relu,tanh', limit: 300, valSplit: 0.2, epochs: 1, batchSize: 20, optimizer: 'adam', lr: 0.003, backend: 'ort',
+    progress: false, out });
+  assert.equal(r.trials.length, 2);
+  const run = join(dir, 'tuned-ort');
+  const t = await runEdgeloom(['train', '--recipe', join(out, 'best-recipe.json'), '--backend', 'ort', '--no-onnx', '--no-progress', '--test-limit', '100', '--out', run, '--json']);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(JSON.parse(t.stdout).backend, 'ort');
+  assert.equal(JSON.parse(t.stdout).bestValAccuracy, r.best!.score.mean);
+});
+
 test('search CLI: random trials scored by stratified folds on a photo folder\'s classes; refusals are one line', async () => {
   const { writePhotoFolder } = await import('./fixture.ts');
   const photos = await writePhotoFolder(9, 2);

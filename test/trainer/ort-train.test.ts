@@ -8,11 +8,14 @@ import { resolveConfig } from '../../training/trainer/config.ts';
 import { ortUnsupported, smoothTargets } from '../../training/trainer/ort-step.ts';
 import { runEdgeloom as edgeloom } from '../helpers/run-cli.ts';
 
-test('train --backend ort needs --experimental', async () => {
-  const out = await mkdtemp(join(tmpdir(), 'el-ort-refuse-'));
-  const r = await edgeloom(['train', '--arch', 'customnet', '--backend', 'ort', '--epochs', '1', '--limit', '100', '--no-onnx', '--out', out]);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /--backend ort: experimental; add --experimental/);
+test('train --experimental (needed before ort was a regular back end) is accepted with a warning; unknown back ends are refused naming ort', async () => {
+  const r = await edgeloom(['train', '--arch', 'no-such-arch', '--experimental', '--backend', 'ort', '--epochs', '1', '--no-onnx']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--experimental: no longer needed \(--backend ort is a regular back end, and auto picks it\); ignored/);
+  assert.match(r.stderr, /--arch: unknown architecture "no-such-arch"/);
+  const bad = await edgeloom(['train', '--arch', 'customnet', '--backend', 'gpu', '--epochs', '1', '--no-onnx']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--backend: unknown back end "gpu" \(expected auto, node, wasm, cpu, ort\)/);
 });
 
 test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still summing to 1', () => {
@@ -22,16 +25,16 @@ test('smoothTargets is tfjs label smoothing: y * (1 - s) + s / K, rows still sum
   assert.equal(smoothTargets(y, 4, 0), y);
 });
 
-test('the onnxruntime step plans every architecture, so --backend auto --experimental trains each on it', () => {
+test('the onnxruntime step plans every architecture, so --backend auto trains each on it', () => {
   for (const arch of Object.keys(ARCHITECTURES)) assert.equal(ortUnsupported(resolveConfig({ arch })), null, arch);
 });
 
-test('train --experimental (auto) trains customnet on onnxruntime: loss falls, the report names ort, the saved model is the trained one', async () => {
+test('train (auto) trains customnet on onnxruntime: loss falls, the report names ort, the saved model is the trained one', async () => {
   const out = await mkdtemp(join(tmpdir(), 'el-ort-train-'));
-  const r = await edgeloom(['train', '--arch', 'customnet', '--experimental', '--epochs', '2', '--limit', '600', '--batch-size', '32',
+  const r = await edgeloom(['train', '--arch', 'customnet', '--epochs', '2', '--limit', '600', '--batch-size', '32',
     '--lr', '0.002', '--schedule', 'constant', '--test-limit', '500', '--no-onnx', '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /back end: ort \(experimental/);
+  assert.match(r.stderr, /back end: ort \(training steps on onnxruntime-node; evaluation and export on wasm/);
   assert.match(r.stderr, /onnxruntime training step: 1 intra-op thread/);
   const summary = JSON.parse(r.stdout);
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8'));

@@ -7,6 +7,7 @@ import type { ImageSet } from '../data/dataset.ts';
 import { loadAnyModel, loadTestSet } from './evaluate.ts';
 import type { AdoptOptions } from '../onnx/adopt.ts';
 import { argmaxRows } from './metrics.ts';
+import { mcnemar, type McNemar } from './mcnemar.ts';
 import { checkModelClasses, modelDataSpec } from '../data/model-data.ts';
 
 export interface ModelComparison {
@@ -21,6 +22,8 @@ export interface CompareResult {
   models: [ModelComparison, ModelComparison];
   /** Share of images on which both models predict the same class. */
   agreement: number;
+  /** Is one more accurate, beyond chance? McNemar's exact test on the images only one gets right. */
+  mcnemar: McNemar;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -74,14 +77,18 @@ export async function runCompare(opts: CompareOptions): Promise<CompareResult> {
   }
   let same = 0;
   for (let i = 0; i < test.count; i++) if (preds[0][i] === preds[1][i]) same++;
-  return { images: test.count, models: models as [ModelComparison, ModelComparison], agreement: same / test.count };
+  return { images: test.count, models: models as [ModelComparison, ModelComparison], agreement: same / test.count, mcnemar: mcnemar(test.labels, preds[0], preds[1]) };
 }
+
+const formatP = (p: number) => (p >= 0.001 ? p.toFixed(3) : p.toExponential(1));
 
 export function formatComparison(r: CompareResult): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   const rows = r.models.map((m) => `| ${m.model} | ${kb(m.sizeBytes)} | ${(m.accuracy * 100).toFixed(2)}% | ${m.latencyMs.mean.toFixed(3)} | ${m.latencyMs.p50.toFixed(3)} |`);
   return [
     `${r.images} test images, top-1 agreement ${(r.agreement * 100).toFixed(2)}%`,
+    `only the first right on ${r.mcnemar.onlyA}, only the second on ${r.mcnemar.onlyB}: McNemar exact p = ${formatP(r.mcnemar.p)}` +
+      (r.mcnemar.p < 0.05 ? ' (an accuracy difference beyond chance)' : ' (no accuracy difference beyond chance)'),
     '',
     '| model | size | accuracy | batch-1 mean ms | p50 ms |',
     '|---|---:|---:|---:|---:|',

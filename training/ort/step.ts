@@ -6,7 +6,7 @@ import { planLayers, type LayerSpec } from './plan.ts';
 import { buildStepGraph, type OptimizerSpec, type ParamSpec, type StatSpec, type StepGraph } from './step-graph.ts';
 
 /**
- * A tfjs model's training step run by onnxruntime (experimental, `--backend ort`). The weights,
+ * A tfjs model's training step run by onnxruntime (`--backend ort`). The weights,
  * the optimiser state and the BatchNorm moving statistics live here as Float32Arrays between steps
  * (in the graph's layouts); `writeTo(model)` puts them back into the tfjs model for checkpoints,
  * evaluation and export.

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import { parseBackendName, selectBackend } from '../backend/index.ts';
+import { selectBackend } from '../backend/index.ts';
+import { stepsOnOrt, tfjsBackendFor, trainingBackendText } from '../trainer/ort-step.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { argmaxRows, classificationMetrics, type ClassificationMetrics } from '../eval/metrics.ts';
@@ -97,13 +98,14 @@ interface FoldInput {
   log: Logger;
   shouldStop: () => boolean;
   progress?: boolean;
+  ort: boolean;
 }
 
 /** Trains one fold; writes its model, fold.json and test logits (fold.json last: it marks the fold done). */
 async function runFold(f: FoldInput): Promise<{ result: FoldResult; logits: Float32Array } | null> {
   const train = subset(f.base, f.fold.train);
   const val = subset(f.base, f.fold.val);
-  const { model, result } = await fitModel({ config: f.config, train, val, log: f.log, shouldStop: f.shouldStop, progress: f.progress });
+  const { model, result } = await fitModel({ config: f.config, train, val, log: f.log, shouldStop: f.shouldStop, progress: f.progress, ort: f.ort });
   try {
     if (result.interrupted) return null;
     const k = f.config.classNames.length;
@@ -138,7 +140,9 @@ export async function runCv(options: CvOptions): Promise<CvResult> {
   const testLimit = opts.testLimit ?? 0;
   if (!(Number.isInteger(testLimit) && testLimit >= 0)) throw new UserError(`--test-limit: expected an integer >= 0, got ${testLimit}`);
   const out = resolve(opts.out ?? join(CV_DEFAULTS.dir, config.arch));
-  await selectBackend(parseBackendName(opts.backend ?? 'auto'));
+  const tfjs = await selectBackend(tfjsBackendFor(opts.backend ?? 'auto'));
+  const ort = stepsOnOrt(opts.backend ?? 'auto', tfjs, config, log);
+  log.info(`back end: ${await trainingBackendText(ort)}`);
 
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
   checkTrainable(ds, config.data);
@@ -160,7 +164,7 @@ export async function runCv(options: CvOptions): Promise<CvResult> {
         continue;
       }
       log.info(`fold ${i + 1}/${folds.length}: ${fold.train.length} train, ${fold.val.length} validation images`);
-      const r = await runFold({ config, base, test, fold, index: i, dir, log, shouldStop, progress: opts.progress });
+      const r = await runFold({ config, base, test, fold, index: i, dir, log, shouldStop, progress: opts.progress, ort });
       if (!r) return true;
       done.push(r);
     }

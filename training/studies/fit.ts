@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import type { Logger } from '../../src/log.ts';
 import { getArchitecture } from '../arch/index.ts';
-import { parseBackendName, selectBackend } from '../backend/index.ts';
+import { selectBackend } from '../backend/index.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareSplits, stratifiedSample } from '../data/split.ts';
@@ -16,6 +16,8 @@ import { runTrainingLoop, type LoopResult } from '../trainer/loop.ts';
 import { makeOptimizer } from '../trainer/optim.ts';
 import { ProgressLine } from '../trainer/progress.ts';
 import type { TrainConfig } from '../trainer/types.ts';
+import { ORT_BACKEND, startOrtTraining, stepsOnOrt, tfjsBackendFor, trainingBackendText } from '../trainer/ort-step.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
 
 /**
  * One model trained in memory with the trainer's loop (same recipe handling, augmentation,
@@ -30,15 +32,19 @@ export interface FitInput {
   shouldStop: () => boolean;
   /** Live progress line on stderr (default true). */
   progress?: boolean;
+  /** Steps on onnxruntime (see `stepsOnOrt`); default false: on the selected tfjs back end. */
+  ort?: boolean;
 }
 
 export async function fitModel(input: FitInput): Promise<{ model: tf.LayersModel; result: LoopResult }> {
   const { config } = input;
   const model = getArchitecture(config.arch).build({ seed: config.seed, numClasses: config.classNames.length, ...(config.settings ?? {}) });
   const optimizer = makeOptimizer(config.optimizer, config.lr, config.momentum);
+  let ort: OrtTrainingStep | null = null;
   try {
+    if (input.ort) ort = await startOrtTraining(model, config);
     const result = await runTrainingLoop({
-      model, optimizer, config, train: input.train, val: input.val, log: input.log, shouldStop: input.shouldStop,
+      model, optimizer, ort, config, train: input.train, val: input.val, log: input.log, shouldStop: input.shouldStop,
       progress: new ProgressLine(process.stderr, input.progress === false ? 'epochs' : 'auto'),
     });
     return { model, result };
@@ -47,6 +53,7 @@ export async function fitModel(input: FitInput): Promise<{ model: tf.LayersModel
     throw err;
   } finally {
     optimizer.dispose();
+    await ort?.close();
   }
 }
 
@@ -85,20 +92,22 @@ export interface TrainAndTestResult {
 export async function trainAndTest(options: TrainOptions & { out: string }, log: Logger, shouldStop: () => boolean): Promise<TrainAndTestResult | null> {
   const opts = options.recipe ? mergeRecipe(await readRecipeFile(options.recipe), options) : options;
   const config = resolveConfig(opts);
-  await selectBackend(parseBackendName(opts.backend ?? 'auto'));
+  const tfjs = await selectBackend(tfjsBackendFor(opts.backend ?? 'auto'));
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
   checkTrainable(ds, config.data);
   config.classNames = [...ds.train.classNames];
   const { train, val } = prepareSplits(ds.train, config);
   const testLimit = opts.testLimit ?? 0;
   const test = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
-  const { model, result } = await fitModel({ config, train, val, log, shouldStop, progress: opts.progress });
+  const ort = stepsOnOrt(opts.backend ?? 'auto', tfjs, config, log);
+  log.info(`back end: ${await trainingBackendText(ort)}`);
+  const { model, result } = await fitModel({ config, train, val, log, shouldStop, progress: opts.progress, ort });
   try {
     if (result.interrupted) return null;
     const metrics = classificationMetrics(test.labels, argmaxRows(predictTfjs(model, test), config.classNames.length), config.classNames);
     await saveTfjsModel(model, opts.out, { arch: config.arch, classNames: config.classNames });
-    const report = { arch: config.arch, config, classNames: config.classNames, data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: test.count },
-      test: metrics, history: result.history, createdAt: new Date().toISOString() };
+    const report = { arch: config.arch, backend: ort ? ORT_BACKEND : tfjs.name, config, classNames: config.classNames,
+      data: { source: ds.source, train: train.count, val: val?.count ?? 0, test: test.count }, test: metrics, history: result.history, createdAt: new Date().toISOString() };
     await writeFileAtomic(join(opts.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     log.info(`${config.arch}: test accuracy ${(metrics.accuracy * 100).toFixed(2)}% on ${metrics.count} images`);
     return { testAccuracy: metrics.accuracy, epochsRun: result.history.length, out: opts.out };

@@ -31,7 +31,7 @@ export interface TrainOptions {
   seed?: number;
   augment?: string;
   backend?: string;
-  /** Allows experimental features: today `--backend ort`. */
+  /** Accepted and ignored (with a warning): `--backend ort` needed it before it was a regular back end. */
   experimental?: boolean;
   out?: string;
   resume?: string;

@@ -40,7 +40,7 @@ export interface LoopInput {
   parallel?: DataParallelGradients | null;
   /** --distill: targets come from this teacher's view of each uncorrupted image. */
   teacher?: Teacher | null;
-  /** --backend ort (experimental): steps run on onnxruntime; `model` gets the weights back after each epoch. */
+  /** Steps run on onnxruntime (--backend ort); `model` gets the weights back after each epoch. */
   ort?: OrtTrainingStep | null;
 }
 

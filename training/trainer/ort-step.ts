@@ -1,6 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
+import type { Logger } from '../../src/log.ts';
 import { getArchitecture } from '../arch/index.ts';
+import { BACKEND_NAMES, backendDescription, parseBackendName, type BackendInfo, type BackendName } from '../backend/index.ts';
 import { planLayers } from '../ort/plan.ts';
 import { OrtTrainingStep, TFJS_ADAGRAD, TFJS_ADAM, type NamedTensor } from '../ort/step.ts';
 import type { OptimizerSpec } from '../ort/step-graph.ts';
@@ -8,12 +10,42 @@ import { batchTargets, type TrainBatch } from './batch.ts';
 import type { TrainConfig } from './types.ts';
 
 /**
- * `edgeloom train --backend ort --experimental`: the training step runs as one ONNX graph on
- * onnxruntime-node (training/ort); tfjs keeps the model for evaluation, checkpoints and
- * export, and gets the weights back at the end of every epoch. Architectures the graph cannot
- * differentiate are refused when the step is built, with one line naming the layer.
+ * `--backend ort`: the training step runs as one ONNX graph on onnxruntime-node (training/ort);
+ * tfjs keeps the model for evaluation, checkpoints and export, and gets the weights back at the
+ * end of every epoch. Architectures the graph cannot differentiate are refused when the step is
+ * built, with one line naming the layer.
  */
 export const ORT_BACKEND = 'ort';
+
+/** What `--backend` accepts wherever a model is trained (train, cv, search, reproduce). */
+export const TRAINING_BACKENDS = [...BACKEND_NAMES, ORT_BACKEND] as const;
+
+/** The tfjs back end to start for `--backend VALUE`: with ort, tfjs's best evaluates and exports. */
+export function tfjsBackendFor(value: string): BackendName {
+  if (value === ORT_BACKEND) return 'auto';
+  if (!(BACKEND_NAMES as readonly string[]).includes(value)) throw new UserError(`--backend: unknown back end "${value}" (expected ${TRAINING_BACKENDS.join(', ')})`);
+  return parseBackendName(value);
+}
+
+/**
+ * Whether `config`'s steps run on onnxruntime: always with `--backend ort`; with `auto` unless
+ * tfjs-node is installed (not measured against it) or the step cannot differentiate the
+ * architecture (one line says why). The step measured 3.1-3.9x the wasm back end on customnet and
+ * edgenet, one or two threads, with the same test accuracy (docs/backends.md).
+ */
+export function stepsOnOrt(value: string, tfjs: BackendInfo, config: TrainConfig, log: Logger, unsupported = ortUnsupported): boolean {
+  if (value === ORT_BACKEND) return true;
+  if (value !== 'auto' || tfjs.name === 'node') return false;
+  const reason = unsupported(config);
+  if (reason) log.info(`--backend auto: training ${config.arch} on ${tfjs.name}, not ort (${reason})`);
+  return reason === null;
+}
+
+/** The back end line of logs and reports. */
+export async function trainingBackendText(ort: boolean): Promise<string> {
+  const tfjs = await backendDescription();
+  return ort ? `ort (training steps on onnxruntime-node; evaluation and export on ${tfjs})` : tfjs;
+}
 
 /** Why the onnxruntime step cannot train `config`'s architecture (its first layer it cannot differentiate), or null. */
 export function ortUnsupported(config: TrainConfig): string | null {

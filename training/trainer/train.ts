@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { countMacs, getArchitecture } from '../arch/index.ts';
-import { backendDescription, parseBackendName, selectBackend, type BackendInfo } from '../backend/index.ts';
+import { selectBackend, type BackendInfo } from '../backend/index.ts';
 import { DataParallelGradients } from '../backend/parallel/index.ts';
 import { checkTrainable, subset, type ImageSet, type SplitDataset } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
@@ -22,7 +22,7 @@ import { makeOptimizer } from './optim.ts';
 import { ProgressLine } from './progress.ts';
 import { pickMisclassified, writeTrainReport, type TrainReport } from './report.ts';
 import type { TrainConfig } from './types.ts';
-import { ORT_BACKEND, ortUnsupported, startOrtTraining } from './ort-step.ts';
+import { ORT_BACKEND, startOrtTraining, stepsOnOrt, tfjsBackendFor, trainingBackendText } from './ort-step.ts';
 import type { OrtTrainingStep } from '../ort/step.ts';
 
 export interface TrainSummary {
@@ -52,7 +52,7 @@ interface RunPlan {
   config: TrainConfig;
   backend: BackendInfo;
   backendText: string;
-  /** --backend ort (experimental): steps on onnxruntime, `backend` (auto) for everything else. */
+  /** Steps on onnxruntime (--backend ort, or auto where it can), `backend` for everything else. */
   ort: boolean;
   checkpoint: LoadedCheckpoint | null;
   initMeta: { arch: string; classNames: string[] } | null;
@@ -131,24 +131,13 @@ export async function runTrain(options: TrainOptions): Promise<TrainSummary> {
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 
-/**
- * `--backend auto --experimental` trains on onnxruntime where it can: the step measured 2.2-4.5x
- * the wasm back end on customnet and edgenet (docs/backends.md). Not over tfjs-node (not measured
- * against it), nor for a model the step cannot differentiate (one line says why).
- */
-function autoPicksOrt(opts: TrainOptions, backend: BackendInfo, config: TrainConfig, log: Logger): boolean {
-  if ((opts.backend ?? 'auto') !== 'auto' || !opts.experimental || backend.name === 'node') return false;
-  const reason = ortUnsupported(config);
-  if (reason) log.info(`--backend auto --experimental: not ort (${reason})`);
-  return reason === null;
-}
-
 /** Phase 1: the back end, then the recipe from the flags, the checkpoint (--resume) or the --init model. */
 async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
-  const askedOrt = opts.backend === ORT_BACKEND;
-  if (askedOrt && !opts.experimental) throw new UserError('--backend ort: experimental; add --experimental to use it');
+  const backendValue = opts.backend ?? 'auto';
+  const askedOrt = backendValue === ORT_BACKEND;
+  if (opts.experimental) log.warn('--experimental: no longer needed (--backend ort is a regular back end, and auto picks it); ignored');
   // With ort, tfjs still evaluates, checkpoints and exports the model: on the best back end it has.
-  const backend = await selectBackend(askedOrt ? 'auto' : parseBackendName(opts.backend ?? 'auto'));
+  const backend = await selectBackend(tfjsBackendFor(backendValue));
 
   const checkpoint = opts.resume ? await loadCheckpoint(opts.resume) : null;
   const initMeta = !checkpoint && opts.init ? await readInitMeta(opts.init) : null;
@@ -167,8 +156,8 @@ async function planRun(opts: TrainOptions, log: Logger): Promise<RunPlan> {
     log.warn(`--workers ${config.workers}: ignored on the node back end (tfjs-node already uses every core); training on one thread`);
     config.workers = 1;
   }
-  const ort = askedOrt || autoPicksOrt(opts, backend, config, log);
-  const backendText = ort ? `ort (experimental: training steps on onnxruntime-node; evaluation and export on ${await backendDescription()})` : await backendDescription();
+  const ort = stepsOnOrt(backendValue, backend, config, log);
+  const backendText = await trainingBackendText(ort);
   log.info(`back end: ${backendText}`);
   const out = resolve(opts.out ?? (opts.resume ? dirname(resolveCheckpointDir(opts.resume)) : join('runs', config.arch)));
   return { opts, config, backend, backendText, ort, checkpoint, initMeta, out, ...evaluationSizes(opts) };
