@@ -171,7 +171,7 @@ export class DeviceMqttClient extends EventEmitter {
     const current = () => client === this.client && !this.stopping;
     client.on('connect', () => {
       if (!this.everConnected) this.log.info(`connected to ${this.opts.url} (MQTT ${this.protocol})`);
-      else this.log.info(`reconnected to ${this.opts.url}${this.attempts > 0 ? ` after ${this.attempts} failed attempt(s)` : ''}`);
+      else this.log.info(`reconnected to ${this.opts.url}${this.attempts > 0 ? ` after ${this.attempts} attempt(s)` : ''}`);
       this.everConnected = true;
       this.inOutage = false;
       this.outageErrors.clear();
