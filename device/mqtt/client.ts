@@ -92,10 +92,11 @@ export class DeviceMqttClient extends EventEmitter {
   private outageErrors = new Set<string>();
   private inOutage = false;
   private lastErr: MqttConnectionError | null = null;
-  private errorSinceConnect = false;
+  /** An error was recorded for the current connection attempt (its close then adds nothing). */
+  private errorInAttempt = false;
   private readonly o: typeof MQTT_CONNECTION_DEFAULTS;
-  /** Send times of QoS >= 1 publishes still waiting for their ack, oldest first (read by /healthz). */
-  private readonly unacked = new Set<{ at: number }>();
+  /** QoS >= 1 publishes still waiting for their ack, oldest first: send time (read by /healthz), and how to fail it. */
+  private readonly unacked = new Set<{ at: number; fail: (err: Error) => void }>();
 
   constructor(private readonly opts: MqttConnectionOptions, private readonly will: Will, private readonly log: Logger) {
     super();
@@ -170,12 +171,12 @@ export class DeviceMqttClient extends EventEmitter {
     const current = () => client === this.client && !this.stopping;
     client.on('connect', () => {
       if (!this.everConnected) this.log.info(`connected to ${this.opts.url} (MQTT ${this.protocol})`);
-      else this.log.info(`reconnected to ${this.opts.url}${this.attempts > 0 ? ` after ${this.attempts} failed attempt(s)` : ''}`);
+      else this.log.info(`reconnected to ${this.opts.url}${this.attempts > 0 ? ` after ${this.attempts} attempt(s)` : ''}`);
       this.everConnected = true;
       this.inOutage = false;
       this.outageErrors.clear();
       this.attempts = 0;
-      this.errorSinceConnect = false;
+      this.errorInAttempt = false;
       client.options.reconnectPeriod = this.nextDelay();
       this.emit('connect');
     });
@@ -185,9 +186,10 @@ export class DeviceMqttClient extends EventEmitter {
     });
     client.on('close', () => {
       if (!current()) return;
-      // A broker that just closes the socket raises no error: the close is the reason then.
-      if (!this.errorSinceConnect) this.lastErr = { code: 'CONNECTION_CLOSED', message: 'connection closed', at: new Date().toISOString() };
-      this.errorSinceConnect = true;
+      // A broker that just closes the socket raises no error: the close is the reason then. Every
+      // attempt ends in a close, so the next attempt's reason is recorded afresh.
+      if (!this.errorInAttempt) this.lastErr = { code: 'CONNECTION_CLOSED', message: 'connection closed', at: new Date().toISOString() };
+      this.errorInAttempt = false;
     });
     client.on('offline', () => {
       if (!current()) return;
@@ -206,7 +208,7 @@ export class DeviceMqttClient extends EventEmitter {
       }
       if (!current()) return;
       this.lastErr = describeError(err);
-      this.errorSinceConnect = true;
+      this.errorInAttempt = true;
       if (!this.outageErrors.has(err.message)) {
         const retry = `retrying with backoff (${this.o.reconnectMinMs}-${this.o.reconnectMaxMs} ms)`;
         if (this.lastErr.code === 'CONNACK_REFUSED') this.log.warn(`mqtt: broker ${this.opts.url} refused the connection: ${err.message} (reason ${err.code}); ${retry}`);
@@ -222,9 +224,9 @@ export class DeviceMqttClient extends EventEmitter {
   publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('mqtt client not started'));
-    const sent = { at: Date.now() };
-    if (opts.qos > 0) this.unacked.add(sent);
     return new Promise((resolve, reject) => {
+      const sent = { at: Date.now(), fail: reject };
+      if (opts.qos > 0) this.unacked.add(sent);
       client.publish(topic, payload, { qos: opts.qos, retain: opts.retain ?? false }, (err) => {
         this.unacked.delete(sent);
         if (err) reject(err);
@@ -264,6 +266,11 @@ export class DeviceMqttClient extends EventEmitter {
     const ended = new Promise<boolean>((resolve) => client.end(!client.connected, {}, () => resolve(true)));
     // end(false) waits for every in-flight QoS 1 ack; they stay in our queue, so cut the socket.
     if (!(await Promise.race([ended, delay(this.o.stopEndTimeoutMs).then(() => false)]))) client.stream?.destroy();
+    // MQTT.js fails in-flight QoS >= 1 publishes on close only when it would not reconnect
+    // (reconnectPeriod 0); ours always would, so without this their promises never settle.
+    const stopped = Object.assign(new Error('mqtt client stopped before the broker acked'), { code: 'MQTT_STOPPED' });
+    for (const sent of this.unacked) sent.fail(stopped);
+    this.unacked.clear();
     this.client = null;
     return { lastSent };
   }
