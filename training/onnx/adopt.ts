@@ -100,8 +100,9 @@ function logitsTensor(model: ModelProto, io: Io, kind: OutputKind, file: string)
   const softmax = last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax') && consumers(model, out).length === 0 ? last : undefined;
   if (kind === 'logits' || (kind === 'auto' && !softmax)) return { tensor: out, kind: 'logits' };
   if (softmax) {
-    // Softmax over the class axis only: any other axis would not make its input per-class logits.
-    const axis = getIntAttr(softmax, 'axis', (model.opsetImport ?? []).some((o) => !o.domain && Number(o.version) < 13) ? 1 : -1);
+    // Softmax over the class axis only: any other axis would not make its input per-class logits. The
+    // default (1 before opset 13, -1 from 13 on) is the class axis of the [N,C] output either way.
+    const axis = getIntAttr(softmax, 'axis', 1);
     if (axis !== 1 && axis !== -1) fail(file, `final ${softmax.opType} runs over axis ${axis}, expected the class axis (1)`);
     model.graph!.node = (model.graph!.node ?? []).filter((n) => n !== softmax);
     return { tensor: softmax.input![0], kind: 'probabilities' };
@@ -148,7 +149,9 @@ export function adoptModel(bytes: Uint8Array, path: string, opts: AdoptOptions =
   const originalInput = io.input.name!;
   // Read before renaming: io.output is the graph's own output entry, renamed in place to `logits`.
   const originalOutput = io.output.name!;
-  for (const name of ['input', 'logits', 'embedding']) if (name !== originalInput && name !== io.output.name) freeName(model, name);
+  // The class-score output too: one called `input` would clash with the renamed image input (and
+  // io.output is renamed in place, so the scores are still found under their new name).
+  for (const name of ['input', 'logits', 'embedding']) if (name !== originalInput) freeName(model, name);
   if (io.layout === 'NHWC') {
     const nhwc = originalInput === 'input' ? 'input/nhwc' : originalInput;
     renameTensor(model, originalInput, nhwc);
