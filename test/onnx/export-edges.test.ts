@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkParity, exportToOnnx, metadataFromModelDir, metadataFromTrainReport, runExport } from '../../training/onnx/export.ts';
+import { checkParity, exportToOnnx, metadataFromModelDir, metadataFromTrainReport, parityImagesFromTestSet, runExport } from '../../training/onnx/export.ts';
 import { saveTfjsModel } from '../../training/model/io.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
@@ -100,6 +100,16 @@ test('runExport: refuses a --model that is missing or a file, with one line nami
       await assert.rejects(runExport({ model, out: join(dir, 'x.onnx') }),
         (err: Error) => err instanceof UserError && err.message === `--model ${model}: not a directory (expected a tfjs model directory with model.json)`);
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('parityImagesFromTestSet: draws from the data spec it is given, not from Fashion-MNIST', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeloom-export-edges-'));
+  try {
+    const missing = join(dir, 'missing.csv');
+    await assert.rejects(parityImagesFromTestSet(4, 7, { data: `csv:${missing}`, seed: 1 }), (err: Error) => err instanceof UserError && err.message.startsWith(`${missing}: file not found`));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
