@@ -99,3 +99,16 @@ test('the split sizes README.md and docs/data.md quote are what the data loader 
   assertQuotes(readme, 'README.md', '60,000 train / 10,000 test', 'edgeloom data info');
   assertQuotes(await readFile(`${root}docs/data.md`, 'utf8'), 'docs/data.md', '60,000 training images (6,000 per class) and 10,000 test images (1,000 per', 'loadDataset');
 });
+
+test('docs/backends.md: the ort-vs-wasm table is the committed runs\' reports, as scripts/run-curves.ts writes it', async () => {
+  const { runSummary, runsTable } = await import('../../scripts/run-curves.ts');
+  const dir = `${root}docs/runs/parity-customnet`;
+  const names = ['ort-s42', 'ort-s7', 'ort-s1', 'wasm-s42'];
+  const runs = [];
+  for (const name of names) {
+    const file = `${dir}/${name}/report.json`;
+    runs.push(runSummary(name, file, JSON.parse(await readFile(file, 'utf8'))));
+  }
+  assert.deepEqual(runs.map((r) => r.backend), ['ort', 'ort', 'ort', 'wasm']);
+  assertQuotes(await readFile(`${root}docs/backends.md`, 'utf8'), 'docs/backends.md', runsTable(runs), 'docs/runs/parity-customnet');
+});
