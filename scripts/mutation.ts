@@ -84,7 +84,10 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   'training-onnx': {
     mutate: ['training/onnx/**/*.ts'],
     // In-process files only: adopt.test.ts runs the CLI in child processes (minutes, and no coverage).
-    tests: ['test/onnx/graph.test.ts', 'test/onnx/adopt-units.test.ts', 'test/onnx/adopt-edges.test.ts', 'test/onnx/export.test.ts', 'test/onnx/convert-units.test.ts', 'test/onnx/read-back.test.ts'],
+    tests: [
+      'test/onnx/graph-edges.test.ts', 'test/onnx/export-edges.test.ts', 'test/onnx/export-command-edges.test.ts', 'test/onnx/adopt-edges.test.ts',
+      'test/onnx/graph.test.ts', 'test/onnx/adopt-units.test.ts', 'test/onnx/export.test.ts', 'test/onnx/convert-units.test.ts', 'test/onnx/read-back.test.ts',
+    ],
   },
 };
 

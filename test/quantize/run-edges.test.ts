@@ -15,7 +15,7 @@ import { createOnnxSession } from '../../src/onnx/session.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
-import { tinyImages, tinyModel } from './tiny.ts';
+import { tinyModel, writeTinyCsv } from './tiny.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 
 /**
@@ -28,16 +28,10 @@ let dir: string;
 let data: string;
 let testSet: ImageSet;
 
-async function writeCsv(path: string, count: number, seed: number): Promise<void> {
-  const x = tinyImages(count, seed);
-  const lines = Array.from({ length: count }, (_, i) => [i % 10, ...Array.from(x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255))].join(','));
-  await writeFile(path, `${lines.join('\n')}\n`);
-}
-
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'el-qrun-edges-'));
-  await writeCsv(join(dir, 'train.csv'), 80, 1);
-  await writeCsv(join(dir, 'test.csv'), 20, 2);
+  await writeTinyCsv(join(dir, 'train.csv'), 80, 1);
+  await writeTinyCsv(join(dir, 'test.csv'), 20, 2);
   data = `csv:${join(dir, 'train.csv')},${join(dir, 'test.csv')}`;
   ({ test: testSet } = await loadCsvDataset(join(dir, 'train.csv'), join(dir, 'test.csv')));
   await writeFile(join(dir, 'tiny.onnx'), tinyModel());

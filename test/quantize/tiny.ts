@@ -1,6 +1,7 @@
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { attr, encodeModel, floatTensor, floatValueInfo, makeNode } from '../../src/onnx/proto.ts';
+import { writeFile } from 'node:fs/promises';
 import { createRng } from '../../src/random.ts';
 
 /**
@@ -82,4 +83,11 @@ export function tinyImages(count: number, seed = 5): Float32Array {
     }
   }
   return x;
+}
+
+/** A Kaggle-layout CSV of `count` tinyImages (label i % 10, pixels 0-255), for the `csv:` data source. */
+export async function writeTinyCsv(path: string, count: number, seed: number): Promise<void> {
+  const x = tinyImages(count, seed);
+  const lines = Array.from({ length: count }, (_, i) => [i % 10, ...Array.from(x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255))].join(','));
+  await writeFile(path, `${lines.join('\n')}\n`);
 }
