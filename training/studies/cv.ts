@@ -4,8 +4,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
-import { selectBackend } from '../backend/index.ts';
-import { stepsOnOrt, tfjsBackendFor, trainingBackendText } from '../trainer/ort-step.ts';
+import { selectTrainingBackends } from '../trainer/ort-step.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { argmaxRows, classificationMetrics, type ClassificationMetrics } from '../eval/metrics.ts';
@@ -140,9 +139,7 @@ export async function runCv(options: CvOptions): Promise<CvResult> {
   const testLimit = opts.testLimit ?? 0;
   if (!(Number.isInteger(testLimit) && testLimit >= 0)) throw new UserError(`--test-limit: expected an integer >= 0, got ${testLimit}`);
   const out = resolve(opts.out ?? join(CV_DEFAULTS.dir, config.arch));
-  const tfjs = await selectBackend(tfjsBackendFor(opts.backend ?? 'auto'));
-  const ort = stepsOnOrt(opts.backend ?? 'auto', tfjs, config, log);
-  log.info(`back end: ${await trainingBackendText(ort)}`);
+  const { ort: [ort] } = await selectTrainingBackends(opts.backend ?? 'auto', [config], log);
 
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
   checkTrainable(ds, config.data);

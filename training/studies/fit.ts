@@ -3,7 +3,6 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import type { Logger } from '../../src/log.ts';
 import { getArchitecture } from '../arch/index.ts';
-import { selectBackend } from '../backend/index.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { prepareSplits, stratifiedSample } from '../data/split.ts';
@@ -16,7 +15,7 @@ import { runTrainingLoop, type LoopResult } from '../trainer/loop.ts';
 import { makeOptimizer } from '../trainer/optim.ts';
 import { ProgressLine } from '../trainer/progress.ts';
 import type { TrainConfig } from '../trainer/types.ts';
-import { ORT_BACKEND, startOrtTraining, stepsOnOrt, tfjsBackendFor, trainingBackendText } from '../trainer/ort-step.ts';
+import { ORT_BACKEND, selectTrainingBackends, startOrtTraining } from '../trainer/ort-step.ts';
 import type { OrtTrainingStep } from '../ort/step.ts';
 
 /**
@@ -92,15 +91,13 @@ export interface TrainAndTestResult {
 export async function trainAndTest(options: TrainOptions & { out: string }, log: Logger, shouldStop: () => boolean): Promise<TrainAndTestResult | null> {
   const opts = options.recipe ? mergeRecipe(await readRecipeFile(options.recipe), options) : options;
   const config = resolveConfig(opts);
-  const tfjs = await selectBackend(tfjsBackendFor(opts.backend ?? 'auto'));
+  const { tfjs, ort: [ort] } = await selectTrainingBackends(opts.backend ?? 'auto', [config], log);
   const ds = await loadDataset({ data: config.data, seed: config.seed, onProgress: (m) => log.info(m) });
   checkTrainable(ds, config.data);
   config.classNames = [...ds.train.classNames];
   const { train, val } = prepareSplits(ds.train, config);
   const testLimit = opts.testLimit ?? 0;
   const test = testLimit > 0 && testLimit < ds.test.count ? subset(ds.test, stratifiedSample(ds.test.labels, ds.test.classNames.length, testLimit, INT8_TEST_SEED)) : ds.test;
-  const ort = stepsOnOrt(opts.backend ?? 'auto', tfjs, config, log);
-  log.info(`back end: ${await trainingBackendText(ort)}`);
   const { model, result } = await fitModel({ config, train, val, log, shouldStop, progress: opts.progress, ort });
   try {
     if (result.interrupted) return null;

@@ -4,8 +4,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/fs-atomic.ts';
 import { createLogger } from '../../src/log.ts';
-import { selectBackend } from '../backend/index.ts';
-import { stepsOnOrt, tfjsBackendFor, trainingBackendText } from '../trainer/ort-step.ts';
+import { selectTrainingBackends } from '../trainer/ort-step.ts';
 import { checkTrainable, subset, type ImageSet } from '../data/dataset.ts';
 import { loadDataset } from '../data/load.ts';
 import { evaluateSet } from '../trainer/loop.ts';
@@ -99,10 +98,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   // Every trial's settings checked before any training time is spent.
   const configs = trials.map((t) => trialConfig(opts, t, base));
   const out = resolve(opts.out ?? join(SEARCH_DEFAULTS.dir, base.arch));
-  const tfjs = await selectBackend(tfjsBackendFor(opts.backend ?? 'auto'));
-  // Per trial: a setting (an activation) can take an architecture out of the onnxruntime step's reach.
-  const onOrt = configs.map((c) => stepsOnOrt(opts.backend ?? 'auto', tfjs, c, log));
-  log.info(`back end: ${await trainingBackendText(onOrt.some(Boolean))}`);
+  const { ort: onOrt } = await selectTrainingBackends(opts.backend ?? 'auto', configs, log);
 
   const ds = await loadDataset({ data: base.data, seed: base.seed, onProgress: (m) => log.info(m) });
   checkTrainable(ds, base.data);

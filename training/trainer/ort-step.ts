@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
 import { getArchitecture } from '../arch/index.ts';
-import { BACKEND_NAMES, backendDescription, parseBackendName, type BackendInfo, type BackendName } from '../backend/index.ts';
+import { BACKEND_NAMES, backendDescription, parseBackendName, selectBackend, type BackendInfo, type BackendName } from '../backend/index.ts';
 import { planLayers } from '../ort/plan.ts';
 import { OrtTrainingStep, TFJS_ADAGRAD, TFJS_ADAM, type NamedTensor } from '../ort/step.ts';
 import type { OptimizerSpec } from '../ort/step-graph.ts';
@@ -45,6 +45,18 @@ export function stepsOnOrt(value: string, tfjs: BackendInfo, config: TrainConfig
 export async function trainingBackendText(ort: boolean): Promise<string> {
   const tfjs = await backendDescription();
   return ort ? `ort (training steps on onnxruntime-node; evaluation and export on ${tfjs})` : tfjs;
+}
+
+/**
+ * For the commands that train models from recipes (cv, search, reproduce): starts tfjs's back end
+ * for `--backend VALUE`, says per recipe whether its steps run on onnxruntime (a setting such as an
+ * activation can take a recipe out of the step's reach), and logs the back end line once.
+ */
+export async function selectTrainingBackends(value: string, configs: readonly TrainConfig[], log: Logger): Promise<{ tfjs: BackendInfo; ort: boolean[] }> {
+  const tfjs = await selectBackend(tfjsBackendFor(value));
+  const ort = configs.map((c) => stepsOnOrt(value, tfjs, c, log));
+  log.info(`back end: ${await trainingBackendText(ort.some(Boolean))}`);
+  return { tfjs, ort };
 }
 
 /** Why the onnxruntime step cannot train `config`'s architecture (its first layer it cannot differentiate), or null. */
