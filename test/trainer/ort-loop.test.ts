@@ -9,7 +9,7 @@ import { selectBackend } from '../../training/backend/index.ts';
 import { ARCHITECTURES } from '../../training/arch/index.ts';
 import type { OrtTrainingStep } from '../../training/ort/step.ts';
 import { runTrainingLoop, type LoopState } from '../../training/trainer/loop.ts';
-import { loadCheckpoint, saveCheckpoint } from '../../training/trainer/checkpoint.ts';
+import { loadCheckpoint, saveRunCheckpoint } from '../../training/trainer/checkpoint.ts';
 import { makeOptimizer } from '../../training/trainer/optim.ts';
 import { resolveConfig } from '../../training/trainer/config.ts';
 import { startOrtTraining } from '../../training/trainer/ort-step.ts';
@@ -40,9 +40,7 @@ async function train(config: TrainConfig, stopAfter: number | null, out: string,
       shouldStop: () => stopAfter !== null && ++batches >= stopAfter,
       onCheckpoint: async (state, best) => {
         onEpoch?.(model, state.epoch);
-        const weights = ort.optimizerWeights(model);
-        await saveCheckpoint(out, model, weights, best, state);
-        tf.dispose(weights.map((w) => w.tensor));
+        await saveRunCheckpoint(out, model, optimizer, ort, best, state);
       },
     });
     return { result, model };

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { ARCHITECTURES } from '../../training/arch/index.ts';
 import { selectBackend } from '../../training/backend/index.ts';
 import type { OrtTrainingStep } from '../../training/ort/step.ts';
-import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '../../training/trainer/checkpoint.ts';
+import { loadCheckpoint, saveRunCheckpoint, type LoadedCheckpoint } from '../../training/trainer/checkpoint.ts';
 import { resolveConfig } from '../../training/trainer/config.ts';
 import { runTrainingLoop, type LoopState } from '../../training/trainer/loop.ts';
 import { makeOptimizer } from '../../training/trainer/optim.ts';
@@ -44,9 +43,7 @@ async function train(step: Step, epochs: number, out: string, resume?: LoadedChe
       bestWeights: resume?.bestWeights ?? null,
       shouldStop: () => false,
       onCheckpoint: async (state, best) => {
-        const weights = ort ? ort.optimizerWeights(model) : await optimizer.getWeights();
-        await saveCheckpoint(out, model, weights, best, state);
-        if (ort) tf.dispose(weights.map((w) => w.tensor));
+        await saveRunCheckpoint(out, model, optimizer, ort, best, state);
       },
     });
     const weights = model.getWeights().map((t) => Float32Array.from(t.dataSync()));

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../src/errors.ts';
 import { writeDirAtomic } from '../../src/fs-atomic.ts';
 import { loadTfjsModel, saveTfjsModel } from '../model/io.ts';
+import type { OrtTrainingStep } from '../ort/step.ts';
 import type { TrainConfig, EpochRecord } from './types.ts';
 
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -54,6 +55,21 @@ export async function saveCheckpoint(outDir: string, model: tf.LayersModel, opti
     await writeFile(join(tmp, STATE_JSON), JSON.stringify(full, null, 1));
   });
   return dir;
+}
+
+/**
+ * A training run's checkpoint with the optimiser state of whatever ran the steps: the onnxruntime
+ * step's (in tfjs's optimiser format, so the run resumes on either back end) or the tfjs optimiser's.
+ */
+export async function saveRunCheckpoint(outDir: string, model: tf.LayersModel, optimizer: tf.Optimizer, ort: OrtTrainingStep | null,
+  bestWeights: tf.Tensor[] | null, state: Omit<CheckpointState, 'optimizerSpecs' | 'bestSpecs' | 'version'>): Promise<string> {
+  const weights = ort ? ort.optimizerWeights(model) : await optimizer.getWeights();
+  try {
+    return await saveCheckpoint(outDir, model, weights, bestWeights, state);
+  } finally {
+    // The onnxruntime step's copies are made for this call; tfjs's are the optimiser's own variables.
+    if (ort) tf.dispose(weights.map((w) => w.tensor));
+  }
 }
 
 /** Accepts the run's --out dir or its checkpoint/ dir. */

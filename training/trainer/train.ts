@@ -12,7 +12,7 @@ import { imageErrors, topConfidences } from '../eval/image-errors.ts';
 import { argmaxRows, classificationMetrics, type ClassificationMetrics } from '../eval/metrics.ts';
 import { metadataFromTrainReport } from '../onnx/export.ts';
 import { predictTfjs, saveTfjsModel } from '../model/io.ts';
-import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveCheckpoint, type LoadedCheckpoint } from './checkpoint.ts';
+import { CHECKPOINT_DIR, loadCheckpoint, resolveCheckpointDir, saveRunCheckpoint, type LoadedCheckpoint } from './checkpoint.ts';
 import { evaluationSizes, resolveConfig, resumeConfig, type TrainOptions } from './config.ts';
 import { Teacher } from './distill.ts';
 import { loadInitModel, readInitMeta, withFp32Init } from './init-model.ts';
@@ -237,13 +237,7 @@ async function train(plan: RunPlan, data: RunData, run: RunModel, log: Logger): 
       progress: new ProgressLine(process.stderr, plan.opts.progress === false ? 'epochs' : 'auto'),
       log,
       onCheckpoint: async (state, best) => {
-        // The optimiser state of an ort run is onnxruntime's, saved in the tfjs optimiser's format.
-        const weights = ort ? ort.optimizerWeights(model) : await optimizer.getWeights();
-        try {
-          await saveCheckpoint(out, model, weights, best, { ...state, config });
-        } finally {
-          if (ort) for (const w of weights) w.tensor.dispose();
-        }
+        await saveRunCheckpoint(out, model, optimizer, ort, best, { ...state, config });
       },
     });
   } finally {
