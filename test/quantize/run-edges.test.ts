@@ -10,13 +10,12 @@ import { subset, type ImageSet } from '../../training/data/dataset.ts';
 import { stratifiedSample } from '../../training/data/split.ts';
 import { profileOrStrip } from '../../training/drift/profile-model.ts';
 import { sidecarPath } from '../../src/drift/profile.ts';
-import { toModelInput } from '../../src/preprocess.ts';
-import { createOnnxSession } from '../../src/onnx/session.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 import { tinyModel, writeTinyCsv } from './tiny.ts';
 import { captureLog } from '../helpers/capture-log.ts';
+import { predictedClasses } from '../helpers/onnx-run.ts';
 
 /**
  * Edges of `edgeloom quantize` (training/quantize/run.ts) that run.test.ts leaves open (the mutation
@@ -37,19 +36,6 @@ before(async () => {
   await writeFile(join(dir, 'tiny.onnx'), tinyModel());
 });
 after(() => rm(dir, { recursive: true, force: true }));
-
-async function predictions(bytes: Uint8Array, set: ImageSet): Promise<number[]> {
-  const s = await createOnnxSession(bytes);
-  try {
-    const { logits } = await s.run(toModelInput(set.images), set.count);
-    return Array.from({ length: set.count }, (_, i) => {
-      const row = Array.from(logits.subarray(i * 10, (i + 1) * 10));
-      return row.indexOf(Math.max(...row));
-    });
-  } finally {
-    await s.close();
-  }
-}
 
 test('a model without a drift profile: none made, no drift or embedding warning, lines under [quantize]', async () => {
   const out = join(dir, 'plain.int8.onnx');
@@ -79,8 +65,8 @@ test('the check: agreement counts the images both models label alike, on a sampl
   const out = join(dir, 'rough.int8.onnx');
   const r = await runQuantize({ model: join(dir, 'tiny.onnx'), out, data, calibrationSize: 1, method: 'minmax', checkSize: 10 });
   const sample = subset(testSet, stratifiedSample(testSet.labels, 10, 10, QUANTIZE_DEFAULTS.calibrationSeed + 1));
-  const a = await predictions(new Uint8Array(await readFile(join(dir, 'tiny.onnx'))), sample);
-  const b = await predictions(new Uint8Array(await readFile(out)), sample);
+  const a = await predictedClasses(new Uint8Array(await readFile(join(dir, 'tiny.onnx'))), sample);
+  const b = await predictedClasses(new Uint8Array(await readFile(out)), sample);
   const rate = (f: (i: number) => boolean) => a.filter((_, i) => f(i)).length / a.length;
   assert.deepEqual(r.check, {
     images: 10,

@@ -10,13 +10,13 @@ import { loadCsvDataset } from '../../training/data/csv.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
 import { stratifiedSample } from '../../training/data/split.ts';
 import { toModelInput } from '../../src/preprocess.ts';
-import { createOnnxSession } from '../../src/onnx/session.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 import { tinyTorchCnn } from '../onnx/foreign.ts';
 import { tinyModel, writeTinyCsv } from './tiny.ts';
 import { captureLog } from '../helpers/capture-log.ts';
+import { predictedClasses } from '../helpers/onnx-run.ts';
 
 /**
  * `edgeloom quantize` (runQuantize) in process, on the tiny hand-written model and a small CSV data
@@ -44,19 +44,6 @@ async function withLog<T>(fn: () => Promise<T>): Promise<{ result: T; log: strin
   return { result: value, log: lines.join('') };
 }
 
-async function predictions(bytes: Uint8Array, set: ImageSet): Promise<number[]> {
-  const s = await createOnnxSession(bytes);
-  try {
-    const { logits } = await s.run(toModelInput(set.images), set.count);
-    return Array.from({ length: set.count }, (_, i) => {
-      const row = Array.from(logits.subarray(i * 10, (i + 1) * 10));
-      return row.indexOf(Math.max(...row));
-    });
-  } finally {
-    await s.close();
-  }
-}
-
 test('runQuantize (defaults): writes quantizeModel\'s model for the training images, and checks it against fp32 on the test images', async () => {
   const model = join(dir, 'tiny.onnx');
   const out = join(dir, 'tiny.int8.onnx');
@@ -71,8 +58,8 @@ test('runQuantize (defaults): writes quantizeModel\'s model for the training ima
   assert.deepEqual([r.out, r.fp32Bytes, r.int8Bytes, r.quantizedTensors, r.data], [out, fp32.length, written.length, 5, data]);
 
   // The check: every test image (20 < the default 1000), fp32 and int8 against the labels and each other.
-  const a = await predictions(fp32, testSet);
-  const b = await predictions(written, testSet);
+  const a = await predictedClasses(fp32, testSet);
+  const b = await predictedClasses(written, testSet);
   const rate = (f: (i: number) => boolean) => a.filter((_, i) => f(i)).length / a.length;
   assert.deepEqual(r.check, {
     images: 20,
