@@ -1,3 +1,4 @@
+import type { FrameObservation } from '../../src/drift/monitor.ts';
 import type { DriftReference } from '../../src/drift/profile.ts';
 
 /**
@@ -23,4 +24,22 @@ export function handmadeReference(over: Partial<DriftReference> = {}): DriftRefe
     ood: { embeddingSize: 2, shrinkage: 0, whitening: [1, 0, 1], whitenedMeans: [[0, 0], [3, 4]], threshold: 4, tpr: 0.95 },
     ...over,
   };
+}
+
+/**
+ * A window of 20 frames that looks exactly like the hand-made reference: image statistics 5/10/5 over
+ * its 1:2:1 bins, outputs spread evenly over [0, 4], classes 10/6/4, calibrated confidence at its mean.
+ */
+export function cleanWindow(): FrameObservation[] {
+  return Array.from({ length: 20 }, (_, i) => {
+    const level = i < 5 ? 0.1 : i < 15 ? 0.3 : 0.5;
+    const spread = (i + 0.5) / 5;
+    return {
+      image: { brightness: level, contrast: level, sharpness: level, foreground: level },
+      confidence: spread, entropy: spread, energy: spread,
+      predicted: i < 10 ? 0 : i < 16 ? 1 : 2,
+      calibratedConfidence: 0.7,
+      ood: 1,
+    };
+  });
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DriftMonitor, type FrameObservation, type WindowReport } from '../../src/drift/monitor.ts';
-import { handmadeReference } from './handmade.ts';
+import { DriftMonitor, type WindowReport } from '../../src/drift/monitor.ts';
+import { cleanWindow, handmadeReference } from './handmade.ts';
 
 /**
  * What the mutation run (docs/testing.md, drift) found unpinned in the monitor: the order of the
@@ -12,21 +12,6 @@ import { handmadeReference } from './handmade.ts';
 const N = 20;
 const M = 1000;
 const scale = 1 / N + 1 / M;
-
-/** A window like the reference: image statistics 5/10/5 over the bins, outputs evenly over [0, 4]. */
-function cleanWindow(): FrameObservation[] {
-  return Array.from({ length: N }, (_, i) => {
-    const level = i < 5 ? 0.1 : i < 15 ? 0.3 : 0.5;
-    const spread = (i + 0.5) / 5;
-    return {
-      image: { brightness: level, contrast: level, sharpness: level, foreground: level },
-      confidence: spread, entropy: spread, energy: spread,
-      predicted: i < 10 ? 0 : i < 16 ? 1 : 2,
-      calibratedConfidence: 0.7,
-      ood: 1,
-    };
-  });
-}
 
 const smoothed = (counts: number[]) => counts.map((c) => (c + 0.5) / (counts.reduce((s, x) => s + x, 0) + 0.5 * counts.length));
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DriftMonitor, evaluateWindow, fmt, metricNames, nextStatus, observeFrame, type FrameObservation, type WindowReport } from '../../src/drift/monitor.ts';
 import { projectionPlan } from '../../src/drift/projection.ts';
-import { handmadeReference } from './handmade.ts';
+import { cleanWindow, handmadeReference } from './handmade.ts';
 
 /**
  * The monitor against a hand-made reference profile (test/drift/handmade.ts: no profile build, no
@@ -18,21 +18,6 @@ const N = 20;
 const SE = 0.1 * Math.sqrt(1 / N + 1 / M);
 const Z95 = 1.959964; // normal upper tail 0.025
 const Z90 = 1.644854; // normal upper tail 0.05
-
-/** A window that looks exactly like the reference: every statistic in proportion, outputs spread evenly. */
-function cleanWindow(): FrameObservation[] {
-  return Array.from({ length: N }, (_, i) => {
-    const level = i < 5 ? 0.1 : i < 15 ? 0.3 : 0.5;
-    const spread = (i + 0.5) / 5;
-    return {
-      image: { brightness: level, contrast: level, sharpness: level, foreground: level },
-      confidence: spread, entropy: spread, energy: spread,
-      predicted: i < 10 ? 0 : i < 16 ? 1 : 2,
-      calibratedConfidence: 0.7,
-      ood: 1,
-    };
-  });
-}
 
 /** The clean window with every calibrated confidence z standard errors below the reference mean. */
 const confidenceDrop = (z: number) => cleanWindow().map((f) => ({ ...f, calibratedConfidence: 0.7 - z * SE }));
