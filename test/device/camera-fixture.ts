@@ -11,7 +11,6 @@ import { buildTinyModel } from './tiny-model.ts';
 /**
  * An in-process agent for CameraRunner tests, without a broker: its MQTT client points at a closed
  * port, so every QoS 1 label waits in the (memory) store-and-forward queue, where the test reads it.
- * (camera-units.test.ts builds the same inline; the edge-case files share this one.)
  */
 
 // Class names of these tests' own model: nothing here compares against the product's class list.

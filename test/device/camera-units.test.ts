@@ -1,76 +1,40 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { CameraRunner, classifyFrameError } from '../../device/camera.ts';
 import { RateLimitedWarnings } from '../../device/rate-limited-warnings.ts';
-import { startAgent, type Agent } from '../../device/agent.ts';
-import { resolveAgentConfig, type AgentConfig } from '../../device/config.ts';
+import type { Agent } from '../../device/agent.ts';
+import type { AgentConfig } from '../../device/config.ts';
 import type { FrameResult } from '../../device/context.ts';
 import { MemorySource } from '../../device/sources/memory.ts';
-import { FrameCounter, type Frame, type FrameSource } from '../../device/sources/types.ts';
+import type { FrameSource } from '../../device/sources/types.ts';
 import { FrameDecodeError, preprocessImage, toModelInput } from '../../src/preprocess.ts';
 import { UserError } from '../../src/errors.ts';
-import type { LabelPayload } from '../../src/mqtt/payloads.ts';
-import { buildTinyModel } from './tiny-model.ts';
+import { cameraFixture, CLASSES, ScriptedSource, tableWith, type Fixture } from './camera-fixture.ts';
 
 /**
- * CameraRunner in-process, without a broker: the agent's MQTT client points at a closed port, so
- * every QoS 1 label waits in the (memory) store-and-forward queue, where the test reads it.
+ * CameraRunner in-process, without a broker (test/device/camera-fixture.ts): the agent's MQTT client
+ * points at a closed port, so every QoS 1 label waits in the (memory) store-and-forward queue, where
+ * the test reads it.
  */
 
-// Class names of this test's own model: nothing here compares against the product's class list.
-const CLASSES = ['c-zero', 'c-one', 'c-two', 'c-three', 'c-four', 'c-five', 'c-six', 'c-seven', 'c-eight', 'c-nine'];
-const quiet = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
+let fx: Fixture;
 let dir: string;
-let modelPath: string;
-
 before(async () => {
-  process.env.EDGELOOM_LOG_LEVEL ??= 'silent';
-  dir = await mkdtemp(join(tmpdir(), 'edgeloom-camera-'));
-  modelPath = join(dir, 'm.onnx');
-  await writeFile(modelPath, buildTinyModel({ seed: 5, metadata: { 'edgeloom.classes': JSON.stringify(CLASSES) } }));
+  fx = await cameraFixture();
+  dir = fx.dir;
 });
-// A failing test leaves its agent or camera running: stop them all here, so the process ends.
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const c of cleanups) await c().catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => fx.cleanup());
 
-async function config(deviceId: string, source = 'file:/unused', fps = 50): Promise<AgentConfig> {
-  const cfg = await resolveAgentConfig({ model: modelPath, source, fps, deviceId, mqttUrl: 'mqtt://127.0.0.1:1', statsInterval: 3600 }, {});
-  cfg.queue.type = 'memory';
-  return cfg;
-}
-
-interface Run {
-  agent: Agent;
-  lines: string[];
-  labels(): LabelPayload[];
-}
-
-async function run(cfg: AgentConfig, source?: FrameSource): Promise<Run> {
-  const lines: string[] = [];
-  const log = { ...quiet, warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
-  const agent = await startAgent(cfg, log, source ? { sources: new Map([[cfg.cameras[0].id, source]]) } : {});
-  cleanups.push(() => agent.stop({ drainTimeoutMs: 0 }));
-  const topic = agent.ctx.topics.label(cfg.cameras[0].id);
-  return { agent, lines, labels: () => agent.ctx.queue.peek(1000).filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as LabelPayload) };
-}
+const config = (deviceId: string, source?: string, fps?: number) => fx.config(deviceId, source, fps);
+const run = (cfg: AgentConfig, source?: FrameSource) => fx.run(cfg, source);
 
 const png = (width: number, height: number, background: string) => sharp({ create: { width, height, channels: 3, background } }).png().toBuffer();
 
 /** A light table with a dark garment-sized rectangle on it. */
-async function garment(): Promise<Buffer> {
-  const w = 60;
-  const h = 60;
-  const px = Buffer.alloc(w * h, 230);
-  for (let y = 10; y < 50; y++) for (let x = 18; x < 42; x++) px[y * w + x] = 30;
-  return sharp(px, { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
-}
+const garment = () => tableWith();
 
 /** The expected label, worked out here: run the model on the preprocessed frame, softmax by hand, sort. */
 async function expectedTop(agent: Agent, frame: Buffer) {
@@ -81,23 +45,6 @@ async function expectedTop(agent: Agent, frame: Buffer) {
   const sum = exps.reduce((a, b) => a + b, 0);
   const ranked = exps.map((e, classId) => ({ classId, p: e / sum })).sort((a, b) => b.p - a.p);
   return { pre, ranked };
-}
-
-/** A source that plays a script: a frame, an error to throw, or the end. */
-class ScriptedSource implements FrameSource {
-  readonly name = 'scripted';
-  closed = 0;
-  private readonly counter = new FrameCounter('scripted');
-  constructor(private readonly script: (Buffer | Error | null)[]) {}
-  async read(): Promise<Frame | null> {
-    const next = this.script.shift();
-    if (next === undefined || next === null) return null;
-    if (next instanceof Error) throw next;
-    return this.counter.frame(next);
-  }
-  async close(): Promise<void> {
-    this.closed++;
-  }
 }
 
 describe('camera labels', () => {
@@ -278,7 +225,7 @@ describe('camera pacing, pause and health', () => {
     const r = await run(cfg, new MemorySource([]));
     await r.agent.finished();
     const cam = new CameraRunner(cfg.cameras[0], r.agent.ctx, new MemorySource([good]));
-    cleanups.push(() => cam.stop());
+    fx.onCleanup(() => cam.stop());
     cam.setPaused(true);
     assert.equal(r.agent.ctx.stats.camera('cam0').paused, true);
     cam.start();
