@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { startAgent, type Agent } from '../../device/agent.ts';
-import { resolveAgentConfig } from '../../device/config.ts';
+import { resolveAgentConfig, type AgentConfig } from '../../device/config.ts';
 import { FEATURES } from '../../device/features/index.ts';
 import type { Feature } from '../../device/context.ts';
 import type { IncomingMessage } from '../../device/mqtt/client.ts';
@@ -86,12 +86,12 @@ after(async () => {
 
 const commandsDef = () => FEATURES.find((f) => f.name === 'commands')!;
 
-test('a refused command subscription is reported once; a feature started while connected subscribes, answers at qos.commands, '
-  + 'ignores other topics and unknown names, and drops its listeners on stop', async () => {
-  const rec = await Recorder.connect(url, 'edgeloom/#');
-  const qosOf = new Map<string, number>();
-  rec.client.on('message', (topic, _payload, packet) => qosOf.set(topic, packet.qos));
-  const cfg = await resolveAgentConfig({ model: join(dir, 'models', 'one.onnx'), source: 'file:/unused', fps: 50, deviceId: REFUSED, mqttUrl: url, statsInterval: 3600 }, {});
+/**
+ * An agent on the test broker with one idle camera and a command rate limit out of the way; every
+ * log line it writes is kept and fires `signal`.
+ */
+async function startCommandsAgent(deviceId: string): Promise<{ cfg: AgentConfig; agent: Agent; lines: string[] }> {
+  const cfg = await resolveAgentConfig({ model: join(dir, 'models', 'one.onnx'), source: 'file:/unused', fps: 50, deviceId, mqttUrl: url, statsInterval: 3600 }, {});
   cfg.queue.type = 'memory';
   Object.assign(cfg.commands, { burst: 1000, ratePerS: 1000 });
   const lines: string[] = [];
@@ -99,7 +99,16 @@ test('a refused command subscription is reported once; a feature started while c
     lines.push(m);
     signal.fire();
   };
-  const agent: Agent = await startAgent(cfg, { debug: () => {}, info: push, warn: push, error: push }, { sources: new Map([['cam0', new MemorySource([])]]) });
+  const agent = await startAgent(cfg, { debug: () => {}, info: push, warn: push, error: push }, { sources: new Map([['cam0', new MemorySource([])]]) });
+  return { cfg, agent, lines };
+}
+
+test('a refused command subscription is reported once; a feature started while connected subscribes, answers at qos.commands, '
+  + 'ignores other topics and unknown names, and drops its listeners on stop', async () => {
+  const rec = await Recorder.connect(url, 'edgeloom/#');
+  const qosOf = new Map<string, number>();
+  rec.client.on('message', (topic, _payload, packet) => qosOf.set(topic, packet.qos));
+  const { cfg, agent, lines } = await startCommandsAgent(REFUSED);
   let second: Feature | null = null;
   try {
     await agent.finished();
@@ -163,15 +172,7 @@ test('a refused command subscription is reported once; a feature started while c
 
 test('stopping the commands feature waits for the running command and reports the waiting ones it discards', async () => {
   const rec = await Recorder.connect(url, 'edgeloom/#');
-  const cfg = await resolveAgentConfig({ model: join(dir, 'models', 'one.onnx'), source: 'file:/unused', fps: 50, deviceId: 'c-stop', mqttUrl: url, statsInterval: 3600 }, {});
-  cfg.queue.type = 'memory';
-  Object.assign(cfg.commands, { burst: 1000, ratePerS: 1000 });
-  const lines: string[] = [];
-  const push = (m: string) => {
-    lines.push(m);
-    signal.fire();
-  };
-  const agent = await startAgent(cfg, { debug: () => {}, info: push, warn: push, error: push }, { sources: new Map([['cam0', new MemorySource([])]]) });
+  const { agent, lines } = await startCommandsAgent('c-stop');
   const topics = agent.ctx.topics;
   const heard: string[] = [];
   const onMessage = (m: IncomingMessage) => {
