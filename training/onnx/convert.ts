@@ -16,7 +16,7 @@ export const IR_VERSION = 8;
 type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Layer[] }[]; outboundNodes: unknown[] };
 type Config = Record<string, unknown>;
 
-const PASS_THROUGH = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
+export const PASS_THROUGH = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
 
 function pair(v: unknown, fallback: number): [number, number] {
   if (v === undefined || v === null) return [fallback, fallback];

@@ -7,6 +7,7 @@ import { UserError } from '../../src/errors.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { decodeModel, tensorDims, tensorFloats, type TensorProto } from '../../src/onnx/proto.ts';
 import { getArchitecture } from '../arch/index.ts';
+import { PASS_THROUGH } from './convert.ts';
 import { convKernelFromOnnx, flattenPerm } from './graph.ts';
 
 /**
@@ -58,8 +59,6 @@ type Values = Map<string, Float32Array>;
 const CALIBRATION_IMAGES = 128;
 
 type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Layer[] }[] };
-
-const PASS_THROUGH = new Set(['Dropout', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
 
 /** The NCHW-flatten permutation the exporter applied to a Dense kernel's rows, or null. */
 function densePerm(layer: AnyLayer): Int32Array | null {
