@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../../src/random.ts';
+import { ARCHITECTURES } from '../../training/arch/index.ts';
+import { exportToOnnx } from '../../training/onnx/export.ts';
 
 export async function useCpuBackend(): Promise<void> {
   await tf.setBackend('cpu');
@@ -33,4 +35,15 @@ export function randomizeStats(model: tf.LayersModel, seed = 3): void {
 export function randomImages(count: number, seed = 11): Float32Array {
   const rng = createRng(seed);
   return Float32Array.from({ length: count * 784 }, () => rng());
+}
+
+/** The ONNX export of an architecture built with `seed`, its BatchNorm statistics and biases randomized. */
+export async function exportedArchitecture(arch: string, classes: string[], seed = 3): Promise<Uint8Array> {
+  const model = ARCHITECTURES[arch].build({ seed, numClasses: classes.length });
+  randomizeStats(model, seed);
+  try {
+    return (await exportToOnnx(model, { metadata: { arch, classes } })).bytes;
+  } finally {
+    model.dispose();
+  }
 }

@@ -11,7 +11,7 @@ import { createOnnxSession } from '../../src/onnx/session.ts';
 import { decodeModel, encodeModel, int8Tensor } from '../../src/onnx/proto.ts';
 import { parseModelMetadata, writeModelMetadata, type QuantizationSettings } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
-import { randomImages, randomizeStats, useCpuBackend } from './helpers.ts';
+import { exportedArchitecture, randomImages, useCpuBackend } from './helpers.ts';
 
 /**
  * `train --init model.onnx` reading an exported model back into its tfjs architecture, on small
@@ -29,10 +29,7 @@ after(() => rm(dir, { recursive: true, force: true }));
 const CLASSES5 = ['a', 'b', 'c', 'd', 'e'];
 
 async function exported(arch: string, classes = CLASSES5, seed = 3): Promise<{ path: string; bytes: Uint8Array }> {
-  const model = ARCHITECTURES[arch].build({ seed, numClasses: classes.length });
-  randomizeStats(model, seed);
-  const { bytes } = await exportToOnnx(model, { metadata: { arch, classes } });
-  model.dispose();
+  const bytes = await exportedArchitecture(arch, classes, seed);
   const path = join(dir, `${arch}-${classes.length}-${seed}.onnx`);
   await writeFile(path, bytes);
   return { path, bytes };
