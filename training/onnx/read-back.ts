@@ -32,12 +32,11 @@ export interface OnnxWeights {
 /** The fp32 parent of an int8 model, from its model card (`<name>.json` next to it, `parent.file`). */
 function int8Parent(path: string): string | null {
   const card = join(dirname(path), `${basename(path, '.onnx')}.json`);
-  if (!existsSync(card)) return null;
   try {
     const file = (JSON.parse(readFileSync(card, 'utf8')) as { parent?: { file?: unknown } }).parent?.file;
     return typeof file === 'string' ? join(dirname(path), basename(file)) : null;
   } catch {
-    return null;
+    return null; // no card, or not JSON
   }
 }
 
@@ -70,7 +69,7 @@ function densePerm(layer: AnyLayer): Int32Array | null {
   return flattenPerm(shape[3]!, shape[1]!, shape[2]!);
 }
 
-function setLayerWeights(layer: tf.layers.Layer, values: Values, origin = 'model'): void {
+function setLayerWeights(layer: tf.layers.Layer, values: Values, origin: string): void {
   layer.setWeights(layer.weights.map((w) => {
     const short = w.originalName.split('/').pop()!;
     const v = values.get(short);
@@ -123,15 +122,15 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
     if (m && prefixes.at(-1) !== m[1]) prefixes.push(m[1]);
   }
   let cursor = 0;
-  const nextPrefix = (layer: tf.layers.Layer, kind: 'W' | 'bn_scale'): string => {
+  const nextPrefix = (layer: tf.layers.Layer): string => {
     const p = prefixes[cursor];
-    if (p === undefined || !inits.has(`${p}/${kind}`)) throw new UserError(`${origin}: layer ${layer.name} has no counterpart in the file (expected ${kind === 'W' ? 'a Conv or Gemm ' +
-      'weight' : 'a BatchNorm scale'}); the file does not match the ${meta.arch} architecture edgeloom builds today`);
+    if (p === undefined || !inits.has(`${p}/W`)) throw new UserError(`${origin}: layer ${layer.name} has no counterpart in the file (expected a Conv or Gemm weight); the file does not ` +
+      `match the ${meta.arch} architecture edgeloom builds today`);
     cursor++;
     return p;
   };
   const model = arch.build({ seed: 1, numClasses: meta.classes.length });
-  const bnLayers: { layer: tf.layers.Layer; s: Float32Array; t: Float32Array; eps: number }[] = [];
+  const bnLayers: BnLayer[] = [];
   const pendingBias = new Map<string, Float32Array>();
   const need = (name: string): { dims: number[]; values: Float32Array } => {
     const t = inits.get(name);
@@ -142,20 +141,23 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
       throw new UserError(`${origin}: ${(err as Error).message} (an fp32 model from edgeloom export is needed)`);
     }
   };
+  // A Conv or Dense without a bias of its own had the following BatchNorm folded into it: its B is that BN's shift.
+  const setLinear = (layer: tf.layers.Layer, p: string, kernel: Float32Array): void => {
+    const values: Values = new Map([['kernel', kernel]]);
+    const B = need(`${p}/B`).values;
+    if (layer.weights.some((w) => w.originalName.split('/').pop() === 'bias')) values.set('bias', B);
+    else pendingBias.set(layer.name, B);
+    setLayerWeights(layer, values, origin);
+  };
   for (const layer of model.layers as AnyLayer[]) {
     const cls = layer.getClassName();
-    const has = new Set(layer.weights.map((w) => w.originalName.split('/').pop()));
     if (cls === 'Conv2D') {
-      const p = nextPrefix(layer, 'W');
+      const p = nextPrefix(layer);
       const W = need(`${p}/W`);
       const [o, i, kh, kw] = W.dims;
-      const values: Values = new Map([['kernel', convKernelFromOnnx(W.values, o, i, kh, kw)]]);
-      const B = need(`${p}/B`).values;
-      if (has.has('bias')) values.set('bias', B);
-      else pendingBias.set(layer.name, B);
-      setLayerWeights(layer, values, origin);
+      setLinear(layer, p, convKernelFromOnnx(W.values, o, i, kh, kw));
     } else if (cls === 'Dense') {
-      const p = nextPrefix(layer, 'W');
+      const p = nextPrefix(layer);
       const W = need(`${p}/W`);
       const units = W.dims[1];
       let kernel = W.values;
@@ -164,36 +166,42 @@ export async function readOnnxWeights(path: string, calibration: Uint8Array, ori
         kernel = new Float32Array(W.values.length);
         for (let j = 0; j < perm.length; j++) kernel.set(W.values.subarray(j * units, (j + 1) * units), perm[j] * units);
       }
-      const values: Values = new Map([['kernel', kernel]]);
-      const B = need(`${p}/B`).values;
-      if (has.has('bias')) values.set('bias', B);
-      else pendingBias.set(layer.name, B);
-      setLayerWeights(layer, values, origin);
+      setLinear(layer, p, kernel);
     } else if (cls === 'BatchNormalization') {
-      const n = (layer.weights.find((w) => w.originalName.endsWith('moving_mean'))!.shape)[0]!;
+      const n = layer.weights[0].shape[0]!; // gamma, beta and the moving statistics: one value per channel each
       const eps = Number((layer.getConfig() as { epsilon?: number }).epsilon ?? 1e-3);
       const p = prefixes[cursor];
+      let s: Float32Array;
+      let t: Float32Array;
       if (p !== undefined && inits.has(`${p}/bn_scale`)) {
         cursor++;
-        bnLayers.push({ layer, s: need(`${p}/bn_scale`).values, t: need(`${p}/bn_shift`).values, eps });
+        s = need(`${p}/bn_scale`).values;
+        t = need(`${p}/bn_shift`).values;
       } else {
         // Folded into the producer: identity scale, plus the producer's folded bias if it has no bias of its own.
         const producer = layer.inboundNodes[0].inboundLayers[0].name;
-        bnLayers.push({ layer, s: new Float32Array(n).fill(1), t: pendingBias.get(producer) ?? new Float32Array(n), eps });
+        s = new Float32Array(n).fill(1);
+        t = pendingBias.get(producer) ?? new Float32Array(n);
       }
+      // gamma and beta are computed from s and t: a shift of the wrong length would load as NaN or be cut short.
+      if (s.length !== n || t.length !== n) throw new UserError(`${origin}: layer ${layer.name}: BatchNorm scale and shift have ${s.length} and ${t.length} values, the architecture needs ${n}`);
+      bnLayers.push({ layer, s, t, eps });
     } else if (layer.weights.length > 0) {
       throw new UserError(`${origin}: layer ${layer.name} (${cls}) cannot be read back from ONNX`);
     }
   }
   if (cursor !== prefixes.length) throw new UserError(`${origin}: ${prefixes.length - cursor} weight tensor(s) left over; the file does not match the ${meta.arch} architecture edgeloom builds today`);
   // First the exact inference function with m = 0, v = 1 - eps, then the data's statistics.
-  for (const b of bnLayers) setBatchNorm(b.layer, b.s, b.t, new Float32Array(b.s.length), new Float32Array(b.s.length).fill(1 - b.eps), b.eps);
-  if (bnLayers.length && calibration.length) calibrateBatchNorm(model, bnLayers, calibration);
+  for (const b of bnLayers) setBatchNorm(b, new Float32Array(b.s.length), new Float32Array(b.s.length).fill(1 - b.eps), origin);
+  if (bnLayers.length && calibration.length) calibrateBatchNorm(model, bnLayers, calibration, origin);
   return { arch: meta.arch, classes: [...meta.classes], model };
 }
 
+/** A BatchNorm layer of the architecture and the y = s*x + t it computes at inference. */
+interface BnLayer { layer: tf.layers.Layer; s: Float32Array; t: Float32Array; eps: number }
+
 /** BN parameters giving y = s*x + t at inference, with moving statistics (m, v). */
-function setBatchNorm(layer: tf.layers.Layer, s: Float32Array, t: Float32Array, m: Float32Array, v: Float32Array, eps: number): void {
+function setBatchNorm({ layer, s, t, eps }: BnLayer, m: Float32Array, v: Float32Array, origin: string): void {
   const n = s.length;
   const gamma = new Float32Array(n);
   const beta = new Float32Array(n);
@@ -201,10 +209,10 @@ function setBatchNorm(layer: tf.layers.Layer, s: Float32Array, t: Float32Array, 
     gamma[c] = s[c] * Math.sqrt(v[c] + eps);
     beta[c] = s[c] * m[c] + t[c];
   }
-  setLayerWeights(layer, new Map([['gamma', gamma], ['beta', beta], ['moving_mean', m], ['moving_variance', v]]));
+  setLayerWeights(layer, new Map([['gamma', gamma], ['beta', beta], ['moving_mean', m], ['moving_variance', v]]), origin);
 }
 
-function calibrateBatchNorm(model: tf.LayersModel, bns: { layer: tf.layers.Layer; s: Float32Array; t: Float32Array; eps: number }[], images: Uint8Array): void {
+function calibrateBatchNorm(model: tf.LayersModel, bns: BnLayer[], images: Uint8Array, origin: string): void {
   const count = Math.min(images.length / IMAGE_PIXELS, CALIBRATION_IMAGES);
   const probe = tf.model({ inputs: model.inputs, outputs: bns.map((b) => b.layer.input as tf.SymbolicTensor) });
   const stats = tf.tidy(() => {
@@ -216,5 +224,5 @@ function calibrateBatchNorm(model: tf.LayersModel, bns: { layer: tf.layers.Layer
       return [mean.dataSync() as Float32Array, variance.dataSync() as Float32Array] as const;
     });
   });
-  for (const [k, b] of bns.entries()) setBatchNorm(b.layer, b.s, b.t, Float32Array.from(stats[k][0]), Float32Array.from(stats[k][1]), b.eps);
+  for (const [k, b] of bns.entries()) setBatchNorm(b, Float32Array.from(stats[k][0]), Float32Array.from(stats[k][1]), origin);
 }
