@@ -90,16 +90,19 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
     throw new UserError(`layer ${logitsLayer.name}: has a ${String(logitsActivation)} activation, but the model contract needs raw logits (no softmax)`);
   }
 
+  // A Sequential's `layers` leave its InputLayer out (the embedding of a one-Dense model is that input).
+  tensors.set(model.inputs[0].sourceLayer.name, modelInput);
+  const converted = (layer: tf.layers.Layer): TensorInfo => {
+    const t = tensors.get(layer.name);
+    // model.layers is in topological order: only a tfjs change could make this fire.
+    if (!t) throw new Error(`layer ${layer.name} was not converted`);
+    return t;
+  };
   for (const layer of layers) {
     const cls = layer.getClassName();
-    if (cls === 'InputLayer') {
-      tensors.set(layer.name, modelInput);
-      continue;
-    }
+    if (cls === 'InputLayer') continue;
     if (layer.inboundNodes.length !== 1) throw new UserError(`layer ${layer.name} is used ${layer.inboundNodes.length} times; shared layers are not supported`);
-    const ins = layer.inboundNodes[0].inboundLayers.map((l) => tensors.get(l.name) ?? (l.getClassName() === 'InputLayer' ? modelInput : undefined));
-    if (ins.some((t) => !t)) throw new Error(`layer ${layer.name}: inputs not converted yet (layers out of order)`);
-    const inputs = ins as TensorInfo[];
+    const inputs = layer.inboundNodes[0].inboundLayers.map(converted);
     const x = inputs[0];
     const cfg = layer.getConfig() as Config;
     const single = layer.outboundNodes.length <= 1 && layer !== embeddingLayer;
@@ -108,22 +111,24 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
   }
 
   const finalOutput = (layer: tf.layers.Layer, name: 'logits' | 'embedding'): { size: number } => {
-    const t = tensors.get(layer.name);
-    if (!t) throw new Error(`layer ${layer.name} was not converted`);
+    const t = converted(layer);
     if (t.rank !== 2) throw new UserError(`layer ${layer.name} (the ${name} output) is not a flat [N,D] tensor`);
     if (t.perm) {
       // Restore tfjs's NHWC flatten order so `embedding` means the same in both runtimes.
       const idx = g.addInt64(`${name}/order`, Array.from(t.perm, (_, j) => j).sort((a, b) => t.perm![a] - t.perm![b]));
       g.nodes.push({ opType: 'Gather', input: [t.name, idx], output: [name], name: `${name}/Gather`, attribute: [attr('axis', 1)] });
-    } else if (t.name === 'input') {
+    } else if (t.name === 'logits') {
+      // The embedding is the logits tensor (a final Dropout passing it through): one tensor, two outputs.
+      // ('logits' is reserved, so only the embedding, converted second, can find a tensor so named.)
       g.nodes.push({ opType: 'Identity', input: [t.name], output: [name], name: `${name}/Identity`, attribute: [] });
     } else if (t.name !== name) {
       // Give the producing tensor the contract name itself: no Identity node at run time.
+      const old = t.name;
       for (const n of g.nodes) {
-        n.input = (n.input ?? []).map((x) => (x === t.name ? name : x));
-        n.output = (n.output ?? []).map((x) => (x === t.name ? name : x));
+        n.input = (n.input ?? []).map((x) => (x === old ? name : x));
+        n.output = (n.output ?? []).map((x) => (x === old ? name : x));
       }
-      for (const other of tensors.values()) if (other.name === t.name) other.name = name;
+      for (const other of tensors.values()) if (other.name === old) other.name = name;
     }
     return { size: t.size };
   };
