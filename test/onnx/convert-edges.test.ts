@@ -219,9 +219,11 @@ test('contract outputs: a layer named logits before a softmax head; a flattened 
   assert.notEqual(nodesOf(nb)[0].output![0], 'input');
 });
 
-test('refused: causal padding, a merge of images that only broadcasting would match', () => {
+test('refused: a layer kind without an ONNX form, causal padding, merges of tensors whose shapes or element orders differ anywhere', () => {
   const refuses = (model: tf.LayersModel, message: RegExp) =>
     assert.throws(() => convertLayersModel(model), (err: Error) => err instanceof UserError && message.test(err.message), String(message));
+  refuses(tf.sequential({ layers: [L.upSampling2d({ inputShape: [28, 28, 1], name: 'up' }), L.flatten({ name: 'embedding' }), L.dense({ units: 10, name: 'logits' })] }),
+    /^layer up: UpSampling2D is not supported by the ONNX exporter$/);
   refuses(tf.sequential({ layers: [L.conv2d({ inputShape: [28, 28, 1], filters: 2, kernelSize: 3, padding: 'causal' as 'same', name: 'cc' }), L.flatten({ name: 'embedding' }),
     L.dense({ units: 10, name: 'logits' })] }), /^layer cc: causal padding is not supported$/);
   const inp = tf.input({ shape: [28, 28, 1] });
@@ -229,4 +231,12 @@ test('refused: causal padding, a merge of images that only broadcasting would ma
   const mixed = L.add({ name: 'bcast' }).apply([three, inp]) as ST;
   const e = L.globalAveragePooling2d({ name: 'embedding' }).apply(mixed) as ST;
   refuses(tf.model({ inputs: inp, outputs: L.dense({ units: 10, name: 'logits' }).apply(e) as ST }), /^layer bcast: inputs have different shapes or element orders$/);
+  // 18 + 12 values each, the same order for the first 18 (a flattened 3x3x2 map), then a flattened
+  // 2x2x3 map (ONNX's NCHW order) against a Dense output (one order in both runtimes).
+  const img = L.flatten().apply(L.conv2d({ filters: 2, kernelSize: 3, strides: 9 }).apply(inp) as ST) as ST;
+  const map = L.flatten().apply(L.conv2d({ filters: 3, kernelSize: 14, strides: 14 }).apply(inp) as ST) as ST;
+  const vec = L.dense({ units: 12 }).apply(L.flatten().apply(inp) as ST) as ST;
+  const late = L.add({ name: 'late' }).apply([L.concatenate({}).apply([img, map]) as ST, L.concatenate({}).apply([img, vec]) as ST]) as ST;
+  const le = L.dense({ units: 6, name: 'embedding' }).apply(late) as ST;
+  refuses(tf.model({ inputs: inp, outputs: L.dense({ units: 10, name: 'logits' }).apply(le) as ST }), /^layer late: inputs have different shapes or element orders$/);
 });

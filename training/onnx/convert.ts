@@ -314,7 +314,7 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
 }
 
 function checkSameLayout(name: string, inputs: TensorInfo[]): void {
-  const key = (t: TensorInfo) => (t.rank === 4 ? `${t.c}x${t.h}x${t.w}` : `${t.size}:${t.perm ? Array.from(t.perm.subarray(0, 8)).join(',') : ''}`);
+  const key = (t: TensorInfo) => (t.rank === 4 ? `${t.c}x${t.h}x${t.w}` : `${t.size}:${t.perm ? t.perm.join(',') : ''}`);
   if (new Set(inputs.map(key)).size > 1) throw new UserError(`layer ${name}: inputs have different shapes or element orders`);
 }
 
