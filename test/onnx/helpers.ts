@@ -1,4 +1,6 @@
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { exportToOnnx, PARITY_TOLERANCE } from '../../training/onnx/export.ts';
 import { createRng } from '../../src/random.ts';
 
 export async function useCpuBackend(): Promise<void> {
@@ -33,4 +35,18 @@ export function randomizeStats(model: tf.LayersModel, seed = 3): void {
 export function randomImages(count: number, seed = 11): Float32Array {
   const rng = createRng(seed);
   return Float32Array.from({ length: count * 784 }, () => rng());
+}
+
+/**
+ * Exports `model` with non-trivial statistics and checks parity with tfjs through onnxruntime on
+ * random images (the exporter's own check: logits within its tolerance of their scale, the embedding
+ * within 1e-3); returns the ONNX bytes.
+ */
+export async function exportWithParity(model: tf.LayersModel, label: string): Promise<Uint8Array> {
+  randomizeStats(model, 7);
+  const { parity, bytes } = await exportToOnnx(model, { parityInput: randomImages(6, 3) });
+  assert.ok(parity, label);
+  assert.ok(parity.relativeError <= PARITY_TOLERANCE, `${label}: relative error ${parity.relativeError}`);
+  assert.ok(parity.maxAbsDiffEmbedding <= 1e-3 * Math.max(1, parity.logitScale), `${label}: embedding differs by ${parity.maxAbsDiffEmbedding}`);
+  return bytes;
 }
