@@ -241,11 +241,21 @@ export class DeviceMqttClient extends EventEmitter {
     return 0;
   }
 
+  /** Resolves on the broker's SUBACK; rejects on an error or, with code MQTT_SUBSCRIBE_TIMEOUT, after subscribeTimeoutMs. */
   subscribe(filter: string, qos: 0 | 1 | 2): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new Error('mqtt client not started'));
     return new Promise((resolve, reject) => {
-      client.subscribe(filter, { qos }, (err) => (err ? reject(err) : resolve()));
+      const timer = setTimeout(() => {
+        const ms = this.o.subscribeTimeoutMs;
+        reject(Object.assign(new Error(`broker did not acknowledge the subscription to ${filter} within ${ms} ms`), { code: 'MQTT_SUBSCRIBE_TIMEOUT' }));
+      }, this.o.subscribeTimeoutMs);
+      timer.unref();
+      client.subscribe(filter, { qos }, (err) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 

@@ -19,6 +19,11 @@ export const MQTT_CONNECTION_DEFAULTS = {
   stopPublishTimeoutMs: 1000,
   stopEndTimeoutMs: 500,
   /**
+   * SUBACK wait: a broker that keeps the link alive but never acks a SUBSCRIBE would otherwise leave
+   * the commands feature deaf without a word; after this the subscription fails with a warning.
+   */
+  subscribeTimeoutMs: 10_000,
+  /**
    * Store-and-forward retries after a transient failure (MQTT 5 Quota exceeded, a publish failed
    * without a reason code): the first after this, doubling per failure in a row up to
    * publishRetryMaxMs, jittered by reconnectJitter. A clean window resets it.

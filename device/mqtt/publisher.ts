@@ -30,12 +30,14 @@ export class Publisher {
     const { publishRetryMinMs, publishRetryMaxMs, publishWarnIntervalMs, reconnectJitter } = MQTT_CONNECTION_DEFAULTS;
     this.o = { publishRetryMinMs, publishRetryMaxMs, publishWarnIntervalMs, reconnectJitter, ...opts };
     this.warnings = new RateLimitedWarnings((m) => log.warn(m), this.o.publishWarnIntervalMs);
-    // A reconnect is a fresh chance: the queue does not wait out a backoff armed on the old link.
-    mqtt.on('connect', () => {
-      this.cancelRetry();
-      this.kick();
-    });
+    mqtt.on('connect', this.onConnect);
   }
+
+  /** A reconnect is a fresh chance: the queue does not wait out a backoff armed on the old link. */
+  private readonly onConnect = (): void => {
+    this.cancelRetry();
+    this.kick();
+  };
 
   async send(topic: string, payload: string, opts: PublishOptions): Promise<void> {
     if (opts.qos === 0) {
@@ -128,8 +130,10 @@ export class Publisher {
     return this.queue.depth === 0;
   }
 
+  /** Stops draining and lets go of the client: a stopped publisher keeps no listener on it. */
   stop(): void {
     this.stopped = true;
+    this.mqtt.off('connect', this.onConnect);
     this.cancelRetry();
     this.notifyIdle();
   }

@@ -83,6 +83,11 @@ function isNumArray(v: unknown, len?: number): v is number[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) && (len === undefined || v.length === len);
 }
 
+/** Non-decreasing (equal neighbours allowed: binIndex and the quantile maths handle ties). */
+function isSorted(values: readonly number[]): boolean {
+  return values.every((v, i) => i === 0 || values[i - 1] <= v);
+}
+
 /** Checks a parsed profile (from metadata or a sidecar); one-line UserError naming the field. */
 export function parseDriftReference(value: unknown, origin: string): DriftReference {
   if (!value || typeof value !== 'object') fail(origin, '(top level)', 'a JSON object');
@@ -91,16 +96,20 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
   const src = r.source as Record<string, unknown> | undefined;
   if (!src || !(typeof src.count === 'number' && src.count > 0)) fail(origin, 'source.count', 'a positive number');
   if (src.split !== 'val' && src.split !== 'train-sample') fail(origin, 'source.split', '"val" or "train-sample"');
-  if (!Array.isArray(r.classes) || r.classes.length < 2) fail(origin, 'classes', 'an array of class names');
+  if (!Array.isArray(r.classes) || r.classes.length < 2 || !r.classes.every((c) => typeof c === 'string')) fail(origin, 'classes', 'an array of class names');
   const images = r.images as Record<string, BinnedReference> | undefined;
   for (const name of IMAGE_STAT_NAMES) {
     const b = images?.[name];
     if (!b || !isNumArray(b.edges) || !isNumArray(b.counts, b.edges.length + 1)) fail(origin, `images.${name}`, '{edges, counts} with counts.length = edges.length + 1');
+    // Bins are found by binary search over the edges: unsorted ones would file frames silently wrong.
+    if (!isSorted(b.edges) || b.counts.some((c) => c < 0)) fail(origin, `images.${name}`, 'edges in increasing order and counts >= 0');
   }
   const outputs = r.outputs as Record<string, QuantileReference> | undefined;
   for (const name of ['confidence', 'entropy', 'energy']) {
     const q = outputs?.[name];
     if (!q || !isNumArray(q.quantiles) || q.quantiles.length < 2) fail(origin, `outputs.${name}.quantiles`, 'an array of numbers');
+    if (!isSorted(q.quantiles)) fail(origin, `outputs.${name}.quantiles`, 'numbers in increasing order (quantiles at increasing levels)');
+    if (typeof q.mean !== 'number') fail(origin, `outputs.${name}.mean`, 'a number');
   }
   if (!isNumArray(r.predictedClasses, (r.classes as unknown[]).length)) fail(origin, 'predictedClasses', 'one count per class');
   const cal = r.calibration as Record<string, unknown> | undefined;
@@ -115,6 +124,8 @@ export function parseDriftReference(value: unknown, origin: string): DriftRefere
     if (!stored || !(d > 0) || !whitening || !means || typeof stored.threshold !== 'number') {
       fail(origin, 'ood', '{embeddingSize D, whitening: D(D+1)/2 numbers (base64 float16), whitenedMeans: D numbers per class, threshold}');
     }
+    // One mean per class the reference saw (training/drift/reference.ts skips absent classes), so never more than the classes.
+    if (means.length > (r.classes as unknown[]).length) fail(origin, 'ood.whitenedMeans', `at most one mean per class (${(r.classes as unknown[]).length}), found ${means.length}`);
     const projection = stored.projection as EmbeddingProjection | undefined;
     if (projection !== undefined && !(projection?.method === 'sparse-sign' && Number.isInteger(projection.seed) && Number.isInteger(projection.inputSize)
       && projection.inputSize > d && projection.outputSize === d)) {

@@ -36,3 +36,15 @@ test('draining the queue until it is empty logs nothing', async () => {
     await c.stop();
   }
 });
+
+test('a stopped publisher leaves no listener on the client, so publishers can come and go on one client', () => {
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const c = new DeviceMqttClient({ url: broker.url, clientId: 'pub-listeners', protocol: '3.1.1' }, { topic: 'pe/status', payload: 'offline', qos: 1, retain: false }, quiet);
+  const before = c.listenerCount('connect');
+  for (let i = 0; i < 3; i++) {
+    const pub = new Publisher(c, new MemoryQueue(), new AgentStats(), quiet);
+    assert.equal(c.listenerCount('connect'), before + 1, 'a running publisher listens for reconnects');
+    pub.stop();
+  }
+  assert.equal(c.listenerCount('connect'), before);
+});

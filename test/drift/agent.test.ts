@@ -112,7 +112,8 @@ test('the agent falls back to <model>.drift.json; a profile for other classes is
     const { ref, from } = await loadDriftReference(loaded);
     assert.equal(from, sidecarPath(bare));
     assert.deepEqual(ref, parseDriftReference(meta.driftReference, 'metadata'));
-    const other = { ...(meta.driftReference as Record<string, unknown>), classes: ['a', 'b'], predictedClasses: [1, 1] };
+    // A consistent profile of another, two-class model (no OOD part, which would hold ten class means).
+    const other = { ...(meta.driftReference as Record<string, unknown>), classes: ['a', 'b'], predictedClasses: [1, 1], ood: null };
     await writeFile(sidecarPath(bare), JSON.stringify(other));
     await assert.rejects(loadDriftReference(loaded), (e: Error) => /drift reference lists 2 classes, the model 10$/.test(e.message));
   } finally {

@@ -102,6 +102,23 @@ test('a malformed profile is a one-line UserError naming the file and the field'
   refuses(withEdit((r) => { delete r.calibration.stdConfidence; }), calibration);
 });
 
+test('a profile whose numbers contradict each other is refused, not used to file frames in the wrong bins', () => {
+  refuses({ ...stored(), classes: ['a', 'b', 3] }, 'm.onnx: drift reference classes: expected an array of class names');
+  const bins = 'm.onnx: drift reference images.contrast: expected edges in increasing order and counts >= 0';
+  refuses(withEdit((r) => { r.images.contrast.edges = [0.4, 0.2]; }), bins);
+  refuses(withEdit((r) => { r.images.contrast.counts = [250, -1, 250]; }), bins);
+  // Equal neighbours are ties, not disorder: a statistic with few distinct values has them.
+  assert.deepEqual(parseDriftReference(withEdit((r) => { r.images.contrast.edges = [0.2, 0.2]; }), 'm.onnx').images.contrast.edges, [0.2, 0.2]);
+  const unordered = 'm.onnx: drift reference outputs.entropy.quantiles: expected numbers in increasing order (quantiles at increasing levels)';
+  refuses(withEdit((r) => { r.outputs.entropy.quantiles = [0, 2, 1, 3, 4]; }), unordered);
+  assert.deepEqual(parseDriftReference(withEdit((r) => { r.outputs.entropy.quantiles = [0, 0, 1, 1, 4]; }), 'm.onnx').outputs.entropy.quantiles, [0, 0, 1, 1, 4]);
+  refuses(withEdit((r) => { r.outputs.energy.mean = '2'; }), 'm.onnx: drift reference outputs.energy.mean: expected a number');
+  refuses(withEdit((r) => { delete r.outputs.confidence.mean; }), /outputs\.confidence\.mean/);
+  // One whitened mean per class the reference saw: fewer is a class absent from it, more is no profile of this model.
+  const fourMeans = withEdit((r) => { r.ood.whitenedMeans = { classes: 4, data: packFloat16([0, 0, 1, 1, 2, 2, 3, 3]) }; });
+  refuses(fourMeans, 'm.onnx: drift reference ood.whitenedMeans: expected at most one mean per class (3), found 4');
+});
+
 test('OOD statistics: packed or plain arrays of the right sizes, a threshold, a matching projection', () => {
   const ood = /^m\.onnx: drift reference ood: expected \{embeddingSize D, whitening: D\(D\+1\)\/2 numbers \(base64 float16\), whitenedMeans: D numbers per class, threshold\}$/;
   refuses({ ...stored(), ood: undefined }, ood);

@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../../src/random.ts';
 import { ARCHITECTURES } from '../../training/arch/index.ts';
-import { exportToOnnx } from '../../training/onnx/export.ts';
+import { exportToOnnx, PARITY_TOLERANCE } from '../../training/onnx/export.ts';
 
 export async function useCpuBackend(): Promise<void> {
   await tf.setBackend('cpu');
@@ -46,4 +47,18 @@ export async function exportedArchitecture(arch: string, classes: string[], seed
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Exports `model` with non-trivial statistics and checks parity with tfjs through onnxruntime on
+ * random images (the exporter's own check: logits within its tolerance of their scale, the embedding
+ * within 1e-3); returns the ONNX bytes.
+ */
+export async function exportWithParity(model: tf.LayersModel, label: string): Promise<Uint8Array> {
+  randomizeStats(model, 7);
+  const { parity, bytes } = await exportToOnnx(model, { parityInput: randomImages(6, 3) });
+  assert.ok(parity, label);
+  assert.ok(parity.relativeError <= PARITY_TOLERANCE, `${label}: relative error ${parity.relativeError}`);
+  assert.ok(parity.maxAbsDiffEmbedding <= 1e-3 * Math.max(1, parity.logitScale), `${label}: embedding differs by ${parity.maxAbsDiffEmbedding}`);
+  return bytes;
 }

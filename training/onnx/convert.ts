@@ -16,13 +16,12 @@ export const IR_VERSION = 8;
 type AnyLayer = tf.layers.Layer & { inboundNodes: { inboundLayers: tf.layers.Layer[] }[]; outboundNodes: unknown[] };
 type Config = Record<string, unknown>;
 
-export const PASS_THROUGH = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
+// Identity at inference. tfjs has no SpatialDropout2D or ActivityRegularization layer, and SpatialDropout1D
+// needs a rank-3 tensor, which no convertible model has.
+export const PASS_THROUGH = new Set(['Dropout', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']);
 
-function pair(v: unknown, fallback: number): [number, number] {
-  if (v === undefined || v === null) return [fallback, fallback];
-  if (Array.isArray(v)) return [Number(v[0]), Number(v[v.length > 1 ? 1 : 0])];
-  return [Number(v), Number(v)];
-}
+/** tfjs's 2-D layers keep kernelSize, strides, dilationRate and poolSize as [h, w] whatever they were given (pooling strides default to poolSize). */
+type Pair = [number, number];
 
 /** Weights of a layer by their short name (kernel, bias, gamma, moving_mean...). */
 function weightsByName(layer: tf.layers.Layer): Map<string, { shape: number[]; values: Float32Array }> {
@@ -55,7 +54,6 @@ interface Foldable {
   weight: string;
   bias: string;
   kind: 'conv' | 'gemm';
-  outChannels: number;
   singleConsumer: boolean;
 }
 
@@ -92,16 +90,19 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
     throw new UserError(`layer ${logitsLayer.name}: has a ${String(logitsActivation)} activation, but the model contract needs raw logits (no softmax)`);
   }
 
+  // A Sequential's `layers` leave its InputLayer out (the embedding of a one-Dense model is that input).
+  tensors.set(model.inputs[0].sourceLayer.name, modelInput);
+  const converted = (layer: tf.layers.Layer): TensorInfo => {
+    const t = tensors.get(layer.name);
+    // model.layers is in topological order: only a tfjs change could make this fire.
+    if (!t) throw new Error(`layer ${layer.name} was not converted`);
+    return t;
+  };
   for (const layer of layers) {
     const cls = layer.getClassName();
-    if (cls === 'InputLayer') {
-      tensors.set(layer.name, modelInput);
-      continue;
-    }
+    if (cls === 'InputLayer') continue;
     if (layer.inboundNodes.length !== 1) throw new UserError(`layer ${layer.name} is used ${layer.inboundNodes.length} times; shared layers are not supported`);
-    const ins = layer.inboundNodes[0].inboundLayers.map((l) => tensors.get(l.name) ?? (l.getClassName() === 'InputLayer' ? modelInput : undefined));
-    if (ins.some((t) => !t)) throw new Error(`layer ${layer.name}: inputs not converted yet (layers out of order)`);
-    const inputs = ins as TensorInfo[];
+    const inputs = layer.inboundNodes[0].inboundLayers.map(converted);
     const x = inputs[0];
     const cfg = layer.getConfig() as Config;
     const single = layer.outboundNodes.length <= 1 && layer !== embeddingLayer;
@@ -110,22 +111,24 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
   }
 
   const finalOutput = (layer: tf.layers.Layer, name: 'logits' | 'embedding'): { size: number } => {
-    const t = tensors.get(layer.name);
-    if (!t) throw new Error(`layer ${layer.name} was not converted`);
+    const t = converted(layer);
     if (t.rank !== 2) throw new UserError(`layer ${layer.name} (the ${name} output) is not a flat [N,D] tensor`);
     if (t.perm) {
       // Restore tfjs's NHWC flatten order so `embedding` means the same in both runtimes.
       const idx = g.addInt64(`${name}/order`, Array.from(t.perm, (_, j) => j).sort((a, b) => t.perm![a] - t.perm![b]));
       g.nodes.push({ opType: 'Gather', input: [t.name, idx], output: [name], name: `${name}/Gather`, attribute: [attr('axis', 1)] });
-    } else if (t.name === 'input') {
+    } else if (t.name === 'logits') {
+      // The embedding is the logits tensor (a final Dropout passing it through): one tensor, two outputs.
+      // ('logits' is reserved, so only the embedding, converted second, can find a tensor so named.)
       g.nodes.push({ opType: 'Identity', input: [t.name], output: [name], name: `${name}/Identity`, attribute: [] });
     } else if (t.name !== name) {
       // Give the producing tensor the contract name itself: no Identity node at run time.
+      const old = t.name;
       for (const n of g.nodes) {
-        n.input = (n.input ?? []).map((x) => (x === t.name ? name : x));
-        n.output = (n.output ?? []).map((x) => (x === t.name ? name : x));
+        n.input = (n.input ?? []).map((x) => (x === old ? name : x));
+        n.output = (n.output ?? []).map((x) => (x === old ? name : x));
       }
-      for (const other of tensors.values()) if (other.name === t.name) other.name = name;
+      for (const other of tensors.values()) if (other.name === old) other.name = name;
     }
     return { size: t.size };
   };
@@ -138,7 +141,7 @@ export function convertLayersModel(model: tf.LayersModel): ConvertResult {
     producerName: 'edgeloom',
     producerVersion: EDGELOOM_VERSION,
     graph: {
-      name: model.name || 'edgeloom',
+      name: model.name,
       node: g.nodes,
       initializer: g.initializerProtos(),
       input: [floatValueInfo('input', ['N', 1, IMAGE_SIZE, IMAGE_SIZE])],
@@ -159,9 +162,9 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
     case 'SeparableConv2D': {
       if (x.rank !== 4) throw new UserError(`layer ${name}: ${cls} needs an image tensor`);
       const w = weightsByName(layer);
-      const [kh, kw] = pair(cfg.kernelSize, 1);
-      const [sh, sw] = pair(cfg.strides, 1);
-      const [dh, dw] = pair(cfg.dilationRate, 1);
+      const [kh, kw] = cfg.kernelSize as Pair;
+      const [sh, sw] = cfg.strides as Pair;
+      const [dh, dw] = cfg.dilationRate as Pair;
       const same = cfg.padding === 'same';
       if (cfg.padding === 'causal') throw new UserError(`layer ${name}: causal padding is not supported`);
       const py = same ? samePads(x.h, kh, sh, dh) : { begin: 0, end: 0, out: validOut(x.h, kh, sh, dh) };
@@ -194,7 +197,7 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
           const b = g.addFloat(`${name}/B`, [co], Float32Array.from(bias));
           const pre = activation === 'linear' ? name : `${name}/pre`;
           const conv = g.node('Conv', [input, weight, b], pre, [attr('kernel_shape', [1, 1]), attr('strides', [1, 1]), attr('pads', [0, 0, 0, 0])]);
-          if (activation === 'linear') foldable.set(conv.output, { weight, bias: b, kind: 'conv', outChannels: co, singleConsumer: single });
+          if (activation === 'linear') foldable.set(conv.output, { weight, bias: b, kind: 'conv', singleConsumer: single });
           return { name: emitActivation(g, activation, conv.output, name, 4), rank: 4, c: co, h: py.out, w: px.out };
         }
       }
@@ -202,7 +205,7 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
       const b = g.addFloat(`${name}/B`, [outC], Float32Array.from(bias));
       const pre = activation === 'linear' ? name : `${name}/pre`;
       const conv = g.node('Conv', [input, weight, b], pre, convAttrs(group, [kh, kw]));
-      if (activation === 'linear') foldable.set(conv.output, { weight, bias: b, kind: 'conv', outChannels: outC, singleConsumer: single });
+      if (activation === 'linear') foldable.set(conv.output, { weight, bias: b, kind: 'conv', singleConsumer: single });
       return { name: emitActivation(g, activation, conv.output, name, 4), rank: 4, c: outC, h: py.out, w: px.out };
     }
     case 'Dense': {
@@ -219,7 +222,7 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
       const b = g.addFloat(`${name}/B`, [units], Float32Array.from(w.get('bias')?.values ?? new Float32Array(units)));
       const pre = activation === 'linear' ? name : `${name}/pre`;
       const gemm = g.node('Gemm', [x.name, W, b], pre, [attr('transB', 0)]);
-      if (activation === 'linear') foldable.set(gemm.output, { weight: W, bias: b, kind: 'gemm', outChannels: units, singleConsumer: single });
+      if (activation === 'linear') foldable.set(gemm.output, { weight: W, bias: b, kind: 'gemm', singleConsumer: single });
       return { name: emitActivation(g, activation, gemm.output, name, 2), rank: 2, size: units, perm: null };
     }
     case 'BatchNormalization':
@@ -242,8 +245,8 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
       if (x.rank !== 4) throw new UserError(`layer ${name}: pooling needs an image tensor`);
-      const [kh, kw] = pair(cfg.poolSize, 2);
-      const [sh, sw] = pair(cfg.strides ?? cfg.poolSize, 2);
+      const [kh, kw] = cfg.poolSize as Pair;
+      const [sh, sw] = cfg.strides as Pair;
       const same = cfg.padding === 'same';
       const py = same ? samePads(x.h, kh, sh, 1) : { begin: 0, end: 0, out: validOut(x.h, kh, sh, 1) };
       const px = same ? samePads(x.w, kw, sw, 1) : { begin: 0, end: 0, out: validOut(x.w, kw, sw, 1) };
@@ -265,10 +268,9 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
     case 'Multiply':
     case 'Maximum':
     case 'Minimum':
-    case 'Average':
-    case 'Subtract': {
+    case 'Average': {
       checkSameLayout(name, inputs);
-      const op = { Add: 'Add', Multiply: 'Mul', Maximum: 'Max', Minimum: 'Min', Average: 'Sum', Subtract: 'Sub' }[cls]!;
+      const op = { Add: 'Add', Multiply: 'Mul', Maximum: 'Max', Minimum: 'Min', Average: 'Sum' }[cls]!;
       let acc = inputs[0].name;
       if (op === 'Max' || op === 'Min' || op === 'Sum') acc = g.node(op, inputs.map((t) => t.name), cls === 'Average' ? `${name}/sum` : name).output;
       else for (let i = 1; i < inputs.length; i++) acc = g.node(op, [acc, inputs[i].name], i === inputs.length - 1 ? name : `${name}/${i}`).output;
@@ -279,10 +281,11 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
       return { ...x, name: acc };
     }
     case 'Concatenate': {
-      const axis = Number(cfg.axis ?? -1);
+      const axis = Number(cfg.axis);
       if (x.rank === 4) {
         if (axis !== -1 && axis !== 3) throw new UserError(`layer ${name}: only channel concatenation is supported`);
-        const c = inputs.reduce((s, t) => s + (t.rank === 4 ? t.c : 0), 0);
+        // tfjs concatenates tensors of one rank only.
+        const c = (inputs as Extract<TensorInfo, { rank: 4 }>[]).reduce((s, t) => s + t.c, 0);
         return { name: g.node('Concat', inputs.map((t) => t.name), name, [attr('axis', 1)]).output, rank: 4, c, h: x.h, w: x.w };
       }
       const flat = inputs as Extract<TensorInfo, { rank: 2 }>[];
@@ -300,8 +303,8 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
     }
     case 'ZeroPadding2D': {
       if (x.rank !== 4) throw new UserError(`layer ${name}: ZeroPadding2D needs an image tensor`);
-      const p = cfg.padding as number | [number, number] | [[number, number], [number, number]];
-      const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1] as number, p[1] as number]] : (p as [[number, number], [number, number]]);
+      // tfjs keeps a number or [h, w] padding as [[top, bottom], [left, right]].
+      const [[t, b], [l, r]] = cfg.padding as [Pair, Pair];
       const pads = g.addInt64(`${name}/pads`, [0, 0, t, l, 0, 0, b, r]);
       return { name: g.node('Pad', [x.name, pads], name).output, rank: 4, c: x.c, h: x.h + t + b, w: x.w + l + r };
     }
@@ -311,12 +314,12 @@ function convertLayer(g: GraphBuilder, layer: tf.layers.Layer, cls: string, cfg:
 }
 
 function checkSameLayout(name: string, inputs: TensorInfo[]): void {
-  const key = (t: TensorInfo) => (t.rank === 4 ? `${t.c}x${t.h}x${t.w}` : `${t.size}:${t.perm ? Array.from(t.perm.subarray(0, 8)).join(',') : ''}`);
+  const key = (t: TensorInfo) => (t.rank === 4 ? `${t.c}x${t.h}x${t.w}` : `${t.size}:${t.perm ? t.perm.join(',') : ''}`);
   if (new Set(inputs.map(key)).size > 1) throw new UserError(`layer ${name}: inputs have different shapes or element orders`);
 }
 
 function convertBatchNorm(g: GraphBuilder, layer: tf.layers.Layer, cfg: Config, x: TensorInfo, foldable: Map<string, Foldable>): TensorInfo {
-  const axis = Number(cfg.axis ?? -1);
+  const axis = Number(cfg.axis);
   if (axis !== -1 && axis !== (x.rank === 4 ? 3 : 1)) throw new UserError(`layer ${layer.name}: BatchNormalization over axis ${axis} is not supported (channels only)`);
   const w = weightsByName(layer);
   const mean = need(w, 'moving_mean', layer).values;
@@ -332,8 +335,9 @@ function convertBatchNorm(g: GraphBuilder, layer: tf.layers.Layer, cfg: Config, 
     scale[c] = gamma[c] / Math.sqrt(variance[c] + eps);
     shift[c] = beta[c] - mean[c] * scale[c];
   }
+  // Keyed by the BN's own input tensor, so the Conv/Gemm's width is n.
   const f = foldable.get(x.name);
-  if (f && f.singleConsumer && f.outChannels === n) {
+  if (f && f.singleConsumer) {
     const W = g.floatInit(f.weight);
     const B = g.floatInit(f.bias);
     if (f.kind === 'conv') {
@@ -350,8 +354,8 @@ function convertBatchNorm(g: GraphBuilder, layer: tf.layers.Layer, cfg: Config, 
   let s = scale;
   let t = shift;
   if (x.rank === 2 && x.perm) {
-    s = Float32Array.from(x.perm, (p) => scale[p % n]);
-    t = Float32Array.from(x.perm, (p) => shift[p % n]);
+    s = Float32Array.from(x.perm, (p) => scale[p]);
+    t = Float32Array.from(x.perm, (p) => shift[p]);
   }
   const dims = x.rank === 4 ? [n, 1, 1] : [s.length];
   const sName = g.addFloat(`${layer.name}/bn_scale`, dims, s);
