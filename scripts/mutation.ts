@@ -87,7 +87,7 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
     tests: [
       'test/onnx/graph-edges.test.ts', 'test/onnx/export-edges.test.ts', 'test/onnx/export-command-edges.test.ts', 'test/onnx/adopt-edges.test.ts',
       'test/onnx/graph.test.ts', 'test/onnx/adopt-units.test.ts', 'test/onnx/export.test.ts', 'test/onnx/convert-units.test.ts', 'test/onnx/read-back.test.ts',
-      'test/onnx/convert-edges.test.ts',
+      'test/onnx/convert-edges.test.ts', 'test/onnx/read-back-edges.test.ts',
     ],
   },
 };
