@@ -112,3 +112,17 @@ test('docs/backends.md: the ort-vs-wasm table is the committed runs\' reports, a
   assert.deepEqual(runs.map((r) => r.backend), ['ort', 'ort', 'ort', 'wasm']);
   assertQuotes(await readFile(`${root}docs/backends.md`, 'utf8'), 'docs/backends.md', runsTable(runs), 'docs/runs/parity-customnet');
 });
+
+test('docs/testing.md: the mutation summary quotes each module\'s latest measured row', async () => {
+  const doc = await readFile(`${root}docs/testing.md`, 'utf8');
+  const start = doc.indexOf('| module | files | latest score |');
+  assert.ok(start > 0, 'docs/testing.md has the mutation summary table');
+  const rows = doc.slice(start).split('\n').slice(2).filter((l) => l.startsWith('| '));
+  assert.ok(rows.length >= 17, `one row per module part (${rows.length})`);
+  for (const row of rows) {
+    const score = row.split('|').at(-2)!.trim();
+    assert.match(score, /^\d+\.\d\d%$/, row);
+    assert.ok(Number.parseFloat(score) >= 80, `${row}: at or above the 80% target`);
+    assert.ok(doc.includes(`**${score}**`), `${row}: ${score} is a measured (bold) row of its section`);
+  }
+});
