@@ -73,8 +73,8 @@ export const MUTATION_MODULES: Record<string, MutationModule> = {
   },
   mqtt: {
     mutate: ['device/mqtt/**/*.ts'],
-    tests: ['test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts', 'test/device/mqtt-client-edges.test.ts',
-      'test/device/publisher-refused.test.ts', 'test/device/mqtt-units.test.ts'],
+    tests: ['test/device/publish-outcome-edges.test.ts', 'test/device/mqtt-subscribe.test.ts', 'test/device/mqtt-backoff.test.ts', 'test/device/publisher-edges.test.ts',
+      'test/device/mqtt-client-edges.test.ts', 'test/device/publisher-refused.test.ts', 'test/device/mqtt-units.test.ts'],
   },
   commands: {
     // The feature and its rate limiter and queue (command-queue.ts: COMMAND_DEFAULTS, TokenBucket, SerialQueue).

@@ -48,3 +48,8 @@ test('an acked SUBSCRIBE resolves', async () => {
   await c.subscribe('s/cmd/+', 1).then(() => (settled = 'resolved'), (err: Error) => (settled = `rejected: ${err.message}`));
   assert.equal(settled, 'resolved');
 });
+
+test('a SUBSCRIBE the broker refuses (SUBACK 0x80) rejects at once', { timeout: 5000 }, async () => {
+  const { c } = await connectedTo((p) => [{ cmd: 'suback', messageId: p.messageId, granted: [0x80] } as Packet]);
+  await assert.rejects(c.subscribe('s/cmd/+', 1), (err: Error & { code?: string }) => err.code !== 'MQTT_SUBSCRIBE_TIMEOUT');
+});

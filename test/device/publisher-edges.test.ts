@@ -48,3 +48,22 @@ test('a stopped publisher leaves no listener on the client, so publishers can co
   }
   assert.equal(c.listenerCount('connect'), before);
 });
+
+test('a stopped publisher sends nothing more: what is queued after stop stays queued for the next start', async () => {
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const c = new DeviceMqttClient({ url: broker.url, clientId: 'pub-stopped', protocol: '3.1.1' }, { topic: 'pe/status', payload: 'offline', qos: 1, retain: false }, quiet);
+  const queue = new MemoryQueue();
+  const pub = new Publisher(c, queue, new AgentStats(), quiet);
+  c.start();
+  try {
+    await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+    await pub.send('pe/before', 'x', { qos: 1 });
+    assert.equal(await pub.drained(5000), true, 'a running publisher drains');
+    pub.stop();
+    await pub.send('pe/after', 'y', { qos: 1 });
+    assert.equal(await pub.drained(300), false);
+    assert.equal(queue.depth, 1, 'kept on the queue, not sent');
+  } finally {
+    await c.stop();
+  }
+});
