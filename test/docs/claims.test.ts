@@ -127,3 +127,19 @@ test('docs/testing.md: the mutation summary quotes each module\'s latest measure
     assert.ok(doc.includes(`**${score}**`), `${row}: ${score} is a measured (bold) row of its section`);
   }
 });
+
+test('docs/studies.md: each full-budget row measured here quotes its committed reproduce.json', async () => {
+  const doc = await readFile(`${root}docs/studies.md`, 'utf8');
+  const dir = `${root}docs/runs/studies-full`;
+  const runs = (await readdir(dir)).sort();
+  assert.ok(runs.length > 0, 'docs/runs/studies-full holds the full-budget runs');
+  for (const run of runs) {
+    const r = JSON.parse(await readFile(`${dir}/${run}/reproduce.json`, 'utf8')) as { budget: string; rows: { id: string; reported: string; edgeloom: number | null }[] };
+    assert.equal(r.budget, 'full', run);
+    for (const { id, reported, edgeloom } of r.rows) {
+      if (edgeloom === null) continue;
+      const line = doc.split('\n').find((l) => l.startsWith('| ') && l.includes(`| ${reported} |`) && l.includes(`**${pct(edgeloom)}**`));
+      assert.ok(line, `docs/studies.md: the row reported as ${reported} should quote **${pct(edgeloom)}** (docs/runs/studies-full/${run}, ${id})`);
+    }
+  }
+});
