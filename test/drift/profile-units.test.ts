@@ -107,6 +107,7 @@ test('a profile whose numbers contradict each other is refused, not used to file
   const bins = 'm.onnx: drift reference images.contrast: expected edges in increasing order and counts >= 0';
   refuses(withEdit((r) => { r.images.contrast.edges = [0.4, 0.2]; }), bins);
   refuses(withEdit((r) => { r.images.contrast.counts = [250, -1, 250]; }), bins);
+  assert.deepEqual(parseDriftReference(withEdit((r) => { r.images.contrast.counts = [0, 500, 500]; }), 'm.onnx').images.contrast.counts, [0, 500, 500], 'an empty bin is a count');
   // Equal neighbours are ties, not disorder: a statistic with few distinct values has them.
   assert.deepEqual(parseDriftReference(withEdit((r) => { r.images.contrast.edges = [0.2, 0.2]; }), 'm.onnx').images.contrast.edges, [0.2, 0.2]);
   const unordered = 'm.onnx: drift reference outputs.entropy.quantiles: expected numbers in increasing order (quantiles at increasing levels)';
