@@ -5,7 +5,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runQuantize } from '../../training/quantize/run.ts';
-import { loadCsvDataset } from '../../training/data/csv.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
 import { stratifiedSample } from '../../training/data/split.ts';
 import { profileOrStrip } from '../../training/drift/profile-model.ts';
@@ -13,7 +12,7 @@ import { sidecarPath } from '../../src/drift/profile.ts';
 import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
-import { tinyModel, writeTinyCsv } from './tiny.ts';
+import { tinyModel, writeTinyQuantizeInputs } from './tiny.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { predictedClasses } from '../helpers/onnx-run.ts';
 
@@ -29,11 +28,7 @@ let testSet: ImageSet;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'el-qrun-edges-'));
-  await writeTinyCsv(join(dir, 'train.csv'), 80, 1);
-  await writeTinyCsv(join(dir, 'test.csv'), 20, 2);
-  data = `csv:${join(dir, 'train.csv')},${join(dir, 'test.csv')}`;
-  ({ test: testSet } = await loadCsvDataset(join(dir, 'train.csv'), join(dir, 'test.csv')));
-  await writeFile(join(dir, 'tiny.onnx'), tinyModel());
+  ({ data, test: testSet } = await writeTinyQuantizeInputs(dir, 80));
 });
 after(() => rm(dir, { recursive: true, force: true }));
 

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatQuantize, runQuantize, type QuantizeCommandResult } from '../../training/quantize/run.ts';
 import { quantizeModel } from '../../training/quantize/quantize.ts';
-import { loadCsvDataset } from '../../training/data/csv.ts';
 import { subset, type ImageSet } from '../../training/data/dataset.ts';
 import { stratifiedSample } from '../../training/data/split.ts';
 import { toModelInput } from '../../src/preprocess.ts';
@@ -14,7 +13,7 @@ import { parseModelMetadata } from '../../src/onnx/metadata.ts';
 import { UserError } from '../../src/errors.ts';
 import { QUANTIZE_DEFAULTS } from '../../src/defaults.ts';
 import { tinyTorchCnn } from '../onnx/foreign.ts';
-import { tinyModel, writeTinyCsv } from './tiny.ts';
+import { tinyModel, writeTinyQuantizeInputs } from './tiny.ts';
 import { captureLog } from '../helpers/capture-log.ts';
 import { predictedClasses } from '../helpers/onnx-run.ts';
 
@@ -30,11 +29,7 @@ let testSet: ImageSet;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'el-qrun-'));
-  await writeTinyCsv(join(dir, 'train.csv'), 30, 1);
-  await writeTinyCsv(join(dir, 'test.csv'), 20, 2);
-  data = `csv:${join(dir, 'train.csv')},${join(dir, 'test.csv')}`;
-  ({ train, test: testSet } = await loadCsvDataset(join(dir, 'train.csv'), join(dir, 'test.csv')));
-  await writeFile(join(dir, 'tiny.onnx'), tinyModel());
+  ({ data, train, test: testSet } = await writeTinyQuantizeInputs(dir, 30));
 });
 after(() => rm(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,10 @@ import { FASHION_MNIST_CLASSES } from '../../src/classes.ts';
 import { DEFAULT_PREPROCESSING, writeModelMetadata, type EdgeloomModelMetadata } from '../../src/onnx/metadata.ts';
 import { attr, encodeModel, floatTensor, floatValueInfo, makeNode } from '../../src/onnx/proto.ts';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createRng } from '../../src/random.ts';
+import { loadCsvDataset } from '../../training/data/csv.ts';
+import type { ImageSet } from '../../training/data/dataset.ts';
 
 /**
  * A tiny float classifier under the edgeloom contract, written directly as ONNX (no training):
@@ -90,4 +93,16 @@ export async function writeTinyCsv(path: string, count: number, seed: number): P
   const x = tinyImages(count, seed);
   const lines = Array.from({ length: count }, (_, i) => [i % 10, ...Array.from(x.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255))].join(','));
   await writeFile(path, `${lines.join('\n')}\n`);
+}
+
+/**
+ * What `edgeloom quantize` reads, written into `dir`: the tiny model as `tiny.onnx` and a `csv:` data
+ * set of `trainCount` training and 20 test tinyImages; returns the data spec and both splits as loaded.
+ */
+export async function writeTinyQuantizeInputs(dir: string, trainCount: number): Promise<{ data: string; train: ImageSet; test: ImageSet }> {
+  const [trainCsv, testCsv] = [join(dir, 'train.csv'), join(dir, 'test.csv')];
+  await writeTinyCsv(trainCsv, trainCount, 1);
+  await writeTinyCsv(testCsv, 20, 2);
+  await writeFile(join(dir, 'tiny.onnx'), tinyModel());
+  return { data: `csv:${trainCsv},${testCsv}`, ...(await loadCsvDataset(trainCsv, testCsv)) };
 }
